@@ -1,0 +1,35 @@
+"""The root operation (``GET /``): what this API offers."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from clonesquad_interact import Interface, Operation, Request, hookimpl
+
+
+@hookimpl
+def register_operations() -> list[Operation]:
+    return [
+        Operation(
+            route="",
+            handler=list_operations,
+            summary="List the operations callable through API Gateway, with their summaries.",
+            schema=files("clonesquad_interact.schemas") / "root.json",
+        )
+    ]
+
+
+def list_operations(request: Request) -> dict[str, Any]:
+    """Every operation that API Gateway can reach, sorted by name."""
+    assert request.dispatcher is not None
+    operations = sorted(
+        (op for op in request.dispatcher.operations if Interface.APIGW in op.interfaces),
+        key=lambda op: op.name,
+    )
+    return {
+        "operations": [
+            {"name": op.name, "methods": sorted(op.methods), "summary": op.summary}
+            for op in operations
+        ]
+    }

@@ -1,0 +1,1 @@
+"""JSON Schemas of the built-in operations, one file per operation (data, no code)."""

@@ -1,0 +1,325 @@
+"""The dispatcher: event in, operation run, answer out.
+
+::
+
+    event -> normalize -> Request -> route -> authorize -> validate -> middleware
+          -> operation -> Response -> render
+
+A :class:`Dispatcher` is built once (per warm Lambda container, per test) with
+its own plugin manager; routes and schemas are compiled then, and every request
+after that only looks things up.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import Any
+
+import structlog
+
+from .configuration import ConfigurationKey
+from .errors import BadRequest, Forbidden, InteractError, PluginError, ServiceUnavailable
+from .events import (
+    EventKind,
+    classify,
+    from_apigw_http,
+    from_apigw_rest,
+    from_direct_event,
+    from_sqs_record,
+)
+from .manager import PluginSet, load_plugins
+from .middleware import Middleware, chain
+from .operation import Operation
+from .rendering import error_response, to_apigw, to_direct, unexpected_response
+from .request import Interface, Request, freeze, new_request_id
+from .response import Response
+from .routing import Router
+from .validation import InputSchema, SchemaStore
+
+__all__ = ["Dispatcher"]
+
+logger = structlog.get_logger(__name__)
+
+_NORMALIZERS = {
+    EventKind.APIGW_REST: from_apigw_rest,
+    EventKind.APIGW_HTTP: from_apigw_http,
+    EventKind.DIRECT: from_direct_event,
+}
+
+#: AWS error codes that mean "slow down": the message is retried later.
+_THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+        "LimitExceededException",
+        "TransactionInProgressException",
+    }
+)
+
+
+class Dispatcher:
+    """Routes requests to the operations that plugins contribute.
+
+    :param plugins: plugin objects (modules, classes, instances) to register after
+        the built-ins, the entry points and ``CLONESQUAD_INTERACT_PLUGINS``.
+    :param block: plugin names not to load.
+    :param environ: where ``CLONESQUAD_INTERACT_*`` settings are read (default ``os.environ``).
+    :param builtins: whether to load the built-in plugins.
+    :param entry_points: whether to load plugins from installed distributions.
+    :param raise_unexpected: re-raise unexpected exceptions instead of answering
+        500 (test clients set it so that a bug fails the test where it happens).
+    :raises PluginError: a plugin cannot be loaded, or the contributions conflict.
+    """
+
+    def __init__(
+        self,
+        plugins: Iterable[object] = (),
+        *,
+        block: Iterable[str] = (),
+        environ: Mapping[str, str] | None = None,
+        builtins: bool = True,
+        entry_points: bool = True,
+        raise_unexpected: bool = False,
+    ) -> None:
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.raise_unexpected = raise_unexpected
+        self.plugins: PluginSet = load_plugins(
+            plugins, environ=self.environ, block=block, builtins=builtins, entry_points=entry_points
+        )
+        self.router = Router(
+            replace(operation, plugin=name)
+            for name, operation in self.plugins.contributions("register_operations", Operation)
+        )
+        store = SchemaStore()
+        self._schemas: dict[Operation, InputSchema] = {
+            operation: store.compile(operation) for operation in self.router.operations
+        }
+        self.configuration_keys: Mapping[str, ConfigurationKey] = _keys(
+            self.plugins.contributions("register_configuration_keys", ConfigurationKey)
+        )
+        middlewares: list[Middleware] = []
+        for name, middleware in self.plugins.contributions("register_middleware", object):
+            if not callable(middleware):
+                raise PluginError(f"plugin {name!r} returned {middleware!r} as middleware; it is not callable")
+            middlewares.append(middleware)
+        self._run = chain(middlewares, _invoke)
+        authorize = self.plugins.manager.hook.authorize_request
+        self._authorize = authorize if authorize.get_hookimpls() else None
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Every registered operation."""
+        return self.router.operations
+
+    def schema(self, operation: Operation) -> Mapping[str, Any]:
+        """The checked schema of ``operation`` (as validation uses it)."""
+        return self._schemas[operation].schema
+
+    # ---------------------------------------------------------------------
+    # Entry points
+    # ---------------------------------------------------------------------
+
+    def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """Serve one Lambda event; never raises (unless ``raise_unexpected``).
+
+        :returns: an API Gateway proxy answer, an SQS ``batchItemFailures`` answer,
+            or for a direct invocation ``{"statusCode", "headers", "body"}``.
+        """
+        try:
+            kind = classify(event)
+        except BadRequest as error:
+            request_id = new_request_id()
+            logger.error("event rejected", error=error.message, request_id=request_id)
+            return to_apigw(error_response(error, request_id), "json", request_id)
+        if kind is EventKind.SQS:
+            return self._handle_sqs(event["Records"])
+        try:
+            request = _NORMALIZERS[kind](event)
+        except BadRequest as error:
+            request_id = _event_request_id(event)
+            logger.warning("event rejected", kind=kind.value, error=error.message, request_id=request_id)
+            response, fmt = error_response(error, request_id), "json"
+        else:
+            request_id = request.request_id
+            response, fmt = self.dispatch(request), request.format
+        try:
+            if kind is EventKind.DIRECT:
+                return to_direct(response, request_id)
+            return to_apigw(response, fmt, request_id)
+        except Exception:
+            logger.exception("answer cannot be rendered", request_id=request_id)
+            if self.raise_unexpected:
+                raise
+            return to_apigw(unexpected_response(request_id), "json", request_id)
+
+    def call(
+        self,
+        op: str,
+        *,
+        method: str = "GET",
+        params: Mapping[str, Any] | None = None,
+        body: str | None = None,
+        identity: Mapping[str, Any] | None = None,
+        interface: Interface = Interface.DIRECT,
+    ) -> Response:
+        """Run an operation in-process, with no event built, and return its :class:`Response`."""
+        request = Request(
+            op=op,
+            interface=interface,
+            method=method.upper(),
+            params=freeze(params or {}),
+            body=body,
+            identity=freeze(identity) if identity is not None else None,
+        )
+        return self.dispatch(request)
+
+    def dispatch(self, request: Request) -> Response:
+        """Route, authorize, validate and run ``request``; errors become responses.
+
+        Logs one line per request: operation, interface, method, status, duration,
+        request id and the plugin that served it.
+        """
+        started = time.perf_counter()
+        operation: Operation | None = None
+        error: InteractError | None = None
+        with structlog.contextvars.bound_contextvars(request_id=request.request_id):
+            try:
+                match = self.router.resolve(request.op, request.interface, request.method)
+                operation = match.operation
+                request = replace(
+                    request, path_args=match.args, path_params=match.kwargs, dispatcher=self
+                )
+                if self._authorize is not None:
+                    self._check_authorization(request, operation)
+                request = self._schemas[operation].validate(request, operation)
+                response = self._run(request, operation)
+            except InteractError as raised:
+                error = raised
+                response = error_response(raised, request.request_id)
+            except Exception as raised:
+                error = _aws_error(raised)
+                if error is not None:
+                    logger.warning("AWS asks to retry later", error=repr(raised))
+                    response = error_response(error, request.request_id)
+                else:
+                    logger.exception("unexpected error", op=request.op)
+                    if self.raise_unexpected:
+                        raise
+                    response = unexpected_response(request.request_id)
+            fields: dict[str, Any] = {
+                "op": request.op,
+                "interface": request.interface.value,
+                "method": request.method,
+                "status": response.status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+            if operation is not None:
+                fields["operation"] = operation.name
+                fields["plugin"] = operation.plugin
+            if error is not None:
+                fields["error"] = error.message
+            if response.status >= 500:
+                logger.error("request", **fields)
+            else:
+                logger.info("request", **fields)
+        return response
+
+    # ---------------------------------------------------------------------
+    # Steps
+    # ---------------------------------------------------------------------
+
+    def _check_authorization(self, request: Request, operation: Operation) -> None:
+        assert self._authorize is not None
+        decisions = self._authorize(request=request, operation=operation)
+        if any(decision is False for decision in decisions):
+            raise Forbidden(
+                f"the caller may not run operation {operation.name!r} (denied by an "
+                "authorization plugin)"
+            )
+
+    def _handle_sqs(self, records: list[Any]) -> dict[str, Any]:
+        failures: list[dict[str, str]] = []
+        for record in records:
+            message_id = record.get("messageId") if isinstance(record, Mapping) else None
+            try:
+                request = from_sqs_record(record)
+            except BadRequest as error:
+                logger.error("sqs.record", message_id=message_id, outcome="failed", error=error.message, record=record)
+                continue
+            response = self.dispatch(request)
+            if response.ok:
+                logger.info("sqs.record", message_id=message_id, op=request.op, outcome="done")
+            elif response.status >= 500 or response.status == 429:
+                # Returned to the queue; an unusable id makes Lambda return the whole batch.
+                failures.append({"itemIdentifier": message_id if isinstance(message_id, str) else ""})
+                logger.warning(
+                    "sqs.record", message_id=message_id, op=request.op, outcome="retry", status=response.status
+                )
+            else:
+                logger.error(
+                    "sqs.record",
+                    message_id=message_id,
+                    op=request.op,
+                    outcome="failed",
+                    status=response.status,
+                    error=_message(response),
+                    record=record,
+                )
+        return {"batchItemFailures": failures}
+
+
+def _invoke(request: Request, operation: Operation) -> Response:
+    result = operation.handler(request)
+    return result if isinstance(result, Response) else Response(body=result)
+
+
+def _keys(contributions: list[tuple[str, Any]]) -> Mapping[str, ConfigurationKey]:
+    keys: dict[str, ConfigurationKey] = {}
+    for name, key in contributions:
+        other = keys.get(key.key)
+        if other is not None:
+            raise PluginError(
+                f"configuration key {key.key!r} is declared by plugins {other.plugin!r} and {name!r}"
+            )
+        keys[key.key] = replace(key, plugin=name)
+    return MappingProxyType(keys)
+
+
+def _aws_error(exc: Exception) -> InteractError | None:
+    """Map AWS throttling and connection trouble to a retryable 503; others are unexpected."""
+    if not type(exc).__module__.startswith("botocore"):
+        return None
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _THROTTLING_CODES:
+            return ServiceUnavailable(f"AWS is throttling requests ({code}); try again shortly")
+        return None
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return ServiceUnavailable(f"an AWS service could not be reached ({type(exc).__name__}); try again shortly")
+    return None
+
+
+def _message(response: Response) -> Any:
+    body = response.body
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return body["error"].get("message")
+    return body
+
+
+def _event_request_id(event: Any) -> str:
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    request_id = context.get("requestId") if isinstance(context, Mapping) else None
+    return request_id if isinstance(request_id, str) and request_id else new_request_id()

@@ -1,0 +1,131 @@
+"""The error hierarchy.
+
+Every error that a caller can cause, or that an operation wants to report, is an
+:class:`InteractError` with an HTTP status. The dispatcher turns them into
+responses in exactly one place (:func:`clonesquad_interact.rendering.error_response`);
+anything else that escapes an operation is an unexpected failure (500).
+
+Start-up problems (a broken plugin, two plugins claiming one route, an invalid
+schema) are :class:`PluginError`: they stop the dispatcher from being built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "Forbidden",
+    "InteractError",
+    "InternalError",
+    "MethodNotAllowed",
+    "NotFound",
+    "PluginError",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "ValidationFailed",
+]
+
+
+class InteractError(Exception):
+    """An error with an HTTP status, a message for the caller, and details.
+
+    :param message: one sentence that says what was wrong and how to fix it.
+    :param details: a JSON-able list of specifics (for example each schema problem).
+    :param headers: extra response headers (``Allow``, ``Retry-After``...).
+    """
+
+    status: ClassVar[int] = 500
+    #: The ``type`` field of the error body.
+    kind: ClassVar[str] = "InternalError"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Sequence[Any] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+        self.headers = dict(headers or {})
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again later may succeed (server-side trouble or throttling)."""
+        return self.status >= 500 or self.status == 429
+
+
+class BadRequest(InteractError):
+    """The request itself is malformed (event, body, parameter, message)."""
+
+    status = 400
+    kind = "BadRequest"
+
+
+class ValidationFailed(BadRequest):
+    """The request's input does not match the operation's schema."""
+
+    kind = "ValidationFailed"
+
+
+class Forbidden(InteractError):
+    """The caller may not run this operation."""
+
+    status = 403
+    kind = "Forbidden"
+
+
+class NotFound(InteractError):
+    """No such operation, or no such thing for the operation to act on."""
+
+    status = 404
+    kind = "NotFound"
+
+
+class MethodNotAllowed(InteractError):
+    """The operation exists but not for this method or interface."""
+
+    status = 405
+    kind = "MethodNotAllowed"
+
+
+class TooManyRequests(InteractError):
+    """Throttled: the caller, or an AWS service behind us, asked us to slow down."""
+
+    status = 429
+    kind = "TooManyRequests"
+
+
+class InternalError(InteractError):
+    """Something failed on our side; the log has the details."""
+
+    status = 500
+    kind = "InternalError"
+
+
+class ServiceUnavailable(InteractError):
+    """The data or a service the operation needs cannot be had right now."""
+
+    status = 503
+    kind = "ServiceUnavailable"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int = 30,
+        details: Sequence[Any] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        merged = {"Retry-After": str(retry_after), **(headers or {})}
+        super().__init__(message, details=details, headers=merged)
+
+
+class PluginError(Exception):
+    """A plugin cannot be loaded or its contributions contradict another's.
+
+    Raised while a :class:`~clonesquad_interact.Dispatcher` is built, never while it serves.
+    """

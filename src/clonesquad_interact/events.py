@@ -1,0 +1,304 @@
+"""Normalization: every kind of Lambda event becomes a :class:`Request`, here and only here.
+
+The operation name, the method, the body and the identity come only from the
+event fields that AWS fills in for them; query-string parameters never change
+any of them. The operation name is kept exactly as API Gateway authorized it: no
+case folding, no collapsing of ``//``, no percent-decoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .errors import BadRequest
+from .request import Interface, Request, freeze, new_request_id
+
+__all__ = [
+    "EventKind",
+    "classify",
+    "from_apigw_http",
+    "from_apigw_rest",
+    "from_direct_event",
+    "from_sqs_record",
+]
+
+
+class EventKind(enum.Enum):
+    """The kinds of Lambda event the handler accepts."""
+
+    APIGW_REST = "API Gateway REST (payload 1.0)"
+    APIGW_HTTP = "API Gateway HTTP API (payload 2.0)"
+    SQS = "SQS batch"
+    DIRECT = "direct invocation"
+
+
+_EXPECTED = (
+    "expected an API Gateway proxy event (REST or HTTP API), an SQS batch "
+    '({"Records": [...]}) or a direct invocation ({"OpType": "<operation>", ...})'
+)
+
+DIRECT_EVENT_KEYS = frozenset({"OpType", "Method", "Params", "Body"})
+
+
+def classify(event: Any) -> EventKind:
+    """Tell which kind of event this is.
+
+    :raises BadRequest: for anything that is none of them, saying what was expected.
+    """
+    if not isinstance(event, Mapping):
+        raise BadRequest(f"the event is {_describe(event)}: {_EXPECTED}")
+    if "Records" in event:
+        records = event["Records"]
+        if not isinstance(records, list) or not records:
+            raise BadRequest("the event's Records must be a non-empty list of SQS records")
+        sources = {r.get("eventSource") if isinstance(r, Mapping) else None for r in records}
+        if sources != {"aws:sqs"}:
+            found = ", ".join(sorted(str(s) for s in sources))
+            raise BadRequest(
+                f"only SQS records (eventSource aws:sqs) are handled; this batch has: {found}"
+            )
+        return EventKind.SQS
+    context = event.get("requestContext")
+    if event.get("version") == "2.0" and isinstance(context, Mapping) and "http" in context:
+        return EventKind.APIGW_HTTP
+    if "httpMethod" in event and ("path" in event or "pathParameters" in event):
+        return EventKind.APIGW_REST
+    if "OpType" in event:
+        return EventKind.DIRECT
+    keys = ", ".join(sorted(str(k) for k in event)) or "none"
+    raise BadRequest(f"the event is not one this function handles (its keys: {keys}): {_EXPECTED}")
+
+
+def from_apigw_rest(event: Mapping[str, Any]) -> Request:
+    """Normalize an API Gateway REST API proxy event (payload format 1.0)."""
+    context = _mapping(event, "requestContext", required=False)
+    op = _proxy_path(event)
+    if op is None:
+        path = _string(event, "path")
+        op = path[1:] if path.startswith("/") else path
+    multi = event.get("multiValueQueryStringParameters")
+    if multi:
+        params = _multi_params(multi, "multiValueQueryStringParameters")
+    else:
+        params = _single_params(event.get("queryStringParameters"), "queryStringParameters")
+    identity = context.get("identity") if context else None
+    return Request(
+        op=op,
+        interface=Interface.APIGW,
+        method=_string(event, "httpMethod").upper(),
+        params=freeze(params),
+        body=_body(event),
+        identity=freeze(identity) if isinstance(identity, Mapping) else None,
+        request_id=_request_id(context),
+        headers=_headers(event.get("headers")),
+        raw_event=event,
+    )
+
+
+def from_apigw_http(event: Mapping[str, Any]) -> Request:
+    """Normalize an API Gateway HTTP API event (payload format 2.0)."""
+    context = _mapping(event, "requestContext")
+    http = _mapping(context, "http")
+    op = _proxy_path(event)
+    if op is None:
+        path = _string(event, "rawPath")
+        stage = context.get("stage")
+        if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
+            path = path[len(stage) + 1 :]
+        elif path == f"/{stage}":
+            path = "/"
+        op = path[1:] if path.startswith("/") else path
+    raw_query = event.get("rawQueryString")
+    if isinstance(raw_query, str):
+        grouped: dict[str, list[str]] = {}
+        for key, value in parse_qsl(raw_query, keep_blank_values=True):
+            grouped.setdefault(key, []).append(value)
+        params = _multi_params(grouped, "rawQueryString")
+    else:
+        params = _single_params(event.get("queryStringParameters"), "queryStringParameters")
+    iam = context.get("authorizer", {}) or {}
+    iam = iam.get("iam") if isinstance(iam, Mapping) else None
+    iam = iam if isinstance(iam, Mapping) else {}
+    identity = {
+        "accessKey": iam.get("accessKey"),
+        "accountId": iam.get("accountId"),
+        "caller": iam.get("callerId"),
+        "user": iam.get("userId"),
+        "userArn": iam.get("userArn"),
+        "principalOrgId": iam.get("principalOrgId"),
+        "sourceIp": http.get("sourceIp"),
+        "userAgent": http.get("userAgent"),
+    }
+    return Request(
+        op=op,
+        interface=Interface.APIGW,
+        method=_string(http, "method").upper(),
+        params=freeze(params),
+        body=_body(event),
+        identity=freeze(identity),
+        request_id=_request_id(context),
+        headers=_headers(event.get("headers")),
+        raw_event=event,
+    )
+
+
+def from_sqs_record(record: Any) -> Request:
+    """Normalize one SQS record whose body is ``{"OpType": "<operation>", ...params}``."""
+    if not isinstance(record, Mapping):
+        raise BadRequest(f"an SQS record must be an object, not {_describe(record)}")
+    message_id = record.get("messageId")
+    body = record.get("body")
+    if not isinstance(body, str):
+        raise BadRequest("the SQS record has no body")
+    try:
+        message = json.loads(body)
+    except ValueError as exc:
+        raise BadRequest(
+            f'the SQS message body is not JSON ({exc}); send {{"OpType": "<operation>", ...}}'
+        ) from None
+    if not isinstance(message, dict):
+        raise BadRequest(
+            f"the SQS message body is {_describe(message)}; "
+            'send a JSON object {"OpType": "<operation>", ...}'
+        )
+    op = message.pop("OpType", None)
+    if not isinstance(op, str):
+        raise BadRequest(
+            'the SQS message has no "OpType" string naming the operation to run '
+            f"(fields found: {', '.join(sorted(message)) or 'none'})"
+        )
+    attributes = record.get("attributes")
+    sender = attributes.get("SenderId") if isinstance(attributes, Mapping) else None
+    identity = {
+        "caller": sender,
+        "senderId": sender,
+        "eventSourceARN": record.get("eventSourceARN"),
+    }
+    return Request(
+        op=op,
+        interface=Interface.SQS,
+        method="POST",
+        params=freeze(message),
+        identity=freeze(identity),
+        request_id=message_id if isinstance(message_id, str) and message_id else new_request_id(),
+        raw_event=record,
+    )
+
+
+def from_direct_event(event: Mapping[str, Any]) -> Request:
+    """Normalize a direct Lambda invocation: ``{"OpType", "Method", "Params", "Body"}``."""
+    unknown = sorted(str(k) for k in event if k not in DIRECT_EVENT_KEYS)
+    if unknown:
+        raise BadRequest(
+            f"a direct invocation takes the fields {', '.join(sorted(DIRECT_EVENT_KEYS))}; "
+            f"unknown: {', '.join(unknown)} (operation parameters go in Params)"
+        )
+    op = _string(event, "OpType")
+    method = event.get("Method", "GET")
+    params = event.get("Params") or {}
+    body = event.get("Body")
+    if not isinstance(method, str):
+        raise BadRequest(f"Method must be GET or POST, not {_describe(method)}")
+    if not isinstance(params, Mapping):
+        raise BadRequest(f"Params must be an object of parameters, not {_describe(params)}")
+    if body is not None and not isinstance(body, str):
+        raise BadRequest(f"Body must be text, not {_describe(body)}")
+    return Request(
+        op=op,
+        interface=Interface.DIRECT,
+        method=method.upper(),
+        params=freeze(params),
+        body=body,
+        raw_event=event,
+    )
+
+
+# -------------------------------------------------------------------------
+# Field readers: each says which field is wrong and what it should be.
+# -------------------------------------------------------------------------
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return f"a {type(value).__name__}" if not isinstance(value, str) else "a string"
+
+
+def _mapping(event: Mapping[str, Any], key: str, *, required: bool = True) -> Mapping[str, Any]:
+    value = event.get(key)
+    if isinstance(value, Mapping):
+        return value
+    if value is None and not required:
+        return {}
+    raise BadRequest(f"the event's {key} must be an object, not {_describe(value)}")
+
+
+def _string(event: Mapping[str, Any], key: str) -> str:
+    value = event.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"the event's {key} must be a string, not {_describe(value)}")
+    return value
+
+
+def _proxy_path(event: Mapping[str, Any]) -> str | None:
+    path_parameters = event.get("pathParameters")
+    if isinstance(path_parameters, Mapping):
+        proxy = path_parameters.get("proxy")
+        if isinstance(proxy, str):
+            return proxy
+    return None
+
+
+def _single_params(raw: Any, field: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or not all(isinstance(v, str) for v in raw.values()):
+        raise BadRequest(f"the event's {field} must map names to strings")
+    return {str(k): v for k, v in raw.items()}
+
+
+def _multi_params(raw: Any, field: str) -> dict[str, str | tuple[str, ...]]:
+    if not isinstance(raw, Mapping):
+        raise BadRequest(f"the event's {field} must map names to lists of strings")
+    params: dict[str, str | tuple[str, ...]] = {}
+    for key, values in raw.items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise BadRequest(f"the event's {field}[{key!r}] must be a list of strings")
+        if values:
+            params[str(key)] = values[0] if len(values) == 1 else tuple(values)
+    return params
+
+
+def _headers(raw: Any) -> Mapping[str, str]:
+    if not isinstance(raw, Mapping):
+        return freeze({})
+    return freeze({str(k).lower(): v for k, v in raw.items() if isinstance(v, str)})
+
+
+def _body(event: Mapping[str, Any]) -> str | None:
+    body = event.get("body")
+    if body is None:
+        return None
+    if not isinstance(body, str):
+        raise BadRequest(f"the event's body must be a string or null, not {_describe(body)}")
+    if not event.get("isBase64Encoded"):
+        return body
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("the body is marked isBase64Encoded but is not valid base64") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body must be UTF-8 text") from None
+
+
+def _request_id(context: Mapping[str, Any]) -> str:
+    request_id = context.get("requestId") if context else None
+    return request_id if isinstance(request_id, str) and request_id else new_request_id()

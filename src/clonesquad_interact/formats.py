@@ -1,0 +1,122 @@
+"""Reading request documents and writing answers, in JSON and YAML.
+
+YAML goes through libyaml's C classes when PyYAML was built with them. Request
+documents are read with a safe loader that refuses aliases, so a small body
+cannot expand into a huge one (the "billion laughs" document).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+from collections.abc import Mapping, Set
+from typing import Any
+
+import yaml
+
+from .errors import BadRequest
+
+__all__ = ["CONTENT_TYPES", "FORMATS", "dump", "jsonable", "parse_document"]
+
+FORMATS = ("json", "yaml")
+CONTENT_TYPES = {
+    "json": "application/json",
+    "yaml": "application/yaml",
+    "text": "text/plain; charset=utf-8",
+}
+
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _DocumentLoader(yaml.SafeLoader):
+    """A safe loader that refuses aliases (``*name``)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "YAML aliases (*name) are not accepted here: write each value out",
+                mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number that JSON allows")
+
+
+def parse_document(text: str, fmt: str) -> Any:
+    """Parse a request body written in ``fmt`` (``json`` or ``yaml``).
+
+    :raises BadRequest: with the line and column of the first problem.
+    """
+    if fmt == "yaml":
+        try:
+            return yaml.load(text, Loader=_DocumentLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise BadRequest(
+                f"the body is not valid YAML{where}: {exc.problem or exc}",
+                details=[{"where": "body", "what": str(exc)}],
+            ) from None
+        except yaml.YAMLError as exc:
+            raise BadRequest(f"the body is not valid YAML: {exc}") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        hint = " (send format=yaml to post YAML)" if fmt == "json" else ""
+        raise BadRequest(f"the body is not valid JSON: {exc}{hint}") from None
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` with every part turned into JSON's types.
+
+    Mappings become dicts, tuples and sets lists, :class:`~decimal.Decimal` (as
+    DynamoDB returns numbers) int or float, dates and times their ``str()``.
+    """
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | Set):
+        return [jsonable(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        if value == value.to_integral_value() and value.is_finite():
+            return int(value)
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
+    if isinstance(value, datetime.date | datetime.time):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"a value of type {type(value).__name__} cannot be rendered: {value!r}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple | Set):
+        return list(value)
+    return _scalar(value)
+
+
+def dump(value: Any, fmt: str) -> str:
+    """Write ``value`` as a JSON or YAML document."""
+    if fmt == "yaml":
+        return yaml.dump(
+            jsonable(value),
+            Dumper=_Dumper,
+            default_flow_style=False,
+            sort_keys=False,
+            allow_unicode=True,
+        )
+    return json.dumps(value, indent=4, default=_json_default, ensure_ascii=False)

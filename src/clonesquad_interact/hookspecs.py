@@ -1,0 +1,88 @@
+"""The hooks a plugin can implement.
+
+A plugin is any object (usually a module) with functions marked
+``@clonesquad_interact.hookimpl`` and named like the specs below. Hooks are called
+with keyword arguments, so a plugin may take only the arguments it needs, and a
+spec may gain arguments without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .configuration import ConfigurationKey
+    from .middleware import Middleware
+    from .operation import Operation
+    from .request import Request
+
+PROJECT_NAME = "clonesquad_interact"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -------------------------------------------------------------------------
+# Start-up: what plugins contribute (called once per dispatcher)
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def register_operations() -> Iterable[Operation]:
+    """Contribute operations.
+
+    Called once when a :class:`~clonesquad_interact.Dispatcher` is built.
+    Two operations on the same exact name (or the same regex), serving a common
+    method and interface, stop start-up with a :class:`~clonesquad_interact.PluginError`
+    unless exactly one of them is declared with ``overrides=True``.
+
+    :returns: the plugin's :class:`~clonesquad_interact.Operation` objects.
+    """
+
+
+@hookspec
+def register_configuration_keys() -> Iterable[ConfigurationKey]:
+    """Contribute the configuration keys that the plugin's code reads.
+
+    Called once when a dispatcher is built. A key declared by two plugins stops
+    start-up with a :class:`~clonesquad_interact.PluginError`.
+
+    :returns: the plugin's :class:`~clonesquad_interact.ConfigurationKey` objects.
+    """
+
+
+@hookspec
+def register_middleware() -> Iterable[Middleware]:
+    """Contribute middleware that wraps the dispatch of every routed request.
+
+    Called once when a dispatcher is built; the chain is composed then. The first
+    plugin called (the last registered) is outermost.
+
+    :returns: callables ``(request, operation, call_next) -> Response``
+        (see :data:`~clonesquad_interact.Middleware`).
+    """
+
+
+# -------------------------------------------------------------------------
+# Per request
+# -------------------------------------------------------------------------
+
+
+@hookspec
+def authorize_request(request: Request, operation: Operation) -> bool | None:
+    """Decide whether ``request`` may run ``operation``.
+
+    Called for every routed request, before validation. API Gateway has already
+    checked the caller's IAM permission for the path; this hook adds what IAM
+    cannot express. Any plugin can deny; with no denial the request proceeds.
+
+    To deny with a message of your own, raise
+    :class:`~clonesquad_interact.Forbidden`.
+
+    :param request: the routed request (``params`` not yet validated).
+    :param operation: the operation it routes to.
+    :returns: ``False`` to deny (403), ``True`` or ``None`` to let other plugins decide.
+    """

@@ -1,0 +1,88 @@
+"""The AWS Lambda entry point: ``clonesquad_interact.lambda_handler.handler``.
+
+The dispatcher is built on the first event a container serves and kept for the
+warm container's life; importing this module creates nothing (no AWS client, no
+plugin manager). Logging is configured (JSON lines) on the first event unless
+the application did it already.
+
+Run ``python -m clonesquad_interact.lambda_handler EVENT.json`` to serve one event
+from a file (or ``-`` for standard input) and print the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from typing import Any
+
+import structlog
+
+from .dispatcher import Dispatcher
+from .errors import PluginError
+from .log import configure_logging
+from .rendering import to_apigw, unexpected_response
+from .request import new_request_id
+
+__all__ = ["get_dispatcher", "handler"]
+
+logger = structlog.get_logger(__name__)
+
+
+@functools.cache
+def get_dispatcher() -> Dispatcher:
+    """The warm container's dispatcher, built on first use."""
+    return Dispatcher()
+
+
+def handler(event: Any, context: Any) -> Any:
+    """Serve a Lambda event: API Gateway (REST or HTTP API), SQS batch or direct invocation."""
+    configure_logging()
+    aws_request_id = getattr(context, "aws_request_id", None)
+    with structlog.contextvars.bound_contextvars(aws_request_id=aws_request_id):
+        try:
+            dispatcher = get_dispatcher()
+        except PluginError as exc:
+            return _startup_failure(event, exc)
+        return dispatcher.handle(event, context)
+
+
+def _startup_failure(event: Any, exc: PluginError) -> Any:
+    """Answer while the plugins are broken; nothing is lost: SQS messages go back to the queue."""
+    request_id = new_request_id()
+    logger.error("the dispatcher cannot start", error=str(exc), request_id=request_id)
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list):
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r.get("messageId", "") if isinstance(r, dict) else ""} for r in records
+            ]
+        }
+    return to_apigw(unexpected_response(request_id), "json", request_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve one event read from a file and print the answer as JSON."""
+    parser = argparse.ArgumentParser(
+        prog="python -m clonesquad_interact.lambda_handler",
+        description="Serve one Lambda event (API Gateway, SQS or direct) and print the answer.",
+    )
+    parser.add_argument("event", help="a JSON file holding the event, or - for standard input")
+    args = parser.parse_args(argv)
+    try:
+        if args.event == "-":
+            event = json.load(sys.stdin)
+        else:
+            with open(args.event, encoding="utf-8") as file:
+                event = json.load(file)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read the event: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(stream=sys.stderr)
+    print(json.dumps(handler(event, None), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Finding plugins: a fresh pluggy plugin manager for each dispatcher.
+
+Plugins come from four places, registered in this order:
+
+1. the built-in plugins (modules under ``clonesquad_interact.plugins``);
+2. the entry-point group ``clonesquad_interact`` of installed distributions;
+3. module names listed (comma- or space-separated) in ``CLONESQUAD_INTERACT_PLUGINS``;
+4. objects handed to the dispatcher.
+
+Any of them can be blocked by name (the built-ins by module name, entry points by
+entry-point name), with ``block=`` or ``CLONESQUAD_INTERACT_BLOCK_PLUGINS``.
+``CLONESQUAD_INTERACT_TRACE_PLUGINS=1`` logs every hook call.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+import structlog
+
+from . import hookspecs
+from .errors import PluginError
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "ENV_BLOCK",
+    "ENV_PLUGINS",
+    "ENV_TRACE",
+    "PluginInfo",
+    "PluginSet",
+    "load_plugins",
+]
+
+logger = structlog.get_logger(__name__)
+
+ENTRY_POINT_GROUP = "clonesquad_interact"
+ENV_PLUGINS = "CLONESQUAD_INTERACT_PLUGINS"
+ENV_BLOCK = "CLONESQUAD_INTERACT_BLOCK_PLUGINS"
+ENV_TRACE = "CLONESQUAD_INTERACT_TRACE_PLUGINS"
+
+#: The built-in plugins, registered exactly like third-party ones.
+BUILTIN_PLUGINS = ("clonesquad_interact.plugins.root",)
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """What ``plugins`` listings show about one registered plugin."""
+
+    name: str
+    hooks: tuple[str, ...]
+    distribution: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSet:
+    """A plugin manager and where each of its plugins came from."""
+
+    manager: pluggy.PluginManager
+    #: entry-point plugin name -> (distribution name, version)
+    distributions: Mapping[str, tuple[str, str]]
+
+    def describe(self) -> list[PluginInfo]:
+        """Every registered plugin with the hooks it implements, sorted by name."""
+        infos = []
+        for name, plugin in self.manager.list_name_plugin():
+            if plugin is None:
+                continue
+            hooks = tuple(sorted(h.name for h in self.manager.get_hookcallers(plugin) or ()))
+            distribution, version = self.distributions.get(name, (None, None))
+            infos.append(PluginInfo(name, hooks, distribution, version))
+        return sorted(infos, key=lambda info: info.name)
+
+    def contributions(self, hook_name: str, expected: type | tuple[type, ...]) -> list[tuple[str, Any]]:
+        """Call a start-up hook plugin by plugin: ``(plugin name, item)`` for each item returned.
+
+        Plugins are called in pluggy's order (the last registered first).
+
+        :raises PluginError: a plugin failed, or returned something other than ``expected``.
+        """
+        caller = getattr(self.manager.hook, hook_name)
+        items: list[tuple[str, Any]] = []
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                returned = impl.function()
+            except Exception as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc!r}") from exc
+            for item in returned or ():
+                if not isinstance(item, expected):
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r} returned {item!r} from {hook_name}; "
+                        f"expected {_type_names(expected)} objects"
+                    )
+                items.append((impl.plugin_name, item))
+        return items
+
+
+def _type_names(expected: type | tuple[type, ...]) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(t.__name__ for t in types)
+
+
+def split_names(value: str | None) -> list[str]:
+    """Names from an environment variable: comma- or space-separated."""
+    return [name for name in re.split(r"[,\s]+", value or "") if name]
+
+
+def load_plugins(
+    plugins: Iterable[object] = (),
+    *,
+    environ: Mapping[str, str],
+    block: Iterable[str] = (),
+    builtins: bool = True,
+    entry_points: bool = True,
+) -> PluginSet:
+    """Build a fresh plugin manager with every plugin found.
+
+    :raises PluginError: a plugin cannot be imported, or implements a hook that
+        does not exist (a misspelt name) or with arguments the hook does not have.
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    for name in [*block, *split_names(environ.get(ENV_BLOCK))]:
+        manager.set_blocked(name)
+    if builtins:
+        for module_name in BUILTIN_PLUGINS:
+            _register_module(manager, module_name, origin="built-in plugin")
+    distributions = _load_entry_points(manager) if entry_points else {}
+    for module_name in split_names(environ.get(ENV_PLUGINS)):
+        _register_module(manager, module_name, origin=f"plugin named in {ENV_PLUGINS}")
+    for plugin in plugins:
+        _register(manager, plugin, None)
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"{exc} (hooks are: {', '.join(_hook_names())})") from None
+    if environ.get(ENV_TRACE, "").lower() in ("1", "true", "yes"):
+        _trace(manager, logger.debug)
+    return PluginSet(manager, distributions)
+
+
+def _hook_names() -> list[str]:
+    return sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "clonesquad_interact_spec"))
+
+
+def _register(manager: pluggy.PluginManager, plugin: object, name: str | None) -> None:
+    if manager.is_registered(plugin):
+        return
+    try:
+        manager.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc)) from None
+    except ValueError as exc:
+        raise PluginError(f"cannot register plugin {name or plugin!r}: {exc}") from None
+
+
+def _register_module(manager: pluggy.PluginManager, module_name: str, *, origin: str) -> None:
+    if manager.is_blocked(module_name) or manager.has_plugin(module_name):
+        return
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise PluginError(f"{origin} {module_name!r} cannot be imported: {exc!r}") from exc
+    _register(manager, module, module_name)
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> dict[str, tuple[str, str]]:
+    distributions: dict[str, tuple[str, str]] = {}
+    for dist in importlib.metadata.distributions():
+        for entry_point in dist.entry_points:
+            if entry_point.group != ENTRY_POINT_GROUP:
+                continue
+            name = entry_point.name
+            if manager.is_blocked(name) or manager.has_plugin(name):
+                continue
+            dist_name = dist.metadata["Name"] or "?"
+            try:
+                plugin = entry_point.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {name!r} ({entry_point.value}) of distribution {dist_name} "
+                    f"{dist.version} cannot be loaded: {exc!r}; uninstall it or block it with "
+                    f"{ENV_BLOCK}={name}"
+                ) from exc
+            _register(manager, plugin, name)
+            distributions[name] = (dist_name, dist.version)
+    return distributions
+
+
+def _trace(manager: pluggy.PluginManager, write: Callable[..., Any]) -> None:
+    manager.trace.root.setwriter(lambda message: write("hook", trace=message.rstrip()))
+    manager.enable_tracing()

@@ -1,0 +1,127 @@
+"""Rendering: a :class:`Response` becomes what each caller expects, here and only here.
+
+* API Gateway: a proxy answer (``statusCode`` int, ``headers`` of strings, ``body``
+  text, ``isBase64Encoded`` false) that API Gateway always accepts;
+* a direct Lambda invocation: the status, headers and the body as JSON data;
+* SQS: no answer per message (the batch answer is built by the dispatcher);
+* in-process calls: the :class:`Response` itself.
+
+Errors become responses in :func:`error_response`, the one place that shapes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InteractError
+from .formats import CONTENT_TYPES, dump, jsonable
+from .response import Response
+
+__all__ = [
+    "LAMBDA_RESPONSE_LIMIT",
+    "error_body",
+    "error_response",
+    "render_body",
+    "to_apigw",
+    "to_direct",
+    "unexpected_response",
+]
+
+#: Lambda refuses a synchronous answer above 6 MB, and API Gateway then answers 502.
+#: Leave room for the headers and the JSON envelope around the body.
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024 - 64 * 1024
+
+
+def error_body(kind: str, message: str, request_id: str, details: Any = ()) -> dict[str, Any]:
+    """The one shape of every error answer."""
+    return {
+        "error": {
+            "type": kind,
+            "message": message,
+            "details": jsonable(details),
+            "request_id": request_id,
+        }
+    }
+
+
+def error_response(error: InteractError, request_id: str) -> Response:
+    """The response for an :class:`InteractError`."""
+    return Response(
+        body=error_body(error.kind, error.message, request_id, error.details),
+        status=error.status,
+        headers=error.headers,
+    )
+
+
+def unexpected_response(request_id: str) -> Response:
+    """The response for an unexpected failure: no detail, only the id to find the log with."""
+    return Response(
+        body=error_body(
+            "InternalError",
+            f"an unexpected error occurred; the log has the details under request id {request_id}",
+            request_id,
+        ),
+        status=500,
+    )
+
+
+def render_body(body: Any, fmt: str) -> tuple[str, str]:
+    """Return ``(text, content_type)`` for a response body.
+
+    Text is ``text/plain``; mappings and lists are documents in ``fmt`` (``json`` or
+    ``yaml``); other scalars (numbers, booleans) are written as JSON scalars in
+    ``text/plain``; ``None`` is an empty body.
+    """
+    if body is None:
+        return "", CONTENT_TYPES["text"]
+    if isinstance(body, str):
+        return body, CONTENT_TYPES["text"]
+    if isinstance(body, bool | int | float):
+        return dump(body, "json"), CONTENT_TYPES["text"]
+    fmt = fmt if fmt in ("json", "yaml") else "json"
+    return dump(body, fmt), CONTENT_TYPES[fmt]
+
+
+def _headers(response: Response, content_type: str, request_id: str) -> dict[str, str]:
+    headers = {"Content-Type": content_type, "X-Request-Id": request_id}
+    for name, value in response.headers.items():
+        headers[str(name)] = str(value)
+    return headers
+
+
+def to_apigw(response: Response, fmt: str, request_id: str) -> dict[str, Any]:
+    """Render for API Gateway (REST and HTTP API accept the same proxy answer).
+
+    :raises TypeError: the body holds a value that has no JSON form (a bug in the
+        operation: the caller turns it into a 500).
+    """
+    text, content_type = render_body(response.body, fmt)
+    if len(text) > LAMBDA_RESPONSE_LIMIT // 4 and len(text.encode()) > LAMBDA_RESPONSE_LIMIT:
+        return to_apigw(
+            error_response(
+                InteractError(
+                    f"the answer ({len(text.encode())} bytes) is larger than what Lambda can "
+                    "return through API Gateway (6 MB); ask for less"
+                ),
+                request_id,
+            ),
+            "json",
+            request_id,
+        )
+    return {
+        "statusCode": response.status,
+        "headers": _headers(response, content_type, request_id),
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+def to_direct(response: Response, request_id: str) -> dict[str, Any]:
+    """Render for a direct Lambda invocation: the body stays JSON data."""
+    body = response.body
+    content_type = CONTENT_TYPES["text"] if body is None or isinstance(body, str) else CONTENT_TYPES["json"]
+    return {
+        "statusCode": response.status,
+        "headers": _headers(response, content_type, request_id),
+        "body": jsonable(body),
+    }

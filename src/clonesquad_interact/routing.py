@@ -1,0 +1,223 @@
+"""Routing: from an operation name to the :class:`Operation` that serves it.
+
+Routes are compiled once, when the router is built. Exact names are looked up
+before regexes; a regex must match the whole name. API Gateway and in-process
+names are matched exactly as sent (IAM authorized that exact path); SQS
+``OpType`` values are matched regardless of case, and captured values keep
+their case everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import unquote
+
+from .errors import MethodNotAllowed, NotFound, PluginError
+from .operation import Operation
+from .request import Interface
+
+__all__ = ["Match", "Router"]
+
+_INTERFACE_NAMES = {
+    Interface.APIGW: "API Gateway",
+    Interface.SQS: "the SQS queue",
+    Interface.DIRECT: "an in-process call",
+}
+_REGEX_SPECIALS = frozenset(".^$*+?{}[]\\|()")
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The operation a name routes to, with the values its regex captured."""
+
+    operation: Operation
+    args: tuple[str, ...] = ()
+    kwargs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(slots=True)
+class _Route:
+    """All operations registered on one route, overriding ones first."""
+
+    operations: list[Operation]
+    pattern: re.Pattern[str] | None = None
+    folded_pattern: re.Pattern[str] | None = None
+    literal_prefix: str = ""
+
+    def add(self, operation: Operation) -> None:
+        for other in self.operations:
+            if _overlap(operation, other) and operation.overrides == other.overrides:
+                raise PluginError(_conflict_message(operation, other))
+        self.operations.append(operation)
+        self.operations.sort(key=lambda op: not op.overrides)
+
+
+class Router:
+    """Routes names to operations; built once per dispatcher.
+
+    :raises PluginError: when two operations claim the same route for a common
+        method and interface and neither (or both) declares ``overrides``.
+    """
+
+    def __init__(self, operations: Iterable[Operation]) -> None:
+        self._exact: dict[str, _Route] = {}
+        self._folded: dict[str, _Route] = {}
+        self._regexes: dict[tuple[str, int], _Route] = {}
+        self._all: list[Operation] = []
+        for operation in operations:
+            self._add(operation)
+        self._check_sqs_case_collisions()
+        self._regex_routes = tuple(self._regexes.values())
+
+    @property
+    def operations(self) -> tuple[Operation, ...]:
+        """Every operation, in registration order."""
+        return tuple(self._all)
+
+    def _add(self, operation: Operation) -> None:
+        route = operation.route
+        if isinstance(route, str):
+            self._exact.setdefault(route, _Route([])).add(operation)
+        else:
+            key = (route.pattern, route.flags)
+            if key not in self._regexes:
+                self._regexes[key] = _Route(
+                    [],
+                    pattern=route,
+                    folded_pattern=re.compile(route.pattern, route.flags | re.IGNORECASE),
+                    literal_prefix=_literal_prefix(route.pattern),
+                )
+            self._regexes[key].add(operation)
+        self._all.append(operation)
+
+    def _check_sqs_case_collisions(self) -> None:
+        for name, route in self._exact.items():
+            if not any(Interface.SQS in op.interfaces for op in route.operations):
+                continue
+            other = self._folded.setdefault(name.casefold(), route)
+            if other is not route:
+                raise PluginError(
+                    f"operations {other.operations[0].name!r} ({other.operations[0].plugin}) and "
+                    f"{name!r} ({route.operations[0].plugin}) differ only by case, and SQS "
+                    "operation names are matched regardless of case: rename one of them"
+                )
+        for name, route in self._exact.items():
+            self._folded.setdefault(name.casefold(), route)
+
+    def resolve(self, name: str, interface: Interface, method: str) -> Match:
+        """Find the operation that serves ``method`` on ``interface`` for ``name``.
+
+        :raises NotFound: no route has this name (the message names the likely
+            intended operation when the name is a variant of one).
+        :raises MethodNotAllowed: a route has this name but does not serve this
+            method or interface (with ``Allow`` for API Gateway).
+        """
+        folded = interface is Interface.SQS
+        partial: _Route | None = None
+        route = (self._folded.get(name.casefold()) if folded else self._exact.get(name))
+        if route is not None:
+            for operation in route.operations:
+                if operation.serves(interface, method):
+                    return Match(operation)
+            partial = route
+        for route in self._regex_routes:
+            pattern = route.folded_pattern if folded else route.pattern
+            assert pattern is not None
+            found = pattern.fullmatch(name)
+            if found is None:
+                continue
+            for operation in route.operations:
+                if operation.serves(interface, method):
+                    args = tuple(g if g is not None else "" for g in found.groups())
+                    kwargs = {k: v if v is not None else "" for k, v in found.groupdict().items()}
+                    return Match(operation, args, MappingProxyType(kwargs))
+            partial = partial or route
+        if partial is not None:
+            raise _not_allowed(name, partial, interface, method)
+        raise NotFound(self._not_found_message(name, interface))
+
+    def canonical_name(self, name: str) -> str | None:
+        """The operation name that ``name`` is a variant of (case, ``//``, dots, %-escapes)."""
+        segments: list[str] = []
+        for segment in unquote(name).split("/"):
+            if segment in ("", "."):
+                continue
+            if segment == "..":
+                if segments:
+                    segments.pop()
+                continue
+            segments.append(segment)
+        candidate = "/".join(segments)
+        route = self._folded.get(candidate.casefold())
+        if route is not None:
+            return route.operations[0].name
+        for route in self._regex_routes:
+            assert route.folded_pattern is not None
+            if route.folded_pattern.fullmatch(candidate):
+                prefix = route.literal_prefix
+                return prefix + candidate[len(prefix) :]
+        return None
+
+    def _not_found_message(self, name: str, interface: Interface) -> str:
+        message = f"no operation is named {name!r}"
+        canonical = self.canonical_name(name)
+        if canonical is not None and canonical != name:
+            message += f"; did you mean {canonical!r}?"
+            if interface is not Interface.SQS:
+                message += (
+                    " Operation names are taken exactly as sent (case, '//', '.', '..' and "
+                    "%-escapes are not cleaned up) so that they run what IAM authorized"
+                )
+        else:
+            message += " (GET / lists the operations)"
+        return message
+
+
+def _overlap(one: Operation, other: Operation) -> bool:
+    interfaces = one.interfaces & other.interfaces
+    if not interfaces:
+        return False
+    return Interface.SQS in interfaces or bool(one.methods & other.methods)
+
+
+def _conflict_message(operation: Operation, other: Operation) -> str:
+    both = "both declare" if operation.overrides else "neither declares"
+    return (
+        f"plugins {other.plugin or '?'!r} and {operation.plugin or '?'!r} both register "
+        f"operation {operation.name!r} for the same method and interface, and {both} "
+        "overrides=True: block one of the plugins, or mark the one that should win "
+        "with overrides=True"
+    )
+
+
+def _not_allowed(name: str, route: _Route, interface: Interface, method: str) -> MethodNotAllowed:
+    where = _INTERFACE_NAMES[interface]
+    serving = [op for op in route.operations if interface in op.interfaces]
+    if not serving:
+        elsewhere = sorted({_INTERFACE_NAMES[i] for op in route.operations for i in op.interfaces})
+        return MethodNotAllowed(
+            f"operation {name!r} cannot be called through {where}; "
+            f"it is called through {' or '.join(elsewhere)}",
+            headers={"Allow": ""} if interface is Interface.APIGW else None,
+        )
+    allowed = sorted({m for op in serving for m in op.methods})
+    return MethodNotAllowed(
+        f"operation {name!r} does not answer {method} through {where}; "
+        f"it answers {', '.join(allowed)}",
+        headers={"Allow": ", ".join(allowed)} if interface is Interface.APIGW else None,
+    )
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The text every match of ``pattern`` starts with (``configuration/`` for ``configuration/(.*)``)."""
+    prefix = []
+    for char in pattern:
+        if char in _REGEX_SPECIALS:
+            if char in "?*{" and prefix:
+                prefix.pop()  # the previous character is optional or repeated
+            break
+        prefix.append(char)
+    return "".join(prefix)
