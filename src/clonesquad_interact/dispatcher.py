@@ -111,7 +111,9 @@ class Dispatcher:
         middlewares: list[Middleware] = []
         for name, middleware in self.plugins.contributions("register_middleware", object):
             if not callable(middleware):
-                raise PluginError(f"plugin {name!r} returned {middleware!r} as middleware; it is not callable")
+                raise PluginError(
+                    f"plugin {name!r} returned {middleware!r} as middleware; it is not callable"
+                )
             middlewares.append(middleware)
         self._run = chain(middlewares, _invoke)
         authorize = self.plugins.manager.hook.authorize_request
@@ -148,7 +150,9 @@ class Dispatcher:
             request = _NORMALIZERS[kind](event)
         except BadRequest as error:
             request_id = _event_request_id(event)
-            logger.warning("event rejected", kind=kind.value, error=error.message, request_id=request_id)
+            logger.warning(
+                "event rejected", kind=kind.value, error=error.message, request_id=request_id
+            )
             response, fmt = error_response(error, request_id), "json"
         else:
             request_id = request.request_id
@@ -255,16 +259,28 @@ class Dispatcher:
             try:
                 request = from_sqs_record(record)
             except BadRequest as error:
-                logger.error("sqs.record", message_id=message_id, outcome="failed", error=error.message, record=record)
+                logger.error(
+                    "sqs.record",
+                    message_id=message_id,
+                    outcome="failed",
+                    error=error.message,
+                    record=record,
+                )
                 continue
             response = self.dispatch(request)
             if response.ok:
                 logger.info("sqs.record", message_id=message_id, op=request.op, outcome="done")
             elif response.status >= 500 or response.status == 429:
                 # Returned to the queue; an unusable id makes Lambda return the whole batch.
-                failures.append({"itemIdentifier": message_id if isinstance(message_id, str) else ""})
+                failures.append(
+                    {"itemIdentifier": message_id if isinstance(message_id, str) else ""}
+                )
                 logger.warning(
-                    "sqs.record", message_id=message_id, op=request.op, outcome="retry", status=response.status
+                    "sqs.record",
+                    message_id=message_id,
+                    op=request.op,
+                    outcome="retry",
+                    status=response.status,
                 )
             else:
                 logger.error(
@@ -290,7 +306,8 @@ def _keys(contributions: list[tuple[str, Any]]) -> Mapping[str, ConfigurationKey
         other = keys.get(key.key)
         if other is not None:
             raise PluginError(
-                f"configuration key {key.key!r} is declared by plugins {other.plugin!r} and {name!r}"
+                f"configuration key {key.key!r} is declared by two plugins: "
+                f"{other.plugin!r} and {name!r}"
             )
         keys[key.key] = replace(key, plugin=name)
     return MappingProxyType(keys)
@@ -308,7 +325,9 @@ def _aws_error(exc: Exception) -> InteractError | None:
             return ServiceUnavailable(f"AWS is throttling requests ({code}); try again shortly")
         return None
     if isinstance(exc, ConnectionError | HTTPClientError):
-        return ServiceUnavailable(f"an AWS service could not be reached ({type(exc).__name__}); try again shortly")
+        return ServiceUnavailable(
+            f"an AWS service could not be reached ({type(exc).__name__}); try again shortly"
+        )
     return None
 
 

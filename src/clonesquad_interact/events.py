@@ -13,6 +13,7 @@ import binascii
 import enum
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -83,6 +84,7 @@ def from_apigw_rest(event: Mapping[str, Any]) -> Request:
         path = _string(event, "path")
         op = path[1:] if path.startswith("/") else path
     multi = event.get("multiValueQueryStringParameters")
+    params: Mapping[str, str | tuple[str, ...]]
     if multi:
         params = _multi_params(multi, "multiValueQueryStringParameters")
     else:
@@ -115,6 +117,7 @@ def from_apigw_http(event: Mapping[str, Any]) -> Request:
             path = "/"
         op = path[1:] if path.startswith("/") else path
     raw_query = event.get("rawQueryString")
+    params: Mapping[str, str | tuple[str, ...]]
     if isinstance(raw_query, str):
         grouped: dict[str, list[str]] = {}
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
@@ -276,9 +279,10 @@ def _multi_params(raw: Any, field: str) -> dict[str, str | tuple[str, ...]]:
 
 
 def _headers(raw: Any) -> Mapping[str, str]:
-    if not isinstance(raw, Mapping):
-        return freeze({})
-    return freeze({str(k).lower(): v for k, v in raw.items() if isinstance(v, str)})
+    headers: dict[str, str] = {}
+    if isinstance(raw, Mapping):
+        headers = {str(k).lower(): v for k, v in raw.items() if isinstance(v, str)}
+    return MappingProxyType(headers)
 
 
 def _body(event: Mapping[str, Any]) -> str | None:

@@ -31,7 +31,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def register_operations() -> Iterable[Operation]:
+def register_operations() -> Iterable[Operation] | None:
     """Contribute operations.
 
     Called once when a :class:`~clonesquad_interact.Dispatcher` is built.
@@ -44,7 +44,7 @@ def register_operations() -> Iterable[Operation]:
 
 
 @hookspec
-def register_configuration_keys() -> Iterable[ConfigurationKey]:
+def register_configuration_keys() -> Iterable[ConfigurationKey] | None:
     """Contribute the configuration keys that the plugin's code reads.
 
     Called once when a dispatcher is built. A key declared by two plugins stops
@@ -55,7 +55,7 @@ def register_configuration_keys() -> Iterable[ConfigurationKey]:
 
 
 @hookspec
-def register_middleware() -> Iterable[Middleware]:
+def register_middleware() -> Iterable[Middleware] | None:
     """Contribute middleware that wraps the dispatch of every routed request.
 
     Called once when a dispatcher is built; the chain is composed then. The first

@@ -56,7 +56,8 @@ def _startup_failure(event: Any, exc: PluginError) -> Any:
     if isinstance(records, list):
         return {
             "batchItemFailures": [
-                {"itemIdentifier": r.get("messageId", "") if isinstance(r, dict) else ""} for r in records
+                {"itemIdentifier": r.get("messageId", "") if isinstance(r, dict) else ""}
+                for r in records
             ]
         }
     return to_apigw(unexpected_response(request_id), "json", request_id)

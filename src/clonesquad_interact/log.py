@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import IO
+from typing import TextIO
 
 import structlog
 
@@ -19,7 +19,7 @@ __all__ = ["configure_logging"]
 
 
 def configure_logging(
-    level: str | int | None = None, *, stream: IO[str] | None = None, force: bool = False
+    level: str | int | None = None, *, stream: TextIO | None = None, force: bool = False
 ) -> None:
     """Log JSON lines (``merge_contextvars`` first, ISO UTC timestamps, tracebacks as text).
 
@@ -31,7 +31,11 @@ def configure_logging(
     if structlog.is_configured() and not force:
         return
     name = level if level is not None else os.environ.get("LOG_LEVEL", "INFO")
-    number = name if isinstance(name, int) else logging.getLevelNamesMapping().get(name.upper(), logging.INFO)
+    number = (
+        name
+        if isinstance(name, int)
+        else logging.getLevelNamesMapping().get(name.upper(), logging.INFO)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

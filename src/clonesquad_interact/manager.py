@@ -78,7 +78,9 @@ class PluginSet:
             infos.append(PluginInfo(name, hooks, distribution, version))
         return sorted(infos, key=lambda info: info.name)
 
-    def contributions(self, hook_name: str, expected: type | tuple[type, ...]) -> list[tuple[str, Any]]:
+    def contributions(
+        self, hook_name: str, expected: type | tuple[type, ...]
+    ) -> list[tuple[str, Any]]:
         """Call a start-up hook plugin by plugin: ``(plugin name, item)`` for each item returned.
 
         Plugins are called in pluggy's order (the last registered first).
@@ -91,7 +93,9 @@ class PluginSet:
             try:
                 returned = impl.function()
             except Exception as exc:
-                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc!r}") from exc
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc!r}"
+                ) from exc
             for item in returned or ():
                 if not isinstance(item, expected):
                     raise PluginError(
@@ -147,7 +151,11 @@ def load_plugins(
 
 
 def _hook_names() -> list[str]:
-    return sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "clonesquad_interact_spec"))
+    return sorted(
+        name
+        for name in dir(hookspecs)
+        if hasattr(getattr(hookspecs, name), "clonesquad_interact_spec")
+    )
 
 
 def _register(manager: pluggy.PluginManager, plugin: object, name: str | None) -> None:

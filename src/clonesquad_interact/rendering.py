@@ -119,7 +119,9 @@ def to_apigw(response: Response, fmt: str, request_id: str) -> dict[str, Any]:
 def to_direct(response: Response, request_id: str) -> dict[str, Any]:
     """Render for a direct Lambda invocation: the body stays JSON data."""
     body = response.body
-    content_type = CONTENT_TYPES["text"] if body is None or isinstance(body, str) else CONTENT_TYPES["json"]
+    content_type = (
+        CONTENT_TYPES["text"] if body is None or isinstance(body, str) else CONTENT_TYPES["json"]
+    )
     return {
         "statusCode": response.status,
         "headers": _headers(response, content_type, request_id),

@@ -117,7 +117,7 @@ class Router:
         """
         folded = interface is Interface.SQS
         partial: _Route | None = None
-        route = (self._folded.get(name.casefold()) if folded else self._exact.get(name))
+        route = self._folded.get(name.casefold()) if folded else self._exact.get(name)
         if route is not None:
             for operation in route.operations:
                 if operation.serves(interface, method):
@@ -212,8 +212,8 @@ def _not_allowed(name: str, route: _Route, interface: Interface, method: str) ->
 
 
 def _literal_prefix(pattern: str) -> str:
-    """The text every match of ``pattern`` starts with (``configuration/`` for ``configuration/(.*)``)."""
-    prefix = []
+    """The text every match of ``pattern`` starts with (``a/`` for ``a/(.*)``)."""
+    prefix: list[str] = []
     for char in pattern:
         if char in _REGEX_SPECIALS:
             if char in "?*{" and prefix:

@@ -70,7 +70,7 @@ class InputSchema:
                 instance["body"] = request.body
         elif has_body:
             assert request.body is not None
-            fmt = params.get("format") if params.get("format") in FORMATS else "json"
+            fmt = params["format"] if params.get("format") in FORMATS else "json"
             parsed = parse_document(request.body, fmt)
             instance["body"] = parsed
         for error in self.validator.iter_errors(instance):
@@ -138,7 +138,9 @@ def _load(operation: Operation) -> dict[str, Any]:
 def _compile(operation: Operation, schema: dict[str, Any]) -> InputSchema:
     properties = schema.setdefault("properties", {})
     if not isinstance(properties, dict):
-        raise PluginError(f"operation {operation.name!r}: the schema's properties must be an object")
+        raise PluginError(
+            f"operation {operation.name!r}: the schema's properties must be an object"
+        )
     params = properties.setdefault("params", {"type": "object"})
     if not isinstance(params, dict):
         raise PluginError(f"operation {operation.name!r}: the schema's params must be an object")
@@ -172,7 +174,9 @@ def _types(schema: Mapping[str, Any]) -> set[str]:
     return set()
 
 
-def _convert(value: Any, schema: Mapping[str, Any], where: str, problems: list[dict[str, str]]) -> Any:
+def _convert(
+    value: Any, schema: Mapping[str, Any], where: str, problems: list[dict[str, str]]
+) -> Any:
     types = _types(schema)
     if isinstance(value, list):
         if "array" in types or not types:
@@ -186,7 +190,9 @@ def _convert(value: Any, schema: Mapping[str, Any], where: str, problems: list[d
         return [value] if "array" in types and isinstance(value, str) else value
     if "array" in types:
         items = schema.get("items")
-        return [_convert(value, items, f"{where}[0]", problems) if isinstance(items, Mapping) else value]
+        return [
+            _convert(value, items, f"{where}[0]", problems) if isinstance(items, Mapping) else value
+        ]
     if "boolean" in types and value.lower() in _BOOLEANS:
         return _BOOLEANS[value.lower()]
     if "integer" in types:

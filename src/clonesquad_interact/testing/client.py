@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,12 @@ from .builders import OPERATOR_IDENTITY, Params, apigw_http_event, apigw_rest_ev
 __all__ = ["ClientResponse", "InteractClient"]
 
 Body = str | bytes | Mapping[str, Any] | Sequence[Any] | None
+
+
+class _Default(enum.Enum):
+    """The client's own identity, when a request does not name one."""
+
+    IDENTITY = 0
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class InteractClient:
         params: Params | None = None,
         body: Body = None,
         headers: Mapping[str, str] | None = None,
-        identity: Mapping[str, Any] | None | type[Ellipsis] = ...,
+        identity: Mapping[str, Any] | _Default | None = _Default.IDENTITY,
     ) -> ClientResponse:
         """Send an API Gateway request for ``path`` (as the caller types it after the stage)."""
         build = apigw_http_event if self.http_api else apigw_rest_event
@@ -85,7 +92,7 @@ class InteractClient:
             params=params,
             body=body,
             headers=headers,
-            identity=self.identity if identity is ... else identity,  # type: ignore[arg-type]
+            identity=self.identity if identity is _Default.IDENTITY else identity,
             stage=self.stage,
         )
         answer = self.dispatcher.handle(event, None)
@@ -100,11 +107,15 @@ class InteractClient:
         """``GET path``."""
         return self.request("GET", path, params=params, **kwargs)
 
-    def post(self, path: str, body: Body = None, params: Params | None = None, **kwargs: Any) -> ClientResponse:
+    def post(
+        self, path: str, body: Body = None, params: Params | None = None, **kwargs: Any
+    ) -> ClientResponse:
         """``POST path`` with ``body`` (text; bytes are sent base64-encoded; data as JSON)."""
         return self.request("POST", path, params=params, body=body, **kwargs)
 
-    def sqs(self, messages: Mapping[str, Any] | str | Sequence[Mapping[str, Any] | str | dict[str, Any]]) -> dict[str, Any]:
+    def sqs(
+        self, messages: Mapping[str, Any] | str | Sequence[Mapping[str, Any] | str]
+    ) -> dict[str, Any]:
         """Deliver one message, or a batch, as an SQS event; returns the batch answer.
 
         A message is a mapping (sent as JSON), a ``str`` (sent as is) or an already
@@ -112,7 +123,9 @@ class InteractClient:
         its ``messageId``, for example to deliver it again).
         """
         batch = [messages] if isinstance(messages, Mapping | str) else list(messages)
-        records = [m if isinstance(m, Mapping) and "eventSource" in m else sqs_record(m) for m in batch]
+        records = [
+            m if isinstance(m, Mapping) and "eventSource" in m else sqs_record(m) for m in batch
+        ]
         return self.dispatcher.handle({"Records": records}, None)
 
     def call(
@@ -125,7 +138,12 @@ class InteractClient:
         identity: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> Response:
-        """Run an operation in-process (no event) and return its :class:`~clonesquad_interact.Response`."""
+        """Run an operation in-process (no event built); returns its ``Response``."""
         return self.dispatcher.call(
-            op, method=method, params=params, body=body, identity=identity, interface=Interface.DIRECT
+            op,
+            method=method,
+            params=params,
+            body=body,
+            identity=identity,
+            interface=Interface.DIRECT,
         )

@@ -1,4 +1,4 @@
-"""pytest fixtures for testing Interact operations (registered through the ``pytest11`` entry point).
+"""pytest fixtures for Interact operations (loaded through the ``pytest11`` entry point).
 
 * ``aws``: a moto-backed AWS for the test (fake credentials, region ``eu-west-3``);
 * ``interact_plugins``: plugin objects to register (override it in your ``conftest.py``);
