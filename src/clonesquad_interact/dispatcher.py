@@ -156,7 +156,8 @@ class Dispatcher:
             response, fmt = error_response(error, request_id), "json"
         else:
             request_id = request.request_id
-            response, fmt = self.dispatch(request), request.format
+            response = self.dispatch(request)
+            fmt = request.format if response.status < 400 else "json"
         try:
             if kind is EventKind.DIRECT:
                 return to_direct(response, request_id)
@@ -227,6 +228,7 @@ class Dispatcher:
                 "method": request.method,
                 "status": response.status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "request_id": request.request_id,
             }
             if operation is not None:
                 fields["operation"] = operation.name
@@ -305,9 +307,10 @@ def _keys(contributions: list[tuple[str, Any]]) -> Mapping[str, ConfigurationKey
     for name, key in contributions:
         other = keys.get(key.key)
         if other is not None:
+            first, second = sorted((other.plugin, name))
             raise PluginError(
                 f"configuration key {key.key!r} is declared by two plugins: "
-                f"{other.plugin!r} and {name!r}"
+                f"{first!r} and {second!r}"
             )
         keys[key.key] = replace(key, plugin=name)
     return MappingProxyType(keys)

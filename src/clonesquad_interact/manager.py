@@ -186,9 +186,17 @@ def _load_entry_points(manager: pluggy.PluginManager) -> dict[str, tuple[str, st
             if entry_point.group != ENTRY_POINT_GROUP:
                 continue
             name = entry_point.name
+            dist_name = dist.metadata["Name"] or "?"
+            if name in distributions:
+                other = distributions[name][0]
+                if other != dist_name:
+                    raise PluginError(
+                        f"two distributions declare the plugin {name!r}: {other} and "
+                        f"{dist_name}; uninstall one of them"
+                    )
+                continue  # the same distribution found twice on sys.path
             if manager.is_blocked(name) or manager.has_plugin(name):
                 continue
-            dist_name = dist.metadata["Name"] or "?"
             try:
                 plugin = entry_point.load()
             except Exception as exc:

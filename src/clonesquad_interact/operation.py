@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -70,10 +71,14 @@ class Operation:
     handler: Handler
     summary: str
     schema: Traversable | Mapping[str, Any]
-    interfaces: frozenset[Interface] = frozenset({Interface.APIGW, Interface.DIRECT})
-    methods: frozenset[str] = frozenset({"GET"})
-    body: Body = Body.NONE
-    cache: CachePolicy = CachePolicy.NONE
+    #: Kept as a ``frozenset`` of :class:`Interface` (names such as ``"sqs"`` are accepted).
+    interfaces: AbstractSet[str] = frozenset({Interface.APIGW, Interface.DIRECT})
+    #: Kept as a ``frozenset`` of upper-case names.
+    methods: AbstractSet[str] = frozenset({"GET"})
+    #: Kept as a :class:`Body` (``"text"`` is accepted for ``Body.TEXT``).
+    body: Body | str = Body.NONE
+    #: Kept as a :class:`CachePolicy`.
+    cache: CachePolicy | str = CachePolicy.NONE
     overrides: bool = False
     description: str = ""
     #: The name of the plugin that contributed it (filled in by the dispatcher).

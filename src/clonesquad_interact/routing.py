@@ -21,7 +21,7 @@ from .request import Interface
 
 __all__ = ["Match", "Router"]
 
-_INTERFACE_NAMES = {
+_INTERFACE_NAMES: dict[str, str] = {
     Interface.APIGW: "API Gateway",
     Interface.SQS: "the SQS queue",
     Interface.DIRECT: "an in-process call",

@@ -73,8 +73,9 @@ class InputSchema:
             fmt = params["format"] if params.get("format") in FORMATS else "json"
             parsed = parse_document(request.body, fmt)
             instance["body"] = parsed
+        converted = {problem["where"] for problem in problems}
         for error in self.validator.iter_errors(instance):
-            problems.extend(_describe(error))
+            problems.extend(p for p in _describe(error) if p["where"] not in converted)
         if problems:
             problems = sorted({(p["where"], p["what"]): p for p in problems}.values(), key=_key)
             count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
@@ -223,18 +224,19 @@ def _where(error: jsonschema.ValidationError) -> str:
 def _describe(error: jsonschema.ValidationError) -> list[dict[str, str]]:
     where = _where(error)
     kind = "parameter" if where == "params" else "field"
+    prefix = "" if where == "input" else f"{where}."
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
         accepted = ", ".join(sorted(known)) or "none"
         return [
-            {"where": f"{where}.{name}", "what": f"unknown {kind}; accepted: {accepted}"}
+            {"where": f"{prefix}{name}", "what": f"unknown {kind}; accepted: {accepted}"}
             for name in sorted(error.instance)
             if name not in known
         ] or [{"where": where, "what": error.message}]
     if error.validator == "required" and isinstance(error.instance, Mapping):
         required = error.validator_value if isinstance(error.validator_value, list) else []
         return [
-            {"where": f"{where}.{name}", "what": f"missing; this {kind} is required"}
+            {"where": f"{prefix}{name}", "what": f"missing; this {kind} is required"}
             for name in required
             if name not in error.instance
         ] or [{"where": where, "what": error.message}]

@@ -1,0 +1,75 @@
+"""Helpers shared by the tests: plugins built from a list of operations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from clonesquad_interact import (
+    ConfigurationKey,
+    Dispatcher,
+    Operation,
+    Request,
+    hookimpl,
+)
+from clonesquad_interact.testing import InteractClient
+
+#: A schema that accepts any parameter.
+OPEN_PARAMS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"params": {"type": "object", "additionalProperties": True}},
+}
+
+
+def echo(request: Request) -> dict[str, Any]:
+    """A handler that answers with what it received."""
+    return {
+        "op": request.op,
+        "method": request.method,
+        "params": dict(request.params),
+        "args": list(request.path_args),
+        "kwargs": dict(request.path_params),
+        "body": request.body,
+    }
+
+
+def make_operation(route: Any, handler: Callable[[Request], Any] = echo, **fields: Any) -> Operation:
+    """An operation with defaults: a one-line summary and a schema accepting no parameter."""
+    fields.setdefault("summary", f"Test operation {route!r}.")
+    fields.setdefault("schema", {})
+    return Operation(route=route, handler=handler, **fields)
+
+
+class OperationsPlugin:
+    """A plugin contributing the given operations (and optionally configuration keys)."""
+
+    def __init__(
+        self,
+        *operations: Operation,
+        name: str = "test-plugin",
+        keys: Iterable[ConfigurationKey] = (),
+    ) -> None:
+        self.__name__ = name
+        self.operations = list(operations)
+        self.keys = list(keys)
+
+    @hookimpl
+    def register_operations(self) -> list[Operation]:
+        return self.operations
+
+    @hookimpl
+    def register_configuration_keys(self) -> list[ConfigurationKey]:
+        return self.keys
+
+
+def build(*plugins: object, **kwargs: Any) -> Dispatcher:
+    """A dispatcher with only the built-ins and ``plugins`` (no entry points)."""
+    kwargs.setdefault("entry_points", False)
+    kwargs.setdefault("environ", {})
+    return Dispatcher(plugins, **kwargs)
+
+
+def client_for(*plugins: object, http_api: bool = False, **kwargs: Any) -> InteractClient:
+    """A test client of ``build(*plugins)`` that re-raises unexpected errors."""
+    kwargs.setdefault("raise_unexpected", True)
+    return InteractClient(build(*plugins, **kwargs), http_api=http_api)

@@ -1,0 +1,313 @@
+"""Validation against each operation's JSON Schema: typed parameters, bodies, clear 400s."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from helpers import OperationsPlugin, build, client_for, echo, make_operation
+
+from clonesquad_interact import Dispatcher, PluginError, Request
+
+PARAMS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "params": {
+            "type": "object",
+            "properties": {
+                "unstable": {"type": "boolean"},
+                "count": {"type": "integer", "minimum": 1},
+                "ratio": {"type": "number"},
+                "name": {"type": "string", "maxLength": 5},
+                "tag": {"type": "array", "items": {"type": "string"}},
+                "ids": {"type": "array", "items": {"type": "integer"}},
+                "mode": {"enum": ["fast", "slow"]},
+            },
+            "required": [],
+        }
+    },
+}
+
+
+def typed(request: Request) -> dict[str, Any]:
+    return {name: [type(value).__name__, value] for name, value in request.params.items()}
+
+
+@pytest.fixture
+def client() -> Any:
+    return client_for(OperationsPlugin(make_operation("typed", handler=typed, schema=PARAMS)))
+
+
+def test_query_string_values_are_converted_to_the_declared_types(client: Any) -> None:
+    response = client.get(
+        "/typed", params={"unstable": "true", "count": "3", "ratio": "0.5", "name": "abc"}
+    )
+    assert response.json() == {
+        "unstable": ["bool", True],
+        "count": ["int", 3],
+        "ratio": ["float", 0.5],
+        "name": ["str", "abc"],
+    }
+
+
+@pytest.mark.parametrize(("text", "value"), [("false", False), ("0", False), ("YES", True)])
+def test_booleans_accept_the_usual_spellings(client: Any, text: str, value: bool) -> None:
+    assert client.get("/typed", params={"unstable": text}).json()["unstable"] == ["bool", value]
+
+
+def test_repeated_parameters_fill_arrays_and_single_values_become_one_item_arrays(client: Any) -> None:
+    answer = client.get("/typed", params={"tag": ["a", "b"], "ids": ["1", "2"]}).json()
+    assert answer == {"tag": ["tuple", ["a", "b"]], "ids": ["tuple", [1, 2]]}
+    assert client.get("/typed", params={"tag": "solo"}).json() == {"tag": ["tuple", ["solo"]]}
+
+
+def problems(response: Any) -> dict[str, str]:
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "ValidationFailed"
+    assert "typed" in error["message"]
+    return {problem["where"]: problem["what"] for problem in error["details"]}
+
+
+def test_a_scalar_given_twice_is_refused(client: Any) -> None:
+    found = problems(client.get("/typed", params={"count": ["1", "2"]}))
+    assert found == {"params.count": "given 2 times; give it once"}
+
+
+def test_every_problem_is_listed_with_where_and_what(client: Any) -> None:
+    found = problems(
+        client.get(
+            "/typed",
+            params={"count": "zero", "unstable": "maybe", "name": "toolong", "mode": "medium"},
+        )
+    )
+    assert set(found) == {"params.count", "params.unstable", "params.name", "params.mode"}
+    assert "'zero' is not of type 'integer'" in found["params.count"]
+    assert "'maybe' is not of type 'boolean'" in found["params.unstable"]
+    assert "too long" in found["params.name"]
+    assert "'medium' is not one of ['fast', 'slow']" in found["params.mode"]
+
+
+def test_bounds_are_checked_after_conversion(client: Any) -> None:
+    assert "minimum" in problems(client.get("/typed", params={"count": "0"}))["params.count"]
+
+
+def test_unknown_parameters_are_refused_naming_the_accepted_ones(client: Any) -> None:
+    found = problems(client.get("/typed", params={"cuont": "1"}))
+    assert found["params.cuont"].startswith("unknown parameter; accepted: count, format, ids")
+
+
+def test_schema_may_allow_unknown_parameters() -> None:
+    client = client_for(
+        OperationsPlugin(
+            make_operation(
+                "open", schema={"properties": {"params": {"additionalProperties": {"type": "string"}}}}
+            )
+        )
+    )
+    assert client.get("/open", params={"anything": "x"}).json()["params"] == {"anything": "x"}
+
+
+def test_required_parameters_are_named_when_missing() -> None:
+    schema = {
+        "properties": {
+            "params": {
+                "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+                "required": ["a", "b"],
+            }
+        }
+    }
+    client = client_for(OperationsPlugin(make_operation("needs", schema=schema)))
+    response = client.get("/needs", params={"a": "1"})
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert details == [{"where": "params.b", "what": "missing; this parameter is required"}]
+
+
+@pytest.mark.parametrize("fmt", ["xml", "JSON"])
+def test_format_is_accepted_by_every_operation_and_checked(client: Any, fmt: str) -> None:
+    assert client.get("/typed", params={"format": "yaml"}).status_code == 200
+    assert "params.format" in problems(client.get("/typed", params={"format": fmt}))
+
+
+# -------------------------------------------------------------------------
+# Bodies
+# -------------------------------------------------------------------------
+
+DOCUMENT: dict[str, Any] = {
+    "properties": {
+        "body": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "propertyNames": {"minLength": 1},
+        }
+    },
+    "required": ["body"],
+}
+
+
+def parsed(request: Request) -> Any:
+    return {"parsed": dict(request.parsed_body), "raw": request.body}
+
+
+@pytest.fixture
+def documents() -> Any:
+    return client_for(
+        OperationsPlugin(
+            make_operation("doc", methods={"POST"}, body="document", schema=DOCUMENT, handler=parsed),
+            make_operation(
+                "text",
+                methods={"POST"},
+                body="text",
+                schema={"properties": {"body": {"type": "string", "maxLength": 3}}},
+            ),
+            make_operation("nobody", methods={"GET", "POST"}),
+        )
+    )
+
+
+def test_json_and_yaml_documents_are_parsed_and_validated(documents: Any) -> None:
+    assert documents.post("/doc", body='{"a": "1"}').json()["parsed"] == {"a": "1"}
+    yaml_doc = documents.post("/doc", body="a: '1'\nb: two\n", params={"format": "yaml"})
+    assert yaml_doc.content_type == "application/yaml"
+    assert yaml_doc.yaml()["parsed"] == {"a": "1", "b": "two"}
+    base64_doc = documents.post("/doc", body=b"c: '3'\n", params={"format": "yaml"})
+    assert base64_doc.yaml() == {"parsed": {"c": "3"}, "raw": "c: '3'\n"}
+
+
+def test_a_document_that_does_not_match_the_schema_is_400_naming_the_field(documents: Any) -> None:
+    response = documents.post("/doc", body='{"a": 1}')
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == [
+        {"where": "body.a", "what": "1 is not of type 'string'"}
+    ]
+    listing = documents.post("/doc", body="[1, 2]")
+    assert listing.json()["error"]["details"][0]["where"] == "body"
+
+
+def test_a_missing_document_is_400(documents: Any) -> None:
+    response = documents.post("/doc", body="")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == [
+        {"where": "body", "what": "missing; this field is required"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "fmt", "message"),
+    [
+        ("{not json", "json", "the body is not valid JSON"),
+        ("{not json", "json", "send format=yaml"),
+        ('{"a": NaN}', "json", "NaN is not a number that JSON allows"),
+        ("a: [1, 2\n", "yaml", "the body is not valid YAML at line 2"),
+        ("a: &x 1\nb: *x\n", "yaml", "aliases"),
+    ],
+)
+def test_unreadable_documents_are_400_saying_what_is_wrong(
+    documents: Any, body: str, fmt: str, message: str
+) -> None:
+    response = documents.post("/doc", body=body, params={"format": fmt})
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+
+
+def test_a_yaml_alias_bomb_is_refused_without_expanding_it(documents: Any) -> None:
+    bomb = "a: &a ['x','x','x','x','x','x','x','x','x']\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    response = documents.post("/doc", body=bomb, params={"format": "yaml"})
+    assert response.status_code == 400
+    assert "aliases" in response.json()["error"]["message"]
+
+
+def test_text_bodies_are_validated_as_strings(documents: Any) -> None:
+    assert documents.post("/text", body="abc").status_code == 200
+    response = documents.post("/text", body="abcd")
+    assert response.json()["error"]["details"] == [{"where": "body", "what": "'abcd' is too long"}]
+
+
+def test_an_operation_without_a_body_refuses_one(documents: Any) -> None:
+    assert documents.post("/nobody", body="   ").status_code == 200
+    response = documents.post("/nobody", body="data")
+    assert response.json()["error"]["details"] == [
+        {"where": "body", "what": "this operation takes no body"}
+    ]
+
+
+# -------------------------------------------------------------------------
+# Schemas: checked and compiled once
+# -------------------------------------------------------------------------
+
+
+def test_an_invalid_schema_stops_start_up_naming_the_operation() -> None:
+    plugin = OperationsPlugin(make_operation("bad", schema={"type": "no-such-type"}))
+    with pytest.raises(PluginError, match="operation 'bad'.*invalid schema"):
+        build(plugin)
+
+
+def test_an_unreadable_schema_file_stops_start_up(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{", encoding="utf-8")
+    with pytest.raises(PluginError, match="cannot read schema"):
+        build(OperationsPlugin(make_operation("broken", schema=broken)))
+    with pytest.raises(PluginError, match="cannot read schema"):
+        build(OperationsPlugin(make_operation("missing", schema=tmp_path / "missing.json")))
+
+
+def test_schema_files_are_read_and_compiled_once_per_dispatcher_not_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared.json"
+    shared.write_text(json.dumps({"properties": {"params": {"properties": {}}}}), encoding="utf-8")
+    checked: list[object] = []
+    original = jsonschema.Draft202012Validator.check_schema.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, schema: Any, **kwargs: Any) -> None:
+        checked.append(schema)
+        original(cls, schema, **kwargs)
+
+    monkeypatch.setattr(jsonschema.Draft202012Validator, "check_schema", classmethod(counting))
+    dispatcher = build(
+        OperationsPlugin(make_operation("one", schema=shared), make_operation("two", schema=shared))
+    )
+    after_start = len(checked)
+    assert after_start == 2  # the root's schema and the shared file
+    for _ in range(5):
+        assert dispatcher.call("one").status == 200
+        assert dispatcher.call("two").status == 200
+    assert len(checked) == after_start
+
+
+def test_every_registered_operation_has_a_summary_and_a_valid_schema() -> None:
+    dispatcher = Dispatcher(raise_unexpected=True)
+    assert dispatcher.operations
+    for operation in dispatcher.operations:
+        assert operation.summary.strip()
+        schema = dispatcher.schema(operation)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        assert schema["properties"]["params"]["properties"]["format"]["enum"] == ["json", "yaml"]
+
+
+def test_the_handler_gets_immutable_params() -> None:
+    seen: list[Request] = []
+
+    def keep(request: Request) -> str:
+        seen.append(request)
+        return "ok"
+
+    client_for(OperationsPlugin(make_operation("keep", handler=keep, schema=PARAMS))).get(
+        "/keep", params={"tag": ["a", "b"]}
+    )
+    with pytest.raises(TypeError):
+        seen[0].params["tag"] = "x"  # type: ignore[index]
+    assert seen[0].params["tag"] == ("a", "b")
+
+
+def test_echo_sees_validated_values() -> None:
+    dispatcher = build(OperationsPlugin(make_operation("e", handler=echo, schema=PARAMS)))
+    response = dispatcher.call("e", params={"count": "7"})
+    assert response.body["params"] == {"count": 7}
