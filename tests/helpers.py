@@ -33,7 +33,9 @@ def echo(request: Request) -> dict[str, Any]:
     }
 
 
-def make_operation(route: Any, handler: Callable[[Request], Any] = echo, **fields: Any) -> Operation:
+def make_operation(
+    route: Any, handler: Callable[[Request], Any] = echo, **fields: Any
+) -> Operation:
     """An operation with defaults: a one-line summary and a schema accepting no parameter."""
     fields.setdefault("summary", f"Test operation {route!r}.")
     fields.setdefault("schema", {})

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from helpers import OperationsPlugin, build, client_for, make_operation
 from structlog.testing import capture_logs
 
 from clonesquad_interact import (
@@ -24,6 +23,8 @@ from clonesquad_interact import (
 )
 from clonesquad_interact.rendering import LAMBDA_RESPONSE_LIMIT
 from clonesquad_interact.testing import InteractClient
+
+from helpers import OperationsPlugin, build, client_for, make_operation
 
 
 def answering(value: Any) -> Callable[[Request], Any]:
@@ -43,7 +44,7 @@ def raising(error: Exception) -> Callable[[Request], Any]:
 
 
 class Authorizer:
-    def __init__(self, decision: bool | None | Exception) -> None:
+    def __init__(self, decision: bool | Exception | None) -> None:
         self.__name__ = f"authorizer-{decision!r}"
         self.decision = decision
         self.seen: list[tuple[str, str]] = []
@@ -71,7 +72,9 @@ def test_plugins_that_allow_or_abstain_let_the_request_run(decision: bool | None
 
 def test_any_plugin_can_deny(calls: list[Request], recorder: Any) -> None:
     client = client_for(
-        OperationsPlugin(make_operation("op", handler=recorder)), Authorizer(True), Authorizer(False)
+        OperationsPlugin(make_operation("op", handler=recorder)),
+        Authorizer(True),
+        Authorizer(False),
     )
     response = client.get("/op")
     assert response.status_code == 403
@@ -152,11 +155,15 @@ def test_middleware_sees_the_validated_request_and_may_replace_the_answer() -> N
     assert seen == [("op", 2)]
 
 
-def test_middleware_can_answer_without_running_the_operation(calls: list[Request], recorder: Any) -> None:
+def test_middleware_can_answer_without_running_the_operation(
+    calls: list[Request], recorder: Any
+) -> None:
     def cached(request: Request, operation: Operation, call_next: Any) -> Response:
         return Response(body="from cache", headers={"X-Cache": "hit"})
 
-    client = client_for(OperationsPlugin(make_operation("op", handler=recorder)), Middlewares("c", cached))
+    client = client_for(
+        OperationsPlugin(make_operation("op", handler=recorder)), Middlewares("c", cached)
+    )
     response = client.get("/op")
     assert (response.text, response.headers["X-Cache"]) == ("from cache", "hit")
     assert calls == []
@@ -195,7 +202,9 @@ def test_middleware_that_is_not_callable_stops_start_up() -> None:
 def test_interact_errors_become_their_status_with_the_error_shape() -> None:
     client = client_for(
         OperationsPlugin(
-            make_operation("busy", handler=raising(ServiceUnavailable("no data yet", retry_after=12)))
+            make_operation(
+                "busy", handler=raising(ServiceUnavailable("no data yet", retry_after=12))
+            )
         )
     )
     response = client.get("/busy")
@@ -211,7 +220,9 @@ def test_interact_errors_become_their_status_with_the_error_shape() -> None:
     }
 
 
-def test_an_unexpected_exception_is_a_500_with_the_request_id_and_the_traceback_only_in_the_log() -> None:
+def test_an_unexpected_exception_is_a_500_with_the_request_id_and_the_traceback_in_the_log() -> (
+    None
+):
     dispatcher = build(
         OperationsPlugin(make_operation("bug", handler=raising(KeyError("secret-detail"))))
     )
@@ -286,7 +297,9 @@ def test_the_content_type_matches_the_body(value: Any, content_type: str, text: 
 
 
 def test_format_yaml_is_honoured_for_structured_data() -> None:
-    client = client_for(OperationsPlugin(make_operation("v", handler=answering({"b": 1, "a": [2]}))))
+    client = client_for(
+        OperationsPlugin(make_operation("v", handler=answering({"b": 1, "a": [2]})))
+    )
     response = client.get("/v", params={"format": "yaml"})
     assert response.content_type == "application/yaml"
     assert response.text == "b: 1\na:\n- 2\n"
@@ -415,5 +428,7 @@ def test_the_library_does_not_configure_logging_at_import() -> None:
         "clonesquad_interact.testing; "
         "print(structlog.is_configured())"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import OperationsPlugin, build, make_operation
 
 from clonesquad_interact import ConfigurationKey, Dispatcher, PluginError, hookimpl, hookspecs
 from clonesquad_interact.manager import BUILTIN_PLUGINS, ENV_BLOCK, ENV_PLUGINS, ENV_TRACE
+
+from helpers import OperationsPlugin, build, make_operation
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TESTS = Path(__file__).resolve().parent
@@ -115,7 +116,9 @@ def test_a_hook_with_arguments_the_spec_does_not_have_stops_start_up() -> None:
 def test_a_hook_may_take_fewer_arguments_than_the_spec() -> None:
     class Partial:
         __name__ = "partial"
-        seen: list[str] = []
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
 
         @hookimpl
         def authorize_request(self, operation: Any) -> None:
@@ -134,7 +137,9 @@ def test_contributions_of_the_wrong_type_stop_start_up() -> None:
         def register_operations(self) -> list[Any]:
             return ["fleet/status"]
 
-    with pytest.raises(PluginError, match="plugin 'wrong' returned 'fleet/status'.*expected Operation"):
+    with pytest.raises(
+        PluginError, match=r"plugin 'wrong' returned 'fleet/status'.*expected Operation"
+    ):
         build(Wrong())
 
 
@@ -177,7 +182,9 @@ def test_configuration_keys_are_collected_with_their_plugin() -> None:
 
 def test_a_configuration_key_declared_twice_stops_start_up() -> None:
     key = ConfigurationKey("app.disable", "0", "Bool", "Disable.")
-    with pytest.raises(PluginError, match="'app.disable' is declared by two plugins: 'a' and 'b'"):
+    with pytest.raises(
+        PluginError, match=r"'app\.disable' is declared by two plugins: 'a' and 'b'"
+    ):
         build(OperationsPlugin(keys=[key], name="a"), OperationsPlugin(keys=[key], name="b"))
 
 
@@ -274,7 +281,9 @@ def test_two_distributions_declaring_one_plugin_name_stop_start_up(
     tmp_path: Path, plugin_module: str
 ) -> None:
     for dist in ("acme-one", "acme-two"):
-        write_distribution(tmp_path, dist, "1.0", f"[clonesquad_interact]\nacme = {plugin_module}\n")
+        write_distribution(
+            tmp_path, dist, "1.0", f"[clonesquad_interact]\nacme = {plugin_module}\n"
+        )
     with pytest.raises(PluginError, match="two distributions declare the plugin 'acme'"):
         Dispatcher(environ={})
 

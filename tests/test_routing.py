@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
-from helpers import OperationsPlugin, build, client_for, make_operation
 
 from clonesquad_interact import Interface, PluginError
 from clonesquad_interact.testing import sqs_record
+
+from helpers import OperationsPlugin, build, client_for, make_operation
 
 
 def fleet_plugin() -> OperationsPlugin:
@@ -52,8 +54,12 @@ def test_captured_groups_reach_the_handler_named_and_positional_with_case_kept()
 
 
 def test_regex_routes_are_tried_in_plugin_order_last_registered_first() -> None:
-    first = OperationsPlugin(make_operation(re.compile("x/(.*)"), handler=lambda r: "first"), name="a")
-    second = OperationsPlugin(make_operation(re.compile("(.*)/y"), handler=lambda r: "second"), name="b")
+    first = OperationsPlugin(
+        make_operation(re.compile("x/(.*)"), handler=lambda r: "first"), name="a"
+    )
+    second = OperationsPlugin(
+        make_operation(re.compile("(.*)/y"), handler=lambda r: "second"), name="b"
+    )
     assert client_for(first, second).get("/x/y").text == "second"
     assert client_for(second, first).get("/x/y").text == "first"
 
@@ -139,7 +145,10 @@ def test_sqs_optype_matches_regardless_of_case_and_keeps_captured_case() -> None
     )
     request_ok = dispatcher.call("Notify/AckEvent", method="POST", interface=Interface.SQS)
     assert request_ok.status == 200
-    assert dispatcher.call("DEBUG/PublishReportNow", interface=Interface.SQS).body == "PublishReportNow"
+    assert (
+        dispatcher.call("DEBUG/PublishReportNow", interface=Interface.SQS).body
+        == "PublishReportNow"
+    )
     # API Gateway and in-process names stay case-sensitive.
     assert dispatcher.call("Fleet/Status").status == 404
 
@@ -189,7 +198,7 @@ def test_two_overrides_of_one_route_conflict() -> None:
 
 
 def test_sqs_names_differing_only_by_case_stop_start_up() -> None:
-    sqs = {"interfaces": {"sqs"}, "methods": {"POST"}}
+    sqs: dict[str, Any] = {"interfaces": {"sqs"}, "methods": {"POST"}}
     plugin = OperationsPlugin(make_operation("Report", **sqs), make_operation("report", **sqs))
     with pytest.raises(PluginError, match="differ only by case"):
         build(plugin)

@@ -8,9 +8,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from helpers import OperationsPlugin, build, client_for, echo, make_operation
 
 from clonesquad_interact import Dispatcher, PluginError, Request
+
+from helpers import OperationsPlugin, build, client_for, echo, make_operation
 
 PARAMS: dict[str, Any] = {
     "type": "object",
@@ -58,7 +59,9 @@ def test_booleans_accept_the_usual_spellings(client: Any, text: str, value: bool
     assert client.get("/typed", params={"unstable": text}).json()["unstable"] == ["bool", value]
 
 
-def test_repeated_parameters_fill_arrays_and_single_values_become_one_item_arrays(client: Any) -> None:
+def test_repeated_parameters_fill_arrays_and_single_values_become_one_item_arrays(
+    client: Any,
+) -> None:
     answer = client.get("/typed", params={"tag": ["a", "b"], "ids": ["1", "2"]}).json()
     assert answer == {"tag": ["tuple", ["a", "b"]], "ids": ["tuple", [1, 2]]}
     assert client.get("/typed", params={"tag": "solo"}).json() == {"tag": ["tuple", ["solo"]]}
@@ -104,7 +107,8 @@ def test_schema_may_allow_unknown_parameters() -> None:
     client = client_for(
         OperationsPlugin(
             make_operation(
-                "open", schema={"properties": {"params": {"additionalProperties": {"type": "string"}}}}
+                "open",
+                schema={"properties": {"params": {"additionalProperties": {"type": "string"}}}},
             )
         )
     )
@@ -157,7 +161,9 @@ def parsed(request: Request) -> Any:
 def documents() -> Any:
     return client_for(
         OperationsPlugin(
-            make_operation("doc", methods={"POST"}, body="document", schema=DOCUMENT, handler=parsed),
+            make_operation(
+                "doc", methods={"POST"}, body="document", schema=DOCUMENT, handler=parsed
+            ),
             make_operation(
                 "text",
                 methods={"POST"},
@@ -215,10 +221,11 @@ def test_unreadable_documents_are_400_saying_what_is_wrong(
 
 
 def test_a_yaml_alias_bomb_is_refused_without_expanding_it(documents: Any) -> None:
-    bomb = "a: &a ['x','x','x','x','x','x','x','x','x']\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
-        for i in range(8)
-    )
+    lines = ["a: &a ['x','x','x','x','x','x','x','x','x']"]
+    for i in range(8):
+        previous, name = chr(97 + i), chr(98 + i)
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 4) + "]")
+    bomb = "\n".join(lines) + "\n"
     response = documents.post("/doc", body=bomb, params={"format": "yaml"})
     assert response.status_code == 400
     assert "aliases" in response.json()["error"]["message"]
@@ -245,7 +252,7 @@ def test_an_operation_without_a_body_refuses_one(documents: Any) -> None:
 
 def test_an_invalid_schema_stops_start_up_naming_the_operation() -> None:
     plugin = OperationsPlugin(make_operation("bad", schema={"type": "no-such-type"}))
-    with pytest.raises(PluginError, match="operation 'bad'.*invalid schema"):
+    with pytest.raises(PluginError, match=r"operation 'bad'.*invalid schema"):
         build(plugin)
 
 
@@ -266,7 +273,7 @@ def test_schema_files_are_read_and_compiled_once_per_dispatcher_not_per_request(
     checked: list[object] = []
     original = jsonschema.Draft202012Validator.check_schema.__func__  # type: ignore[attr-defined]
 
-    def counting(cls: Any, schema: Any, **kwargs: Any) -> None:
+    def counting(cls: Any, /, schema: Any, **kwargs: Any) -> None:
         checked.append(schema)
         original(cls, schema, **kwargs)
 

@@ -1,0 +1,163 @@
+"""SQS batches: each message is done, returned to the queue, or recorded whole as failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from structlog.testing import capture_logs
+
+from clonesquad_interact import Forbidden, Request, ServiceUnavailable, hookimpl
+from clonesquad_interact.testing import InteractClient, sqs_record
+
+from helpers import OperationsPlugin, build, make_operation
+
+SQS: dict[str, Any] = {"interfaces": {"sqs"}, "methods": {"POST"}}
+EVENTS_SCHEMA = {
+    "properties": {
+        "params": {
+            "properties": {"Events": {"type": "array", "items": {"type": "string"}}},
+            "required": ["Events"],
+        }
+    }
+}
+
+
+class Acknowledger:
+    """An idempotent SQS operation, and a few that fail in each way."""
+
+    __name__ = "acknowledger"
+
+    def __init__(self) -> None:
+        self.acknowledged: set[str] = set()
+        self.deliveries = 0
+
+    def ack(self, request: Request) -> str:
+        self.deliveries += 1
+        self.acknowledged.update(request.params["Events"])
+        return f"{len(request.params['Events'])} acknowledged"
+
+    @hookimpl
+    def register_operations(self) -> list[Any]:
+        def throttled(request: Request) -> None:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "x"}}, "PutItem")
+
+        def unavailable(request: Request) -> None:
+            raise ServiceUnavailable("the table is being restored")
+
+        def bug(request: Request) -> None:
+            raise RuntimeError("unexpected")
+
+        return [
+            make_operation("notify/ackevent", handler=self.ack, schema=EVENTS_SCHEMA, **SQS),
+            make_operation("slow", handler=throttled, **SQS),
+            make_operation("unavailable", handler=unavailable, **SQS),
+            make_operation("bug", handler=bug, **SQS),
+            make_operation("secret", **SQS),
+            make_operation("fleet/status"),
+        ]
+
+    @hookimpl
+    def authorize_request(self, request: Request) -> None:
+        if request.op == "secret":
+            raise Forbidden("senders may not run secret")
+
+
+@pytest.fixture
+def plugin() -> Acknowledger:
+    return Acknowledger()
+
+
+@pytest.fixture
+def client(plugin: Acknowledger) -> InteractClient:
+    # Unexpected errors answer 500 here, as in Lambda, instead of failing the test.
+    return InteractClient(build(plugin))
+
+
+def test_a_mixed_batch_returns_only_the_retryable_messages(
+    client: InteractClient, plugin: Acknowledger
+) -> None:
+    good = sqs_record({"OpType": "Notify/AckEvent", "Events": ["2026-11-25 08:00:00"]})
+    permanent = {
+        "not json": sqs_record("{oops"),
+        "json array": sqs_record("[1, 2]"),
+        "no OpType": sqs_record({"Events": []}),
+        "unknown op": sqs_record({"OpType": "no/such"}),
+        "wrong interface": sqs_record({"OpType": "fleet/status"}),
+        "invalid params": sqs_record({"OpType": "notify/ackevent", "Events": "not-a-list", "x": 1}),
+        "denied": sqs_record({"OpType": "secret"}),
+    }
+    retryable = {
+        "throttled": sqs_record({"OpType": "slow"}),
+        "unavailable": sqs_record({"OpType": "unavailable"}),
+        "unexpected": sqs_record({"OpType": "bug"}),
+    }
+    batch = [good, *permanent.values(), *retryable.values()]
+    with capture_logs() as logs:
+        answer = client.sqs(batch)
+    assert answer == {
+        "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in retryable.values()]
+    }
+    assert plugin.acknowledged == {"2026-11-25 08:00:00"}
+    outcomes = {entry["message_id"]: entry for entry in logs if entry["event"] == "sqs.record"}
+    assert outcomes[good["messageId"]]["outcome"] == "done"
+    for reason, record in permanent.items():
+        entry = outcomes[record["messageId"]]
+        assert entry["outcome"] == "failed", reason
+        assert entry["record"] == record, reason  # the whole message is kept in the log
+        assert entry["error"], reason
+        assert entry["log_level"] == "error"
+    for record in retryable.values():
+        assert outcomes[record["messageId"]]["outcome"] == "retry"
+
+
+def test_a_redelivered_message_is_harmless(client: InteractClient, plugin: Acknowledger) -> None:
+    message = {"OpType": "notify/ackevent", "Events": ["a", "b"]}
+    first = sqs_record(message, message_id="m-1")
+    again = sqs_record(message, message_id="m-1", receive_count=2)
+    assert client.sqs([first]) == {"batchItemFailures": []}
+    assert client.sqs([again]) == {"batchItemFailures": []}
+    assert plugin.acknowledged == {"a", "b"}
+    assert plugin.deliveries == 2
+
+
+def test_the_sender_is_the_identity_and_params_are_the_other_fields(plugin: Acknowledger) -> None:
+    seen: list[Request] = []
+    recorder = OperationsPlugin(
+        make_operation(
+            "debug/publishreportnow",
+            handler=lambda r: seen.append(r),
+            schema={"properties": {"params": {"additionalProperties": True}}},
+            **SQS,
+        ),
+        name="recorder",
+    )
+    client = InteractClient(build(recorder))
+    record = sqs_record(
+        {"OpType": "Debug/PublishReportNow", "Reason": "manual"},
+        sender_id="AROAEXAMPLE:operator-session",
+    )
+    assert client.sqs(record) == {"batchItemFailures": []}
+    (request,) = seen
+    assert request.op == "Debug/PublishReportNow"
+    assert request.method == "POST"
+    assert dict(request.params) == {"Reason": "manual"}
+    assert request.caller == "AROAEXAMPLE:operator-session"
+    assert request.request_id == record["messageId"]
+
+
+def test_a_retryable_record_without_a_message_id_returns_the_whole_batch() -> None:
+    client = InteractClient(build(Acknowledger()))
+    record = sqs_record({"OpType": "slow"})
+    del record["messageId"]
+    answer = client.sqs([record])
+    # An empty identifier makes Lambda treat the whole batch as failed: nothing is lost.
+    assert answer == {"batchItemFailures": [{"itemIdentifier": ""}]}
+
+
+def test_records_from_another_service_are_refused_whole() -> None:
+    dispatcher = build(Acknowledger())
+    answer = dispatcher.handle({"Records": [{"eventSource": "aws:sns", "Sns": {}}]})
+    assert answer["statusCode"] == 400
+    assert "only SQS records" in answer["body"]
