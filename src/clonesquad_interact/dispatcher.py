@@ -26,6 +26,7 @@ from .errors import BadRequest, Forbidden, InteractError, PluginError, ServiceUn
 from .events import (
     EventKind,
     classify,
+    event_request_id,
     from_apigw_http,
     from_apigw_rest,
     from_direct_event,
@@ -149,7 +150,7 @@ class Dispatcher:
         try:
             request = _NORMALIZERS[kind](event)
         except BadRequest as error:
-            request_id = _event_request_id(event)
+            request_id = event_request_id(event)
             logger.warning(
                 "event rejected", kind=kind.value, error=error.message, request_id=request_id
             )
@@ -339,9 +340,3 @@ def _message(response: Response) -> Any:
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
         return body["error"].get("message")
     return body
-
-
-def _event_request_id(event: Any) -> str:
-    context = event.get("requestContext") if isinstance(event, Mapping) else None
-    request_id = context.get("requestId") if isinstance(context, Mapping) else None
-    return request_id if isinstance(request_id, str) and request_id else new_request_id()

@@ -23,6 +23,7 @@ from .request import Interface, Request, freeze, new_request_id
 __all__ = [
     "EventKind",
     "classify",
+    "event_request_id",
     "from_apigw_http",
     "from_apigw_rest",
     "from_direct_event",
@@ -58,7 +59,10 @@ def classify(event: Any) -> EventKind:
         records = event["Records"]
         if not isinstance(records, list) or not records:
             raise BadRequest("the event's Records must be a non-empty list of SQS records")
-        sources = {r.get("eventSource") if isinstance(r, Mapping) else None for r in records}
+        sources = {
+            (r.get("eventSource") or r.get("EventSource")) if isinstance(r, Mapping) else None
+            for r in records
+        }
         if sources != {"aws:sqs"}:
             found = ", ".join(sorted(str(s) for s in sources))
             raise BadRequest(
@@ -113,7 +117,7 @@ def from_apigw_http(event: Mapping[str, Any]) -> Request:
         stage = context.get("stage")
         if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
             path = path[len(stage) + 1 :]
-        elif path == f"/{stage}":
+        elif stage != "$default" and path == f"/{stage}":
             path = "/"
         op = path[1:] if path.startswith("/") else path
     raw_query = event.get("rawQueryString")
@@ -301,6 +305,12 @@ def _body(event: Mapping[str, Any]) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the body must be UTF-8 text") from None
+
+
+def event_request_id(event: Any) -> str:
+    """The API Gateway request id of an event that may be malformed (a fresh id without one)."""
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    return _request_id(context if isinstance(context, Mapping) else {})
 
 
 def _request_id(context: Mapping[str, Any]) -> str:

@@ -21,9 +21,9 @@ import structlog
 
 from .dispatcher import Dispatcher
 from .errors import PluginError
+from .events import event_request_id
 from .log import configure_logging
-from .rendering import to_apigw, unexpected_response
-from .request import new_request_id
+from .rendering import to_apigw, to_direct, unexpected_response
 
 __all__ = ["get_dispatcher", "handler"]
 
@@ -50,7 +50,7 @@ def handler(event: Any, context: Any) -> Any:
 
 def _startup_failure(event: Any, exc: PluginError) -> Any:
     """Answer while the plugins are broken; nothing is lost: SQS messages go back to the queue."""
-    request_id = new_request_id()
+    request_id = event_request_id(event)
     logger.error("the dispatcher cannot start", error=str(exc), request_id=request_id)
     records = event.get("Records") if isinstance(event, dict) else None
     if isinstance(records, list):
@@ -60,7 +60,10 @@ def _startup_failure(event: Any, exc: PluginError) -> Any:
                 for r in records
             ]
         }
-    return to_apigw(unexpected_response(request_id), "json", request_id)
+    response = unexpected_response(request_id)
+    if isinstance(event, dict) and "OpType" in event and "httpMethod" not in event:
+        return to_direct(response, request_id)
+    return to_apigw(response, "json", request_id)
 
 
 def main(argv: list[str] | None = None) -> int:
