@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from clonesquad_interact import (
@@ -75,3 +79,17 @@ def client_for(*plugins: object, http_api: bool = False, **kwargs: Any) -> Inter
     """A test client of ``build(*plugins)`` that re-raises unexpected errors."""
     kwargs.setdefault("raise_unexpected", True)
     return InteractClient(build(*plugins, **kwargs), http_api=http_api)
+
+
+EVENTS = Path(__file__).parent / "events"
+
+
+@functools.cache
+def _load(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A private copy of the sample event ``tests/events/<name>.json``."""
+    return copy.deepcopy(_load(name))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import functools
 import json
 import re
 import uuid
@@ -37,23 +36,14 @@ from clonesquad_interact.events import (
 )
 from clonesquad_interact.request import thaw
 
+from helpers import sample
+
 EVENTS = Path(__file__).parent / "events"
 
 INSTANCE_CALLER = "AROA4XZPU6QWEXAMPLE02:i-0f3c5e2a9b8d71c46"
 INSTANCE_ARN = (
     "arn:aws:sts::111111111111:assumed-role/CloneSquad-test-InstanceRole/i-0f3c5e2a9b8d71c46"
 )
-
-
-@functools.cache
-def _load(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
-    return loaded
-
-
-def sample(name: str) -> dict[str, Any]:
-    """A private copy of the sample event ``tests/events/<name>.json``."""
-    return copy.deepcopy(_load(name))
 
 
 def sqs_record_sample(index: int = 0) -> dict[str, Any]:

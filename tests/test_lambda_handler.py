@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import os
 import subprocess
@@ -19,6 +18,8 @@ from structlog.testing import capture_logs
 from clonesquad_interact.lambda_handler import get_dispatcher, handler
 from clonesquad_interact.manager import ENV_BLOCK, ENV_PLUGINS
 
+from helpers import sample
+
 EVENTS = Path(__file__).parent / "events"
 
 APIGW_SAMPLES = [
@@ -33,17 +34,6 @@ APIGW_SAMPLES = [
 ]
 MISSING_PLUGIN = "clonesquad_interact_tests_no_such_plugin_module"
 ERROR_FIELDS = {"type", "message", "details", "request_id"}
-
-
-@functools.cache
-def _load(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text(encoding="utf-8"))
-    return loaded
-
-
-def sample(name: str) -> dict[str, Any]:
-    """A private copy of the sample event ``tests/events/<name>.json``."""
-    return copy.deepcopy(_load(name))
 
 
 class LambdaContext:
