@@ -285,8 +285,8 @@ def test_other_aws_errors_are_unexpected() -> None:
         (3, "text/plain; charset=utf-8", "3"),
         (True, "text/plain; charset=utf-8", "true"),
         (None, "text/plain; charset=utf-8", ""),
-        ({"a": [1, 2]}, "application/json", json.dumps({"a": [1, 2]}, indent=4)),
-        ([{"a": 1}], "application/json", json.dumps([{"a": 1}], indent=4)),
+        ({"a": [1, 2]}, "application/json", json.dumps({"a": [1, 2]})),
+        ([{"a": 1}], "application/json", json.dumps([{"a": 1}])),
     ],
 )
 def test_the_content_type_matches_the_body(value: Any, content_type: str, text: str) -> None:

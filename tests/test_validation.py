@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +319,111 @@ def test_echo_sees_validated_values() -> None:
     dispatcher = build(OperationsPlugin(make_operation("e", handler=echo, schema=PARAMS)))
     response = dispatcher.call("e", params={"count": "7"})
     assert response.body["params"] == {"count": 7}
+
+
+# -------------------------------------------------------------------------
+# Schemas that combine subschemas, and schemas that are wrong
+# -------------------------------------------------------------------------
+
+
+def test_references_and_combinations_are_followed_for_conversion_and_unknown_parameters() -> None:
+    schema = {
+        "$defs": {
+            "count": {"type": "integer"},
+            "base": {"properties": {"n": {"$ref": "#/$defs/count"}}},
+        },
+        "properties": {
+            "params": {
+                "allOf": [{"$ref": "#/$defs/base"}],
+                "properties": {"maybe": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+            }
+        },
+    }
+    client = client_for(OperationsPlugin(make_operation("refs", handler=typed, schema=schema)))
+    assert client.get("/refs", params={"n": "3", "maybe": "4"}).json() == {
+        "n": ["int", 3],
+        "maybe": ["int", 4],
+    }
+    found = problems_of(client.get("/refs", params={"other": "1"}))
+    assert found == {"params.other": "unknown parameter; accepted: format, maybe, n"}
+
+
+def problems_of(response: Any) -> dict[str, str]:
+    assert response.status_code == 400
+    return {p["where"]: p["what"] for p in response.json()["error"]["details"]}
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ({"properties": {"params": {"properties": []}}}, "'properties.params.properties' must be"),
+        ({"properties": []}, "'properties' must be an object"),
+        ({"properties": {"params": {"$ref": "#/$defs/missing"}}}, "points to nothing"),
+        ({"properties": {"params": {"$ref": "other.json#/x"}}}, "only references inside"),
+        ({"$schema": "http://json-schema.org/draft-07/schema#"}, "must be JSON Schema 2020-12"),
+    ],
+)
+def test_a_wrong_schema_stops_start_up_with_a_plugin_error(schema: Any, message: str) -> None:
+    with pytest.raises(PluginError, match=re.escape(message)):
+        build(OperationsPlugin(make_operation("wrong", schema=schema)))
+
+
+@pytest.mark.parametrize("text", ["1_0", " 7 ", "\u0663", "+5", "0x10", "1e3"])
+def test_only_plain_ascii_digits_are_integers(client: Any, text: str) -> None:
+    assert "params.count" in problems(client.get("/typed", params={"count": text}))
+
+
+@pytest.mark.parametrize(("text", "value"), [("-2.5", -2.5), ("1e3", 1000.0), (".5", 0.5)])
+def test_numbers_accept_decimal_and_exponent_forms(client: Any, text: str, value: float) -> None:
+    assert client.get("/typed", params={"ratio": text}).json()["ratio"] == ["float", value]
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "1,5", "\u0661.5"])
+def test_other_numbers_are_refused(client: Any, text: str) -> None:
+    assert "params.ratio" in problems(client.get("/typed", params={"ratio": text}))
+
+
+def test_lists_sent_through_sqs_are_judged_by_the_schema_not_as_repeated_parameters() -> None:
+    dispatcher = build(
+        OperationsPlugin(make_operation("typed", schema=PARAMS, interfaces={"sqs", "direct"}))
+    )
+    from clonesquad_interact import Interface
+
+    response = dispatcher.call(
+        "typed", method="POST", params={"count": [1, 2]}, interface=Interface.SQS
+    )
+    assert response.status == 400
+    (problem,) = response.body["error"]["details"]
+    assert problem["where"] == "params.count"
+    assert "given 2 times" not in problem["what"]
+
+
+def test_a_remembered_valid_request_does_not_excuse_a_body() -> None:
+    schema = {"properties": {"body": {"type": "string", "minLength": 1}}, "required": ["body"]}
+    client = client_for(
+        OperationsPlugin(make_operation("text", methods={"POST"}, body="text", schema=schema))
+    )
+    assert client.post("/text", body=None).status_code == 400
+    assert client.post("/text", body="x").status_code == 200
+    assert client.post("/text", body="").status_code == 400
+    assert client.post("/text", body=None).status_code == 400
+
+
+def test_remembered_parameter_sets_still_give_each_request_its_own_values(client: Any) -> None:
+    for count in ("1", "2", "1"):
+        assert client.get("/typed", params={"count": count}).json() == {
+            "count": ["int", int(count)]
+        }
+    assert "params.count" in problems(client.get("/typed", params={"count": "0"}))
+    assert "params.count" in problems(client.get("/typed", params={"count": "0"}))
+
+
+def test_a_schema_handed_out_cannot_change_what_dispatchers_accept() -> None:
+    plugin = OperationsPlugin(make_operation("n"))
+    dispatcher = build(plugin)
+    operation = next(op for op in dispatcher.operations if op.name == "n")
+    dispatcher.schema(operation)["properties"]["params"]["properties"]["format"]["enum"].append(
+        "xml"
+    )
+    for current in (dispatcher, build(OperationsPlugin(make_operation("n")))):
+        assert current.call("n", params={"format": "xml"}).status == 400

@@ -12,6 +12,7 @@ after that only looks things up.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -38,7 +39,7 @@ from .operation import Operation
 from .rendering import error_response, to_apigw, to_direct, unexpected_response
 from .request import Interface, Request, freeze, new_request_id
 from .response import Response
-from .routing import Router
+from .routing import Match, Router
 from .validation import InputSchema, SchemaStore
 
 __all__ = ["Dispatcher"]
@@ -125,9 +126,9 @@ class Dispatcher:
         """Every registered operation."""
         return self.router.operations
 
-    def schema(self, operation: Operation) -> Mapping[str, Any]:
-        """The checked schema of ``operation`` (as validation uses it)."""
-        return self._schemas[operation].schema
+    def schema(self, operation: Operation) -> dict[str, Any]:
+        """A copy of the checked schema of ``operation``, as validation uses it."""
+        return copy.deepcopy(self._schemas[operation].schema)
 
     # ---------------------------------------------------------------------
     # Entry points
@@ -197,32 +198,9 @@ class Dispatcher:
         request id and the plugin that served it.
         """
         started = time.perf_counter()
-        operation: Operation | None = None
-        error: InteractError | None = None
-        with structlog.contextvars.bound_contextvars(request_id=request.request_id):
-            try:
-                match = self.router.resolve(request.op, request.interface, request.method)
-                operation = match.operation
-                request = replace(
-                    request, path_args=match.args, path_params=match.kwargs, dispatcher=self
-                )
-                if self._authorize is not None:
-                    self._check_authorization(request, operation)
-                request = self._schemas[operation].validate(request, operation)
-                response = self._run(request, operation)
-            except InteractError as raised:
-                error = raised
-                response = error_response(raised, request.request_id)
-            except Exception as raised:
-                error = _aws_error(raised)
-                if error is not None:
-                    logger.warning("AWS asks to retry later", error=repr(raised))
-                    response = error_response(error, request.request_id)
-                else:
-                    logger.exception("unexpected error", op=request.op)
-                    if self.raise_unexpected:
-                        raise
-                    response = unexpected_response(request.request_id)
+        tokens = structlog.contextvars.bind_contextvars(request_id=request.request_id)
+        try:
+            response, operation, error = self._serve(request)
             fields: dict[str, Any] = {
                 "op": request.op,
                 "interface": request.interface.value,
@@ -240,7 +218,35 @@ class Dispatcher:
                 logger.error("request", **fields)
             else:
                 logger.info("request", **fields)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
         return response
+
+    def _serve(self, request: Request) -> tuple[Response, Operation | None, InteractError | None]:
+        """The pipeline's steps; returns the response, the operation and the error, if any."""
+        operation: Operation | None = None
+        try:
+            match = self.router.resolve(request.op, request.interface, request.method)
+            operation = match.operation
+            if self._authorize is not None:
+                routed = replace(
+                    request, path_args=match.args, path_params=match.kwargs, dispatcher=self
+                )
+                self._check_authorization(routed, operation)
+            params, parsed_body = self._schemas[operation].validate(request, operation)
+            request = _routed(request, match, params, parsed_body, self)
+            return self._run(request, operation), operation, None
+        except InteractError as error:
+            return error_response(error, request.request_id), operation, error
+        except Exception as exc:
+            mapped = _aws_error(exc)
+            if mapped is not None:
+                logger.warning("AWS asks to retry later", error=repr(exc))
+                return error_response(mapped, request.request_id), operation, mapped
+            logger.exception("unexpected error", op=request.op)
+            if self.raise_unexpected:
+                raise
+            return unexpected_response(request.request_id), operation, None
 
     # ---------------------------------------------------------------------
     # Steps
@@ -296,6 +302,31 @@ class Dispatcher:
                     record=record,
                 )
         return {"batchItemFailures": failures}
+
+
+def _routed(
+    request: Request,
+    match: Match,
+    params: Mapping[str, Any],
+    parsed_body: Any,
+    dispatcher: Dispatcher,
+) -> Request:
+    """The request as the operation sees it (built directly: it is on every request's path)."""
+    return Request(
+        op=request.op,
+        interface=request.interface,
+        method=request.method,
+        params=params,
+        body=request.body,
+        identity=request.identity,
+        request_id=request.request_id,
+        path_args=match.args,
+        path_params=match.kwargs,
+        parsed_body=parsed_body,
+        headers=request.headers,
+        raw_event=request.raw_event,
+        dispatcher=dispatcher,
+    )
 
 
 def _invoke(request: Request, operation: Operation) -> Response:

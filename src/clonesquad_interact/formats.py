@@ -119,4 +119,4 @@ def dump(value: Any, fmt: str) -> str:
             sort_keys=False,
             allow_unicode=True,
         )
-    return json.dumps(value, indent=4, default=_json_default, ensure_ascii=False)
+    return json.dumps(value, default=_json_default, ensure_ascii=False)

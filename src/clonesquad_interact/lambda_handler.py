@@ -40,12 +40,19 @@ def handler(event: Any, context: Any) -> Any:
     """Serve a Lambda event: API Gateway (REST or HTTP API), SQS batch or direct invocation."""
     configure_logging()
     aws_request_id = getattr(context, "aws_request_id", None)
-    with structlog.contextvars.bound_contextvars(aws_request_id=aws_request_id):
+    tokens = (
+        structlog.contextvars.bind_contextvars(aws_request_id=aws_request_id)
+        if aws_request_id
+        else {}
+    )
+    try:
         try:
             dispatcher = get_dispatcher()
         except PluginError as exc:
             return _startup_failure(event, exc)
         return dispatcher.handle(event, context)
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 def _startup_failure(event: Any, exc: PluginError) -> Any:

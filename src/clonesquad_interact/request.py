@@ -28,12 +28,25 @@ class Interface(enum.StrEnum):
     """An in-process call (tests, internal callers, a direct Lambda invocation)."""
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
     """Return a read-only copy of a JSON-like value (mappings and lists become immutable)."""
-    if isinstance(value, Mapping):
-        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict and all(type(v) in _SCALARS for v in value.values()):
+        return MappingProxyType(value.copy())  # the common case: a flat JSON object
+    if kind is dict or isinstance(value, Mapping):
+        return MappingProxyType(
+            {
+                k if type(k) is str else str(k): v if type(v) in _SCALARS else freeze(v)
+                for k, v in value.items()
+            }
+        )
+    if kind is list or kind is tuple:
+        return tuple(v if type(v) in _SCALARS else freeze(v) for v in value)
     return value
 
 

@@ -1,10 +1,11 @@
 """Validation: each operation's input checked against its JSON Schema.
 
-An operation's schema describes the instance ``{"params": {...}, "body": ...}``.
-Schemas are read, checked (``check_schema``) and compiled once per dispatcher.
-Query-string values are text; before validation they are converted to the type
-the schema declares for them (``"true"`` to ``True`` for a boolean, ``"3"`` to
-``3`` for an integer), so handlers receive typed values.
+An operation's schema (JSON Schema 2020-12) describes the instance
+``{"params": {...}, "body": ...}``. Schemas are read, checked (``check_schema``,
+local ``$ref`` resolved) and compiled once per dispatcher. Query-string values are
+text; before validation they are converted to the type the schema declares for
+them (``"true"`` to ``True`` for a boolean, ``"3"`` to ``3`` for an integer,
+repeated parameters to arrays), so handlers receive typed values.
 
 Two rules apply to every schema:
 
@@ -18,97 +19,175 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Iterator, Mapping
 from importlib.resources.abc import Traversable
+from types import MappingProxyType
 from typing import Any
 
 import jsonschema
-import jsonschema.validators
-from jsonschema.protocols import Validator
 
 from .errors import PluginError, ValidationFailed
 from .formats import FORMATS, parse_document
 from .operation import Body, Operation
-from .request import Request, freeze, thaw
+from .request import Interface, Request, freeze, thaw
 
 __all__ = ["InputSchema", "SchemaStore"]
 
-_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-_FORMAT_PARAM = {
-    "enum": list(FORMATS),
-    "description": "How a document body is read and the answer written (default json).",
-}
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+_BOOLEANS = MappingProxyType(
+    {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+)
+_INTEGER = re.compile(r"-?[0-9]+\Z")
+_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z")
+#: How many valid parameter sets each schema remembers.
+_REMEMBERED = 256
 _OPEN_KEYWORDS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
+_BRANCHES = ("anyOf", "oneOf", "allOf")
 
 
-@dataclass(frozen=True, slots=True)
+def _format_param() -> dict[str, Any]:
+    return {
+        "enum": list(FORMATS),
+        "description": "How a document body is read and the answer written (default json).",
+    }
+
+
 class InputSchema:
     """An operation's schema, checked and compiled."""
 
-    schema: Mapping[str, Any]
-    validator: Validator
-    #: The ``params`` properties, used to convert query-string values.
-    param_schemas: Mapping[str, Any]
+    __slots__ = ("_param_schemas", "_root", "_valid", "schema", "validator")
 
-    def validate(self, request: Request, operation: Operation) -> Request:
-        """Check ``request`` and return it with typed ``params`` and ``parsed_body``.
+    def __init__(self, schema: dict[str, Any], validator: jsonschema.Draft202012Validator) -> None:
+        self.schema = schema
+        self.validator = validator
+        self._root = schema
+        #: The ``params`` properties (``$ref`` and ``allOf`` followed), to convert values.
+        self._param_schemas = _param_properties(schema)
+        #: Parameter sets already found valid: (interface, params as received) -> as converted.
+        self._valid: dict[Any, Mapping[str, Any]] = {}
+
+    def validate(self, request: Request, operation: Operation) -> tuple[Mapping[str, Any], Any]:
+        """Check ``request``'s input; return its typed ``params`` and its ``parsed_body``.
+
+        A request without a body that repeats the parameters of an earlier valid one
+        (an instance polling, an operator's script) is answered from a small memory
+        of valid parameter sets, without running the schema again.
 
         :raises ValidationFailed: listing every problem (``where``, ``what``).
         """
+        body = request.body
+        key: Any = None
+        if body is None:
+            key = (request.interface, tuple(request.params.items()))
+            try:
+                known = self._valid.get(key)
+            except TypeError:  # an SQS message with nested objects: not hashable
+                key = known = None
+            if known is not None:
+                return known, None
         problems: list[dict[str, str]] = []
-        params = self._convert(thaw(request.params), problems)
+        params = self._convert(thaw(request.params), request.interface, problems)
         instance: dict[str, Any] = {"params": params}
         parsed: Any = None
-        has_body = request.body is not None and request.body.strip() != ""
+        has_body = body is not None and body.strip() != ""
         if operation.body is Body.NONE:
             if has_body:
                 problems.append({"where": "body", "what": "this operation takes no body"})
         elif operation.body is Body.TEXT:
-            if request.body is not None:
-                instance["body"] = request.body
+            if body is not None:
+                instance["body"] = body
         elif has_body:
-            assert request.body is not None
+            assert body is not None
             fmt = params["format"] if params.get("format") in FORMATS else "json"
-            parsed = parse_document(request.body, fmt)
+            parsed = parse_document(body, fmt)
             instance["body"] = parsed
         converted = {problem["where"] for problem in problems}
         for error in self.validator.iter_errors(instance):
-            problems.extend(p for p in _describe(error) if p["where"] not in converted)
+            described = _describe(error, self._param_schemas)
+            problems.extend(p for p in described if p["where"] not in converted)
         if problems:
-            problems = sorted({(p["where"], p["what"]): p for p in problems}.values(), key=_key)
+            problems = sorted(
+                {(p["where"], p["what"]): p for p in problems}.values(), key=_where_of
+            )
             count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
             summary = "; ".join(f"{p['where']}: {p['what']}" for p in problems[:3])
             raise ValidationFailed(
                 f"invalid input for operation {operation.name!r} ({count}): {summary}",
                 details=problems,
             )
-        return replace(request, params=freeze(params), parsed_body=freeze(parsed))
+        frozen: Mapping[str, Any] = freeze(params)
+        if key is not None:
+            if len(self._valid) >= _REMEMBERED:
+                del self._valid[next(iter(self._valid))]
+            self._valid[key] = frozen
+        return frozen, freeze(parsed)
 
-    def _convert(self, params: dict[str, Any], problems: list[dict[str, str]]) -> dict[str, Any]:
+    def _convert(
+        self, params: dict[str, Any], interface: Interface, problems: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        # Query strings carry text, and a repeated name for a list; SQS and in-process
+        # callers send typed JSON values, whose lists are lists.
+        query = interface is Interface.APIGW
         converted = {}
         for name, value in params.items():
-            schema = self.param_schemas.get(name)
+            schema = self._param_schemas.get(name)
             if isinstance(schema, Mapping):
-                value = _convert(value, schema, f"params.{name}", problems)
+                value = self._value(value, schema, f"params.{name}", query, problems)
             converted[name] = value
         return converted
+
+    def _value(
+        self,
+        value: Any,
+        schema: Mapping[str, Any],
+        where: str,
+        query: bool,
+        problems: list[dict[str, str]],
+    ) -> Any:
+        types = _types(schema, self._root)
+        if isinstance(value, list):
+            if "array" in types or not types:
+                items = _items(schema, self._root)
+                if items is None:
+                    return value
+                return [
+                    self._value(v, items, f"{where}[{i}]", query, problems)
+                    for i, v in enumerate(value)
+                ]
+            if query:
+                problems.append({"where": where, "what": f"given {len(value)} times; give it once"})
+            return value
+        if not isinstance(value, str) or not types or "string" in types:
+            return value
+        if "array" in types:
+            items = _items(schema, self._root)
+            return [self._value(value, items, f"{where}[0]", query, problems) if items else value]
+        if "boolean" in types and value.lower() in _BOOLEANS:
+            return _BOOLEANS[value.lower()]
+        if "integer" in types and _INTEGER.match(value):
+            return int(value)
+        if "number" in types and _NUMBER.match(value):
+            return float(value)
+        if "null" in types and value in ("", "null"):
+            return None
+        return value
 
 
 class SchemaStore:
     """Loads, checks and compiles operation schemas; each source once."""
 
     def __init__(self) -> None:
-        self._compiled: dict[str, InputSchema] = {}
+        self._compiled: dict[Any, InputSchema] = {}
 
     def compile(self, operation: Operation) -> InputSchema:
         """The compiled schema of ``operation``.
 
-        :raises PluginError: the schema cannot be read or is not a valid JSON Schema.
+        :raises PluginError: the schema cannot be read, is not a valid JSON Schema
+            2020-12, or refers to something it does not contain.
         """
         source = operation.schema
-        key = f"mapping:{id(source)}" if isinstance(source, Mapping) else f"file:{source}"
+        key = ("mapping", id(source)) if isinstance(source, Mapping) else ("file", str(source))
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = _compile(operation, _load(operation))
@@ -116,102 +195,137 @@ class SchemaStore:
         return compiled
 
 
+def _fail(operation: Operation, problem: str) -> PluginError:
+    source = "" if isinstance(operation.schema, Mapping) else f" {operation.schema}"
+    plugin = operation.plugin or "no plugin"
+    return PluginError(f"operation {operation.name!r} ({plugin}): schema{source}: {problem}")
+
+
 def _load(operation: Operation) -> dict[str, Any]:
     source = operation.schema
     if isinstance(source, Mapping):
         return copy.deepcopy(dict(source))
     if not isinstance(source, Traversable):
-        raise PluginError(
-            f"operation {operation.name!r} ({operation.plugin}): schema must be a file "
-            f"(Traversable or Path) or a mapping, not {type(source).__name__}"
-        )
+        raise _fail(operation, f"must be a file (Traversable or Path) or a mapping, not {source!r}")
     try:
         loaded = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise PluginError(
-            f"operation {operation.name!r} ({operation.plugin}): cannot read schema {source}: {exc}"
-        ) from None
+        raise _fail(operation, f"cannot read schema: {exc}") from None
     if not isinstance(loaded, dict):
-        raise PluginError(f"operation {operation.name!r}: schema {source} is not a JSON object")
+        raise _fail(operation, "is not a JSON object")
     return loaded
 
 
 def _compile(operation: Operation, schema: dict[str, Any]) -> InputSchema:
+    declared = schema.get("$schema", DRAFT)
+    if declared.rstrip("#") != DRAFT:
+        raise _fail(operation, f"must be JSON Schema 2020-12 ($schema {DRAFT}), not {declared}")
     properties = schema.setdefault("properties", {})
     if not isinstance(properties, dict):
-        raise PluginError(
-            f"operation {operation.name!r}: the schema's properties must be an object"
-        )
+        raise _fail(operation, "'properties' must be an object")
     params = properties.setdefault("params", {"type": "object"})
     if not isinstance(params, dict):
-        raise PluginError(f"operation {operation.name!r}: the schema's params must be an object")
+        raise _fail(operation, "'properties.params' must be an object")
     if not any(keyword in params for keyword in _OPEN_KEYWORDS):
-        params["additionalProperties"] = False
-    param_schemas = params.setdefault("properties", {})
-    param_schemas.setdefault("format", _FORMAT_PARAM)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        params["unevaluatedProperties"] = False
+    param_properties = params.setdefault("properties", {})
+    if not isinstance(param_properties, dict):
+        raise _fail(operation, "'properties.params.properties' must be an object")
+    param_properties.setdefault("format", _format_param())
     try:
-        cls.check_schema(schema)
+        jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise PluginError(
-            f"operation {operation.name!r} ({operation.plugin}): invalid schema "
-            f"{operation.schema if not isinstance(operation.schema, Mapping) else ''}: "
-            f"{exc.message}"
-        ) from None
-    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
-    return InputSchema(schema=schema, validator=validator, param_schemas=param_schemas)
+        raise _fail(operation, f"invalid schema: {exc.message}") from None
+    for reference in _references(schema):
+        if not reference.startswith("#"):
+            raise _fail(operation, f"$ref {reference!r}: only references inside the schema (#...)")
+        if _pointer(schema, reference) is None:
+            raise _fail(operation, f"$ref {reference!r} points to nothing in the schema")
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    return InputSchema(schema, validator)
 
 
-def _key(problem: Mapping[str, str]) -> str:
-    return problem["where"]
+def _references(schema: Any) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _references(value)
 
 
-def _types(schema: Mapping[str, Any]) -> set[str]:
-    declared = schema.get("type")
-    if isinstance(declared, str):
-        return {declared}
-    if isinstance(declared, list):
-        return {t for t in declared if isinstance(t, str)}
-    return set()
-
-
-def _convert(
-    value: Any, schema: Mapping[str, Any], where: str, problems: list[dict[str, str]]
-) -> Any:
-    types = _types(schema)
-    if isinstance(value, list):
-        if "array" in types or not types:
-            items = schema.get("items")
-            if isinstance(items, Mapping):
-                return [_convert(v, items, f"{where}[{i}]", problems) for i, v in enumerate(value)]
-            return value
-        problems.append({"where": where, "what": f"given {len(value)} times; give it once"})
-        return value
-    if not isinstance(value, str) or not types or "string" in types:
-        return [value] if "array" in types and isinstance(value, str) else value
-    if "array" in types:
-        items = schema.get("items")
-        return [
-            _convert(value, items, f"{where}[0]", problems) if isinstance(items, Mapping) else value
-        ]
-    if "boolean" in types and value.lower() in _BOOLEANS:
-        return _BOOLEANS[value.lower()]
-    if "integer" in types:
-        try:
-            return int(value, 10)
-        except ValueError:
-            pass
-    if "number" in types:
-        try:
-            number = float(value)
-        except ValueError:
-            pass
+def _pointer(root: Mapping[str, Any], reference: str) -> Any:
+    """The subschema a local ``$ref`` (``#/$defs/name``) designates, or ``None``."""
+    node: Any = root
+    for part in reference[1:].split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
         else:
-            if math.isfinite(number):
-                return number
-    if "null" in types and value in ("", "null"):
-        return None
-    return value
+            return None
+    return node
+
+
+def _subschemas(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """``schema`` and what it combines with: its ``$ref`` target, ``anyOf``/``oneOf``/``allOf``."""
+    seen: set[int] = set()
+    pending = [schema]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        reference = current.get("$ref")
+        if isinstance(reference, str):
+            target = _pointer(root, reference)
+            if isinstance(target, Mapping):
+                pending.append(target)
+        for keyword in _BRANCHES:
+            branches = current.get(keyword)
+            if isinstance(branches, list):
+                pending.extend(b for b in branches if isinstance(b, Mapping))
+
+
+def _param_properties(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    params = schema["properties"]["params"]
+    merged: dict[str, Any] = {}
+    for part in _subschemas(params, schema):
+        found = part.get("properties")
+        if isinstance(found, Mapping):
+            for name, value in found.items():
+                merged.setdefault(name, value)
+    return MappingProxyType(merged)
+
+
+def _types(schema: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
+    types: set[str] = set()
+    for part in _subschemas(schema, root):
+        declared = part.get("type")
+        if isinstance(declared, str):
+            types.add(declared)
+        elif isinstance(declared, list):
+            types.update(t for t in declared if isinstance(t, str))
+    return types
+
+
+def _items(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for part in _subschemas(schema, root):
+        items = part.get("items")
+        if isinstance(items, Mapping):
+            return items
+    return None
+
+
+def _where_of(problem: Mapping[str, str]) -> str:
+    return problem["where"]
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -221,12 +335,17 @@ def _where(error: jsonschema.ValidationError) -> str:
     return where or "input"
 
 
-def _describe(error: jsonschema.ValidationError) -> list[dict[str, str]]:
+def _describe(
+    error: jsonschema.ValidationError, param_schemas: Mapping[str, Any]
+) -> list[dict[str, str]]:
     where = _where(error)
     kind = "parameter" if where == "params" else "field"
     prefix = "" if where == "input" else f"{where}."
-    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(
+        error.instance, Mapping
+    ):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        known = param_schemas if where == "params" else schema.get("properties", {})
         accepted = ", ".join(sorted(known)) or "none"
         return [
             {"where": f"{prefix}{name}", "what": f"unknown {kind}; accepted: {accepted}"}
