@@ -432,3 +432,43 @@ def test_the_library_does_not_configure_logging_at_import() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (__import__("decimal").Decimal("3"), "3"),
+        (__import__("decimal").Decimal("2.5"), "2.5"),
+        (__import__("datetime").date(2026, 11, 25), "2026-11-25"),
+    ],
+)
+def test_scalars_from_aws_are_plain_text(value: Any, text: str) -> None:
+    response = client_for(OperationsPlugin(make_operation("v", handler=answering(value)))).get("/v")
+    assert (response.content_type, response.text) == ("text/plain; charset=utf-8", text)
+
+
+@pytest.mark.parametrize("value", [{"v": float("nan")}, float("inf")])
+def test_an_answer_with_a_number_json_cannot_hold_is_a_500_never_invalid_json(value: Any) -> None:
+    client = InteractClient(build(OperationsPlugin(make_operation("v", handler=answering(value)))))
+    response = client.get("/v")
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "InternalError"
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-Bad": "a\r\nSet-Cookie: x"}, {"X-None": None}, {"X-Bad\n": "v"}]
+)
+def test_a_response_header_that_is_not_one_line_of_text_is_refused(headers: Any) -> None:
+    with pytest.raises(ValueError, match="response header"):
+        Response(body="x", headers=headers)
+
+
+def test_the_size_limit_counts_the_escaping_lambda_adds() -> None:
+    quotes = '"' * (LAMBDA_RESPONSE_LIMIT // 2 + 1)  # each quote becomes two bytes
+    response = client_for(OperationsPlugin(make_operation("v", handler=answering(quotes)))).get(
+        "/v"
+    )
+    assert response.status_code == 500
+    assert "larger than what Lambda can return" in response.json()["error"]["message"]
+    fits = "x" * (LAMBDA_RESPONSE_LIMIT // 2)
+    assert client_for(OperationsPlugin(make_operation("v", handler=answering(fits)))).get("/v").ok

@@ -427,3 +427,23 @@ def test_a_schema_handed_out_cannot_change_what_dispatchers_accept() -> None:
     )
     for current in (dispatcher, build(OperationsPlugin(make_operation("n")))):
         assert current.call("n", params={"format": "xml"}).status == 400
+
+
+def test_yaml_dates_stay_text_and_non_finite_numbers_are_refused(documents: Any) -> None:
+    answer = documents.post(
+        "/doc", body="d: 2024-01-01\nt: 2024-01-01 10:00:00\n", params={"format": "yaml"}
+    )
+    assert answer.yaml()["parsed"] == {"d": "2024-01-01", "t": "2024-01-01 10:00:00"}
+    refused = documents.post("/doc", body="n: .nan\n", params={"format": "yaml"})
+    assert refused.status_code == 400
+    assert "not a number JSON allows" in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("opening", "closing", "fmt"), [("[", "]", "json"), ("[", "]", "yaml")])
+def test_a_body_nested_too_deeply_is_a_400(
+    documents: Any, opening: str, closing: str, fmt: str
+) -> None:
+    body = '{"a": ' + opening * 100_000 + closing * 100_000 + "}"
+    response = documents.post("/doc", body=body, params={"format": fmt})
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]["message"]

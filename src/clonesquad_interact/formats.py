@@ -12,6 +12,7 @@ import decimal
 import json
 import math
 from collections.abc import Mapping, Set
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -21,17 +22,36 @@ from .errors import BadRequest
 __all__ = ["CONTENT_TYPES", "FORMATS", "dump", "jsonable", "parse_document"]
 
 FORMATS = ("json", "yaml")
-CONTENT_TYPES = {
-    "json": "application/json",
-    "yaml": "application/yaml",
-    "text": "text/plain; charset=utf-8",
-}
+CONTENT_TYPES = MappingProxyType(
+    {
+        "json": "application/json",
+        "yaml": "application/yaml",
+        "text": "text/plain; charset=utf-8",
+    }
+)
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _DocumentLoader(yaml.SafeLoader):
-    """A safe loader that refuses aliases (``*name``)."""
+    """A safe loader that refuses aliases (``*name``) and non-finite numbers.
+
+    Dates and times stay text (``2024-01-01`` is the string it looks like), as
+    they would in JSON.
+    """
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML reads this class attribute
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_yaml_float(self, node: Any) -> float:
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value} is not a number JSON allows", node.start_mark
+            )
+        return value
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -43,6 +63,9 @@ class _DocumentLoader(yaml.SafeLoader):
                 mark,
             )
         return super().compose_node(parent, index)
+
+
+_DocumentLoader.add_constructor("tag:yaml.org,2002:float", _DocumentLoader.construct_yaml_float)
 
 
 def _reject_constant(name: str) -> Any:
@@ -57,6 +80,8 @@ def parse_document(text: str, fmt: str) -> Any:
     if fmt == "yaml":
         try:
             return yaml.load(text, Loader=_DocumentLoader)  # noqa: S506 - a SafeLoader subclass
+        except RecursionError:
+            raise BadRequest("the body is nested too deeply") from None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -68,6 +93,8 @@ def parse_document(text: str, fmt: str) -> Any:
             raise BadRequest(f"the body is not valid YAML: {exc}") from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply") from None
     except ValueError as exc:
         hint = " (send format=yaml to post YAML)" if fmt == "json" else ""
         raise BadRequest(f"the body is not valid JSON: {exc}{hint}") from None
@@ -119,4 +146,4 @@ def dump(value: Any, fmt: str) -> str:
             sort_keys=False,
             allow_unicode=True,
         )
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+    return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)

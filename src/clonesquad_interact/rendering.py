@@ -11,6 +11,8 @@ Errors become responses in :func:`error_response`, the one place that shapes the
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Set
 from typing import Any
 
 from .errors import InteractError
@@ -68,18 +70,22 @@ def unexpected_response(request_id: str) -> Response:
 def render_body(body: Any, fmt: str) -> tuple[str, str]:
     """Return ``(text, content_type)`` for a response body.
 
-    Text is ``text/plain``; mappings and lists are documents in ``fmt`` (``json`` or
-    ``yaml``); other scalars (numbers, booleans) are written as JSON scalars in
-    ``text/plain``; ``None`` is an empty body.
+    Mappings and lists are documents in ``fmt`` (``json`` or ``yaml``); text is
+    ``text/plain``; other scalars (numbers, booleans, DynamoDB's decimals, dates) are
+    written as JSON writes them, in ``text/plain``; ``None`` is an empty body.
+
+    :raises TypeError: a value has no JSON form.
+    :raises ValueError: a number is not finite (JSON has no NaN).
     """
     if body is None:
         return "", CONTENT_TYPES["text"]
     if isinstance(body, str):
         return body, CONTENT_TYPES["text"]
-    if isinstance(body, bool | int | float):
-        return dump(body, "json"), CONTENT_TYPES["text"]
-    fmt = fmt if fmt in ("json", "yaml") else "json"
-    return dump(body, fmt), CONTENT_TYPES[fmt]
+    if isinstance(body, Mapping | list | tuple | Set):
+        fmt = fmt if fmt in ("json", "yaml") else "json"
+        return dump(body, fmt), CONTENT_TYPES[fmt]
+    scalar = jsonable(body)
+    return (scalar if isinstance(scalar, str) else dump(scalar, "json")), CONTENT_TYPES["text"]
 
 
 def _headers(response: Response, content_type: str, request_id: str) -> dict[str, str]:
@@ -96,18 +102,21 @@ def to_apigw(response: Response, fmt: str, request_id: str) -> dict[str, Any]:
         operation: the caller turns it into a 500).
     """
     text, content_type = render_body(response.body, fmt)
-    if len(text) > LAMBDA_RESPONSE_LIMIT // 4 and len(text.encode()) > LAMBDA_RESPONSE_LIMIT:
-        return to_apigw(
-            error_response(
-                InteractError(
-                    f"the answer ({len(text.encode())} bytes) is larger than what Lambda can "
-                    "return through API Gateway (6 MB); ask for less"
+    # Lambda sends the whole answer as JSON, where a character may take up to 12 bytes.
+    if len(text) * 12 > LAMBDA_RESPONSE_LIMIT:
+        size = len(json.dumps(text))
+        if size > LAMBDA_RESPONSE_LIMIT:
+            return to_apigw(
+                error_response(
+                    InteractError(
+                        f"the answer ({size} bytes as Lambda sends it) is larger than what "
+                        "Lambda can return through API Gateway (6 MB); ask for less"
+                    ),
+                    request_id,
                 ),
+                "json",
                 request_id,
-            ),
-            "json",
-            request_id,
-        )
+            )
     return {
         "statusCode": response.status,
         "headers": _headers(response, content_type, request_id),

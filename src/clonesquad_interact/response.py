@@ -26,6 +26,11 @@ class Response:
     def __post_init__(self) -> None:
         if not isinstance(self.status, int) or not 100 <= self.status <= 599:
             raise ValueError(f"a response status must be an HTTP status code, not {self.status!r}")
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not isinstance(value, str | int):
+                raise ValueError(f"response header {name!r}: {value!r} must be text")
+            if any(c in f"{name}{value}" for c in "\r\n\0"):
+                raise ValueError(f"response header {name!r}: {value!r} must be one line")
 
     @property
     def ok(self) -> bool:

@@ -45,6 +45,11 @@ class ClientResponse:
         return yaml.safe_load(self.text)
 
     @property
+    def ok(self) -> bool:
+        """Whether the status is a success (2xx)."""
+        return 200 <= self.status_code < 300
+
+    @property
     def content_type(self) -> str:
         """The ``Content-Type`` header."""
         return self.headers.get("Content-Type", "")
