@@ -236,10 +236,9 @@ def test_an_unexpected_exception_is_a_500_with_the_request_id_and_the_traceback_
     assert request_id in error["message"]
     assert "secret-detail" not in response.text
     assert "Traceback" not in response.text
-    failure = next(entry for entry in logs if entry["event"] == "unexpected error")
-    assert failure["exc_info"] is True
-    assert failure["log_level"] == "error"
-    line = next(entry for entry in logs if entry["event"] == "request")
+    (line,) = logs  # one line per request, with the traceback in it
+    assert line["event"] == "request"
+    assert isinstance(line["exc_info"], KeyError)
     assert (line["status"], line["log_level"]) == (500, "error")
 
 
@@ -472,3 +471,78 @@ def test_the_size_limit_counts_the_escaping_lambda_adds() -> None:
     assert "larger than what Lambda can return" in response.json()["error"]["message"]
     fits = "x" * (LAMBDA_RESPONSE_LIMIT // 2)
     assert client_for(OperationsPlugin(make_operation("v", handler=answering(fits)))).get("/v").ok
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"OpType": "v", "Params": []}, "Params must be an object"),
+        ({"OpType": "v", "Params": 0}, "Params must be an object"),
+        ({"OpType": "v", "Params": {"a": {"b": None}}}, None),
+    ],
+)
+def test_direct_invocations_check_their_params(event: dict[str, Any], message: str | None) -> None:
+    dispatcher = build(
+        OperationsPlugin(
+            make_operation("v", schema={"properties": {"params": {"additionalProperties": True}}})
+        )
+    )
+    answer = dispatcher.handle(event)
+    if message is None:
+        assert answer["statusCode"] == 200
+    else:
+        assert answer["statusCode"] == 400
+        assert message in answer["body"]["error"]["message"]
+
+
+def test_direct_params_nested_too_deeply_are_a_400() -> None:
+    params: dict[str, Any] = {}
+    inner = params
+    for _ in range(5000):
+        inner["x"] = {}
+        inner = inner["x"]
+    answer = build().handle({"OpType": "", "Params": params})
+    assert answer["statusCode"] == 400
+    assert "nested too deeply" in answer["body"]["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"pathParameters": {"proxy": 5}}, "pathParameters.proxy must be a string"),
+        ({"pathParameters": "fleet"}, "pathParameters must be an object"),
+        ({"isBase64Encoded": "false", "body": "x"}, "isBase64Encoded must be true or false"),
+    ],
+)
+def test_malformed_api_gateway_fields_are_a_400_naming_the_field(
+    change: dict[str, Any], message: str
+) -> None:
+    from clonesquad_interact.testing import apigw_rest_event
+
+    event = {**apigw_rest_event("GET", "/"), **change}
+    answer = build().handle(event)
+    assert answer["statusCode"] == 400
+    assert message in json.loads(answer["body"])["error"]["message"]
+    assert answer["headers"]["X-Request-Id"] == event["requestContext"]["requestId"]
+
+
+def test_the_json_log_line_of_an_unexpected_error_carries_the_traceback() -> None:
+    import io
+
+    import structlog
+
+    from clonesquad_interact.log import configure_logging
+
+    stream = io.StringIO()
+    configure_logging(stream=stream, force=True)
+    try:
+        dispatcher = build(OperationsPlugin(make_operation("bug", handler=raising(KeyError("k")))))
+        dispatcher.call("bug")
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        structlog.reset_defaults()
+    (line,) = [entry for entry in lines if entry["event"] == "request"]
+    assert line["status"] == 500
+    assert line["level"] == "error"
+    assert "Traceback" in line["exception"]
+    assert "KeyError" in line["exception"]

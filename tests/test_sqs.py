@@ -161,3 +161,32 @@ def test_records_from_another_service_are_refused_whole() -> None:
     answer = dispatcher.handle({"Records": [{"eventSource": "aws:sns", "Sns": {}}]})
     assert answer["statusCode"] == 400
     assert "only SQS records" in answer["body"]
+
+
+def test_a_message_nested_too_deeply_is_recorded_as_failed_not_raised(
+    client: InteractClient,
+) -> None:
+    deep = '{"OpType": "notify/ackevent", "Events": ' + "[" * 5000 + "]" * 5000 + "}"
+    record = sqs_record(deep)
+    with capture_logs() as logs:
+        assert client.sqs([record]) == {"batchItemFailures": []}
+    (entry,) = [e for e in logs if e["event"] == "sqs.record"]
+    assert entry["outcome"] == "failed"
+    assert "nested too deeply" in entry["error"]
+
+
+def test_a_record_that_breaks_the_dispatcher_goes_back_to_the_queue(
+    plugin: Acknowledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher = build(plugin)
+
+    def broken(request: Request) -> Any:
+        raise RuntimeError("a bug outside any operation")
+
+    monkeypatch.setattr(dispatcher, "dispatch", broken)
+    record = sqs_record({"OpType": "notify/ackevent", "Events": ["x"]})
+    with capture_logs() as logs:
+        answer = dispatcher.handle({"Records": [record]})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    (entry,) = logs
+    assert (entry["outcome"], entry["exc_info"]) == ("retry", True)

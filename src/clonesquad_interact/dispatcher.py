@@ -37,7 +37,7 @@ from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
 from .rendering import error_response, to_apigw, to_direct, unexpected_response
-from .request import Interface, Request, freeze, new_request_id
+from .request import Interface, Request, freeze
 from .response import Response
 from .routing import Match, Router
 from .validation import InputSchema, SchemaStore
@@ -140,35 +140,54 @@ class Dispatcher:
         :returns: an API Gateway proxy answer, an SQS ``batchItemFailures`` answer,
             or for a direct invocation ``{"statusCode", "headers", "body"}``.
         """
+        kind: EventKind | None = None
         try:
             kind = classify(event)
-        except BadRequest as error:
-            request_id = new_request_id()
-            logger.error("event rejected", error=error.message, request_id=request_id)
-            return to_apigw(error_response(error, request_id), "json", request_id)
-        if kind is EventKind.SQS:
-            return self._handle_sqs(event["Records"])
-        try:
+            if kind is EventKind.SQS:
+                return self._handle_sqs(event["Records"])
             request = _NORMALIZERS[kind](event)
-        except BadRequest as error:
-            request_id = event_request_id(event)
-            logger.warning(
-                "event rejected", kind=kind.value, error=error.message, request_id=request_id
-            )
-            response, fmt = error_response(error, request_id), "json"
-        else:
-            request_id = request.request_id
-            response = self.dispatch(request)
-            fmt = request.format if response.status < 400 else "json"
-        try:
-            if kind is EventKind.DIRECT:
-                return to_direct(response, request_id)
-            return to_apigw(response, fmt, request_id)
+        except InteractError as error:
+            return self._unusable_event(event, kind, error)
         except Exception:
-            logger.exception("answer cannot be rendered", request_id=request_id)
             if self.raise_unexpected:
                 raise
-            return to_apigw(unexpected_response(request_id), "json", request_id)
+            return self._unusable_event(event, kind, None)
+        response = self.dispatch(request)
+        fmt = request.format if response.status < 400 else "json"
+        try:
+            if kind is EventKind.DIRECT:
+                return to_direct(response, request.request_id)
+            return to_apigw(response, fmt, request.request_id)
+        except Exception:
+            logger.exception("answer cannot be rendered", request_id=request.request_id)
+            if self.raise_unexpected:
+                raise
+            return to_apigw(unexpected_response(request.request_id), "json", request.request_id)
+
+    def _unusable_event(
+        self, event: Any, kind: EventKind | None, error: InteractError | None
+    ) -> dict[str, Any]:
+        """Answer an event that cannot become a request (``error`` None: a bug of ours)."""
+        request_id = event_request_id(event)
+        response = (
+            error_response(error, request_id)
+            if error is not None
+            else unexpected_response(request_id)
+        )
+        fields = {
+            "kind": kind.value if kind is not None else "unknown",
+            "status": response.status,
+            "request_id": request_id,
+        }
+        if error is None:
+            logger.exception("event rejected", **fields)
+        elif kind is None:  # not an event of ours: a trigger is misconfigured
+            logger.error("event rejected", error=error.message, **fields)
+        else:
+            logger.warning("event rejected", error=error.message, **fields)
+        if kind is EventKind.DIRECT:
+            return to_direct(response, request_id)
+        return to_apigw(response, "json", request_id)
 
     def call(
         self,
@@ -195,12 +214,13 @@ class Dispatcher:
         """Route, authorize, validate and run ``request``; errors become responses.
 
         Logs one line per request: operation, interface, method, status, duration,
-        request id and the plugin that served it.
+        request id, the plugin that served it, and for a failure its error (with the
+        traceback of an unexpected one).
         """
         started = time.perf_counter()
         tokens = structlog.contextvars.bind_contextvars(request_id=request.request_id)
         try:
-            response, operation, error = self._serve(request)
+            response, operation, error, exception = self._serve(request)
             fields: dict[str, Any] = {
                 "op": request.op,
                 "interface": request.interface.value,
@@ -214,16 +234,22 @@ class Dispatcher:
                 fields["plugin"] = operation.plugin
             if error is not None:
                 fields["error"] = error.message
+            if exception is not None:
+                fields["exc_info"] = exception
             if response.status >= 500:
                 logger.error("request", **fields)
             else:
                 logger.info("request", **fields)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
+        if exception is not None and error is None and self.raise_unexpected:
+            raise exception
         return response
 
-    def _serve(self, request: Request) -> tuple[Response, Operation | None, InteractError | None]:
-        """The pipeline's steps; returns the response, the operation and the error, if any."""
+    def _serve(
+        self, request: Request
+    ) -> tuple[Response, Operation | None, InteractError | None, Exception | None]:
+        """The pipeline's steps: the response, the operation, the error and the exception."""
         operation: Operation | None = None
         try:
             match = self.router.resolve(request.op, request.interface, request.method)
@@ -235,18 +261,14 @@ class Dispatcher:
                 self._check_authorization(routed, operation)
             params, parsed_body = self._schemas[operation].validate(request, operation)
             request = _routed(request, match, params, parsed_body, self)
-            return self._run(request, operation), operation, None
+            return self._run(request, operation), operation, None, None
         except InteractError as error:
-            return error_response(error, request.request_id), operation, error
+            return error_response(error, request.request_id), operation, error, None
         except Exception as exc:
             mapped = _aws_error(exc)
             if mapped is not None:
-                logger.warning("AWS asks to retry later", error=repr(exc))
-                return error_response(mapped, request.request_id), operation, mapped
-            logger.exception("unexpected error", op=request.op)
-            if self.raise_unexpected:
-                raise
-            return unexpected_response(request.request_id), operation, None
+                return error_response(mapped, request.request_id), operation, mapped, exc
+            return unexpected_response(request.request_id), operation, None, exc
 
     # ---------------------------------------------------------------------
     # Steps
@@ -262,46 +284,55 @@ class Dispatcher:
             )
 
     def _handle_sqs(self, records: list[Any]) -> dict[str, Any]:
+        """Serve each record; answer the ones to receive again (``batchItemFailures``)."""
         failures: list[dict[str, str]] = []
         for record in records:
             message_id = record.get("messageId") if isinstance(record, Mapping) else None
-            try:
-                request = from_sqs_record(record)
-            except BadRequest as error:
-                logger.error(
-                    "sqs.record",
-                    message_id=message_id,
-                    outcome="failed",
-                    error=error.message,
-                    record=record,
-                )
-                continue
-            response = self.dispatch(request)
-            if response.ok:
-                logger.info("sqs.record", message_id=message_id, op=request.op, outcome="done")
-            elif response.status >= 500 or response.status == 429:
-                # Returned to the queue; an unusable id makes Lambda return the whole batch.
+            if not self._serve_record(record, message_id):
+                # An unusable id makes Lambda return the whole batch: nothing is lost.
                 failures.append(
                     {"itemIdentifier": message_id if isinstance(message_id, str) else ""}
                 )
-                logger.warning(
-                    "sqs.record",
-                    message_id=message_id,
-                    op=request.op,
-                    outcome="retry",
-                    status=response.status,
-                )
-            else:
-                logger.error(
-                    "sqs.record",
-                    message_id=message_id,
-                    op=request.op,
-                    outcome="failed",
-                    status=response.status,
-                    error=_message(response),
-                    record=record,
-                )
         return {"batchItemFailures": failures}
+
+    def _serve_record(self, record: Any, message_id: Any) -> bool:
+        """Serve one SQS record; ``False`` if it should come back (a retryable failure).
+
+        A record that can never succeed is logged whole, with its message id, and
+        acknowledged.
+        """
+        op: str | None = None
+        try:
+            request = from_sqs_record(record)
+            op = request.op
+            response = self.dispatch(request)
+        except BadRequest as error:
+            status, message = error.status, error.message
+        except Exception:
+            if self.raise_unexpected:
+                raise
+            logger.exception("sqs.record", message_id=message_id, outcome="retry", record=record)
+            return False
+        else:
+            if response.ok:
+                logger.info("sqs.record", message_id=message_id, op=op, outcome="done")
+                return True
+            status, message = response.status, _message(response)
+        if status >= 500 or status == 429:
+            logger.warning(
+                "sqs.record", message_id=message_id, op=op, outcome="retry", status=status
+            )
+            return False
+        logger.error(
+            "sqs.record",
+            message_id=message_id,
+            op=op,
+            outcome="failed",
+            status=status,
+            error=message,
+            record=record,
+        )
+        return True
 
 
 def _routed(

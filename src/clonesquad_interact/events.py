@@ -165,6 +165,8 @@ def from_sqs_record(record: Any) -> Request:
         raise BadRequest("the SQS record has no body")
     try:
         message = json.loads(body)
+    except RecursionError:
+        raise BadRequest("the SQS message body is nested too deeply") from None
     except ValueError as exc:
         raise BadRequest(
             f'the SQS message body is not JSON ({exc}); send {{"OpType": "<operation>", ...}}'
@@ -191,7 +193,7 @@ def from_sqs_record(record: Any) -> Request:
         op=op,
         interface=Interface.SQS,
         method="POST",
-        params=freeze(message),
+        params=_frozen(message, "the SQS message"),
         identity=freeze(identity),
         request_id=message_id if isinstance(message_id, str) and message_id else new_request_id(),
         raw_event=record,
@@ -208,7 +210,8 @@ def from_direct_event(event: Mapping[str, Any]) -> Request:
         )
     op = _string(event, "OpType")
     method = event.get("Method", "GET")
-    params = event.get("Params") or {}
+    params = event.get("Params")
+    params = {} if params is None else params
     body = event.get("Body")
     if not isinstance(method, str):
         raise BadRequest(f"Method must be GET or POST, not {_describe(method)}")
@@ -220,7 +223,7 @@ def from_direct_event(event: Mapping[str, Any]) -> Request:
         op=op,
         interface=Interface.DIRECT,
         method=method.upper(),
-        params=freeze(params),
+        params=_frozen(params, "Params"),
         body=body,
         raw_event=event,
     )
@@ -253,13 +256,29 @@ def _string(event: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _frozen(value: Mapping[str, Any], what: str) -> Mapping[str, Any]:
+    try:
+        frozen: Mapping[str, Any] = freeze(value)
+    except RecursionError:
+        raise BadRequest(f"{what} is nested too deeply") from None
+    return frozen
+
+
 def _proxy_path(event: Mapping[str, Any]) -> str | None:
     path_parameters = event.get("pathParameters")
-    if isinstance(path_parameters, Mapping):
-        proxy = path_parameters.get("proxy")
-        if isinstance(proxy, str):
-            return proxy
-    return None
+    if path_parameters is None:
+        return None
+    if not isinstance(path_parameters, Mapping):
+        found = _describe(path_parameters)
+        raise BadRequest(f"the event's pathParameters must be an object or null, not {found}")
+    proxy = path_parameters.get("proxy")
+    if proxy is None:
+        return None
+    if not isinstance(proxy, str):
+        raise BadRequest(
+            f"the event's pathParameters.proxy must be a string, not {_describe(proxy)}"
+        )
+    return proxy
 
 
 def _single_params(raw: Any, field: str) -> dict[str, str]:
@@ -295,7 +314,10 @@ def _body(event: Mapping[str, Any]) -> str | None:
         return None
     if not isinstance(body, str):
         raise BadRequest(f"the event's body must be a string or null, not {_describe(body)}")
-    if not event.get("isBase64Encoded"):
+    encoded = event.get("isBase64Encoded", False)
+    if not isinstance(encoded, bool):
+        raise BadRequest(f"the event's isBase64Encoded must be true or false, not {encoded!r}")
+    if not encoded:
         return body
     try:
         raw = base64.b64decode(body, validate=True)

@@ -46,5 +46,7 @@ def configure_logging(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(number),
         logger_factory=structlog.WriteLoggerFactory(stream or sys.stdout),
-        cache_logger_on_first_use=True,
+        # Not cached: a later configuration (force=True, capture_logs in tests) must
+        # reach the module loggers that already logged.
+        cache_logger_on_first_use=False,
     )
