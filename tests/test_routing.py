@@ -96,8 +96,10 @@ def test_percent_encoded_slash_never_creates_a_segment() -> None:
     client = client_for(fleet_plugin())
     # 'fleet%2Fstatus' is one segment: it is not the exact 'fleet/status' nor 'fleet/(.*)'.
     assert client.get("/fleet%2Fstatus").status_code == 404
-    # Inside a captured value it stays as sent, undecoded.
-    assert client.get("/configuration/a%2Fb").json()["key"] == "a%2Fb"
+    # Not even inside what a regex would capture.
+    response = client.get("/configuration/a%2Fb")
+    assert response.status_code == 404
+    assert "did you mean 'configuration/a/b'" in response.json()["error"]["message"]
 
 
 def test_unknown_operation_is_404_pointing_at_the_listing() -> None:
@@ -226,3 +228,44 @@ def test_sqs_record_routes_like_api_gateway_names() -> None:
     client = client_for(fleet_plugin())
     record = sqs_record({"OpType": "NOTIFY/ACKEVENT", "Events": ["x"]})
     assert client.sqs([record]) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/configuration//app.disable",
+        "/configuration/../fleet/status",
+        "/configuration/.",
+        "/configuration/x/",
+    ],
+)
+def test_a_loose_regex_does_not_take_non_canonical_names(path: str) -> None:
+    client = client_for(
+        OperationsPlugin(
+            make_operation("fleet/status"),
+            make_operation(re.compile("configuration/(.+)"), handler=lambda r: r.path_args[0]),
+        )
+    )
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "did you mean" in response.json()["error"]["message"]
+    assert client.get("/configuration/app.disable").text == "app.disable"
+
+
+def test_an_exact_name_with_the_wrong_method_is_405_even_if_a_regex_would_serve_it() -> None:
+    client = client_for(
+        OperationsPlugin(
+            make_operation("items/special"),
+            make_operation(re.compile("items/(.+)"), methods={"POST"}, handler=lambda r: "regex"),
+        )
+    )
+    response = client.post("/items/special")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+    assert client.post("/items/other").text == "regex"
+
+
+def test_sqs_names_are_matched_as_sent_apart_from_case() -> None:
+    dispatcher = build(fleet_plugin())
+    response = dispatcher.call("notify//ackevent", method="POST", interface=Interface.SQS)
+    assert response.status == 404

@@ -21,12 +21,16 @@ from .request import Interface
 
 __all__ = ["Match", "Router"]
 
-_INTERFACE_NAMES: dict[str, str] = {
-    Interface.APIGW: "API Gateway",
-    Interface.SQS: "the SQS queue",
-    Interface.DIRECT: "an in-process call",
-}
+_INTERFACE_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        Interface.APIGW: "API Gateway",
+        Interface.SQS: "the SQS queue",
+        Interface.DIRECT: "an in-process call",
+    }
+)
 _REGEX_SPECIALS = frozenset(".^$*+?{}[]\\|()")
+#: Empty, "." and ".." segments, and escaped slashes.
+_NON_CANONICAL = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|%2[fF]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +120,17 @@ class Router:
             method or interface (with ``Allow`` for API Gateway).
         """
         folded = interface is Interface.SQS
-        partial: _Route | None = None
         route = self._folded.get(name.casefold()) if folded else self._exact.get(name)
         if route is not None:
             for operation in route.operations:
                 if operation.serves(interface, method):
                     return Match(operation)
-            partial = route
+            raise _not_allowed(name, route, interface, method)
+        if not folded and name and _NON_CANONICAL.search(name):
+            # Even where a loose regex would take it: '//', '.', '..' and '%2F' are not
+            # cleaned up, and a name holding them is not one that routes anywhere.
+            raise NotFound(self._not_found_message(name, interface))
+        partial: _Route | None = None
         for route in self._regex_routes:
             pattern = route.folded_pattern if folded else route.pattern
             assert pattern is not None
