@@ -297,3 +297,49 @@ def test_an_entry_point_that_cannot_be_loaded_stops_start_up_saying_how_to_block
     with pytest.raises(PluginError, match=f"broken-interact 0.1.*{ENV_BLOCK}=broken"):
         Dispatcher(environ={})
     assert Dispatcher(environ={}, block=["broken"]).operations
+
+
+def test_start_up_hooks_are_traced_too() -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        build(OperationsPlugin(make_operation("x"), name="traced"), environ={ENV_TRACE: "1"})
+    traces = [entry["trace"] for entry in logs if entry["event"] == "hook"]
+    assert any("register_operations of plugin traced" in trace for trace in traces)
+
+
+def test_a_start_up_hook_cannot_be_a_wrapper() -> None:
+    class Wrapping:
+        __name__ = "wrapping"
+
+        @hookimpl(wrapper=True)
+        def register_operations(self) -> Any:
+            return (yield)
+
+    with pytest.raises(
+        PluginError, match=r"'wrapping': register_operations .* cannot be a wrapper"
+    ):
+        build(Wrapping())
+
+
+def test_plugin_objects_passed_in_get_readable_names() -> None:
+    class Anonymous:
+        def __init__(self, route: str) -> None:
+            self.route = route
+
+        @hookimpl
+        def register_operations(self) -> list[Any]:
+            return [make_operation(self.route)]
+
+    first, second = Anonymous("one"), Anonymous("two")
+    dispatcher = build(first, second, OperationsPlugin(make_operation("named"), name="named"))
+    plugins = {op.name: op.plugin for op in dispatcher.operations}
+    assert plugins["named"] == "named"
+    qualname = f"{Anonymous.__module__}.{Anonymous.__qualname__}"
+    assert {info.name.split("#")[0] for info in dispatcher.plugins.describe()} >= {
+        qualname,
+        "named",
+    }
+    assert len({info.name for info in dispatcher.plugins.describe()}) == len(
+        dispatcher.plugins.describe()
+    )

@@ -270,3 +270,12 @@ def test_sqs_names_are_matched_as_sent_apart_from_case() -> None:
     dispatcher = build(fleet_plugin())
     response = dispatcher.call("notify//ackevent", method="POST", interface=Interface.SQS)
     assert response.status == 404
+
+
+def test_an_override_of_nothing_is_logged() -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        build(OperationsPlugin(make_operation("lonely", overrides=True), name="lonely-plugin"))
+    (warning,) = [e for e in logs if e["event"] == "an operation overrides nothing"]
+    assert (warning["operation"], warning["plugin"]) == ("lonely", "lonely-plugin")

@@ -46,11 +46,13 @@ __all__ = ["Dispatcher"]
 
 logger = structlog.get_logger(__name__)
 
-_NORMALIZERS = {
-    EventKind.APIGW_REST: from_apigw_rest,
-    EventKind.APIGW_HTTP: from_apigw_http,
-    EventKind.DIRECT: from_direct_event,
-}
+_NORMALIZERS = MappingProxyType(
+    {
+        EventKind.APIGW_REST: from_apigw_rest,
+        EventKind.APIGW_HTTP: from_apigw_http,
+        EventKind.DIRECT: from_direct_event,
+    }
+)
 
 #: AWS error codes that mean "slow down": the message is retried later.
 _THROTTLING_CODES = frozenset(

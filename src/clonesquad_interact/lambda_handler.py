@@ -48,17 +48,20 @@ def handler(event: Any, context: Any) -> Any:
     try:
         try:
             dispatcher = get_dispatcher()
-        except PluginError as exc:
+        except Exception as exc:  # a broken plugin: answer, and try again next event
             return _startup_failure(event, exc)
         return dispatcher.handle(event, context)
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
 
 
-def _startup_failure(event: Any, exc: PluginError) -> Any:
+def _startup_failure(event: Any, exc: Exception) -> Any:
     """Answer while the plugins are broken; nothing is lost: SQS messages go back to the queue."""
     request_id = event_request_id(event)
-    logger.error("the dispatcher cannot start", error=str(exc), request_id=request_id)
+    if isinstance(exc, PluginError):
+        logger.error("the dispatcher cannot start", error=str(exc), request_id=request_id)
+    else:
+        logger.error("the dispatcher cannot start", exc_info=exc, request_id=request_id)
     records = event.get("Records") if isinstance(event, dict) else None
     if isinstance(records, list):
         return {

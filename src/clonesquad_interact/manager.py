@@ -90,6 +90,12 @@ class PluginSet:
         caller = getattr(self.manager.hook, hook_name)
         items: list[tuple[str, Any]] = []
         for impl in reversed(caller.get_hookimpls()):
+            if impl.wrapper or impl.hookwrapper:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: {hook_name} is called once per plugin to "
+                    "learn what each contributes; it cannot be a wrapper"
+                )
+            self.manager.trace("start-up hook", hook_name, "of plugin", impl.plugin_name)
             try:
                 returned = impl.function()
             except Exception as exc:
@@ -111,7 +117,7 @@ def _type_names(expected: type | tuple[type, ...]) -> str:
     return " or ".join(t.__name__ for t in types)
 
 
-def split_names(value: str | None) -> list[str]:
+def _split_names(value: str | None) -> list[str]:
     """Names from an environment variable: comma- or space-separated."""
     return [name for name in re.split(r"[,\s]+", value or "") if name]
 
@@ -131,16 +137,16 @@ def load_plugins(
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
-    for name in [*block, *split_names(environ.get(ENV_BLOCK))]:
+    for name in [*block, *_split_names(environ.get(ENV_BLOCK))]:
         manager.set_blocked(name)
     if builtins:
         for module_name in BUILTIN_PLUGINS:
             _register_module(manager, module_name, origin="built-in plugin")
     distributions = _load_entry_points(manager) if entry_points else {}
-    for module_name in split_names(environ.get(ENV_PLUGINS)):
+    for module_name in _split_names(environ.get(ENV_PLUGINS)):
         _register_module(manager, module_name, origin=f"plugin named in {ENV_PLUGINS}")
     for plugin in plugins:
-        _register(manager, plugin, None)
+        _register(manager, plugin, _name_of(manager, plugin))
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -156,6 +162,17 @@ def _hook_names() -> list[str]:
         for name in dir(hookspecs)
         if hasattr(getattr(hookspecs, name), "clonesquad_interact_spec")
     )
+
+
+def _name_of(manager: pluggy.PluginManager, plugin: object) -> str:
+    """A readable name for a plugin object: its ``__name__``, else its class's."""
+    name = getattr(plugin, "__name__", None)
+    if not isinstance(name, str) or not name:
+        kind = type(plugin)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+    if manager.has_plugin(name) and manager.get_plugin(name) is not plugin:
+        name = f"{name}#{id(plugin):x}"
+    return name
 
 
 def _register(manager: pluggy.PluginManager, plugin: object, name: str | None) -> None:

@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import unquote
 
+import structlog
+
 from .errors import MethodNotAllowed, NotFound, PluginError
 from .operation import Operation
 from .request import Interface
 
 __all__ = ["Match", "Router"]
+
+logger = structlog.get_logger(__name__)
 
 _INTERFACE_NAMES: Mapping[str, str] = MappingProxyType(
     {
@@ -75,6 +79,15 @@ class Router:
             self._add(operation)
         self._check_sqs_case_collisions()
         self._regex_routes = tuple(self._regexes.values())
+        for route in [*self._exact.values(), *self._regex_routes]:
+            for operation in route.operations:
+                if operation.overrides and len(route.operations) == 1:
+                    logger.warning(
+                        "an operation overrides nothing",
+                        operation=operation.name,
+                        plugin=operation.plugin,
+                        hint="the plugin it overrides may be blocked or not installed",
+                    )
 
     @property
     def operations(self) -> tuple[Operation, ...]:

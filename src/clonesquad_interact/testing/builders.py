@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib.resources import files
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,22 +30,24 @@ __all__ = [
 Params = Mapping[str, Any]
 
 #: ``requestContext.identity`` of an IAM user calling with SigV4.
-OPERATOR_IDENTITY: Mapping[str, Any] = {
-    "cognitoIdentityPoolId": None,
-    "accountId": "111111111111",
-    "cognitoIdentityId": None,
-    "caller": "AIDA4XZPU6QWEXAMPLE01",
-    "principalOrgId": "o-oooooooooo",
-    "sourceIp": "172.31.42.2",
-    "accessKey": "AKIA4XZPU6QWEXAMPLE1",
-    "cognitoAuthenticationType": None,
-    "cognitoAuthenticationProvider": None,
-    "userArn": "arn:aws:iam::111111111111:user/operator",
-    "userAgent": "python-requests/2.32.3",
-    "user": "AIDA4XZPU6QWEXAMPLE01",
-    "vpcId": None,
-    "vpceId": None,
-}
+OPERATOR_IDENTITY: Mapping[str, Any] = MappingProxyType(
+    {
+        "cognitoIdentityPoolId": None,
+        "accountId": "111111111111",
+        "cognitoIdentityId": None,
+        "caller": "AIDA4XZPU6QWEXAMPLE01",
+        "principalOrgId": "o-oooooooooo",
+        "sourceIp": "172.31.42.2",
+        "accessKey": "AKIA4XZPU6QWEXAMPLE1",
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "userArn": "arn:aws:iam::111111111111:user/operator",
+        "userAgent": "python-requests/2.32.3",
+        "user": "AIDA4XZPU6QWEXAMPLE01",
+        "vpcId": None,
+        "vpceId": None,
+    }
+)
 
 
 def instance_identity(
