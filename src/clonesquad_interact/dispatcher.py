@@ -122,6 +122,7 @@ class Dispatcher:
         self._run = chain(middlewares, _invoke)
         authorize = self.plugins.manager.hook.authorize_request
         self._authorize = authorize if authorize.get_hookimpls() else None
+        self._log: Any = None
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -238,15 +239,26 @@ class Dispatcher:
                 fields["error"] = error.message
             if exception is not None:
                 fields["exc_info"] = exception
+            log = self._request_logger()
             if response.status >= 500:
-                logger.error("request", **fields)
+                log.error("request", **fields)
             else:
-                logger.info("request", **fields)
+                log.info("request", **fields)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
         if exception is not None and error is None and self.raise_unexpected:
             raise exception
         return response
+
+    def _request_logger(self) -> Any:
+        """The logger of the per-request line, bound on first use (it is on every request's path).
+
+        Bound after the application configured logging, and it follows
+        ``capture_logs()``, which changes the configured processors in place.
+        """
+        if self._log is None:
+            self._log = structlog.get_logger(__name__).bind()
+        return self._log
 
     def _serve(
         self, request: Request

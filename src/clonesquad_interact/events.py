@@ -304,7 +304,7 @@ def _multi_params(raw: Any, field: str) -> dict[str, str | tuple[str, ...]]:
 def _headers(raw: Any) -> Mapping[str, str]:
     headers: dict[str, str] = {}
     if isinstance(raw, Mapping):
-        headers = {str(k).lower(): v for k, v in raw.items() if isinstance(v, str)}
+        headers = {str(k).lower(): v for k, v in raw.items() if type(v) is str}
     return MappingProxyType(headers)
 
 

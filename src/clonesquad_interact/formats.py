@@ -136,6 +136,10 @@ def _json_default(value: Any) -> Any:
     return _scalar(value)
 
 
+#: Built once: ``json.dumps`` with options builds an encoder on every call.
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, allow_nan=False)
+
+
 def dump(value: Any, fmt: str) -> str:
     """Write ``value`` as a JSON or YAML document."""
     if fmt == "yaml":
@@ -146,4 +150,4 @@ def dump(value: Any, fmt: str) -> str:
             sort_keys=False,
             allow_unicode=True,
         )
-    return json.dumps(value, default=_json_default, ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(value)

@@ -81,7 +81,7 @@ def render_body(body: Any, fmt: str) -> tuple[str, str]:
         return "", CONTENT_TYPES["text"]
     if isinstance(body, str):
         return body, CONTENT_TYPES["text"]
-    if isinstance(body, Mapping | list | tuple | Set):
+    if type(body) is dict or isinstance(body, Mapping | list | tuple | Set):
         fmt = fmt if fmt in ("json", "yaml") else "json"
         return dump(body, fmt), CONTENT_TYPES[fmt]
     scalar = jsonable(body)
