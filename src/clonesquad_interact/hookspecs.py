@@ -4,6 +4,9 @@ A plugin is any object (usually a module) with functions marked
 ``@clonesquad_interact.hookimpl`` and named like the specs below. Hooks are called
 with keyword arguments, so a plugin may take only the arguments it needs, and a
 spec may gain arguments without breaking plugins.
+
+The start-up hooks (``register_*``) are called plugin by plugin, so that each
+contribution is attributed to its plugin; they cannot be wrappers.
 """
 
 from __future__ import annotations
