@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import structlog
 
 from .configuration import ConfigurationKey
-from .errors import BadRequest, Forbidden, InteractError, PluginError, ServiceUnavailable
+from .errors import Forbidden, InteractError, PluginError, from_aws
 from .events import (
     EventKind,
     classify,
@@ -31,7 +32,6 @@ from .events import (
     from_apigw_http,
     from_apigw_rest,
     from_direct_event,
-    from_sqs_record,
 )
 from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
@@ -40,6 +40,7 @@ from .rendering import error_response, to_apigw, to_direct, unexpected_response
 from .request import Interface, Request, freeze
 from .response import Response
 from .routing import Match, Router
+from .sqs import all_failed, handle_batch
 from .validation import InputSchema, SchemaStore
 
 __all__ = ["Dispatcher"]
@@ -51,23 +52,6 @@ _NORMALIZERS = MappingProxyType(
         EventKind.APIGW_REST: from_apigw_rest,
         EventKind.APIGW_HTTP: from_apigw_http,
         EventKind.DIRECT: from_direct_event,
-    }
-)
-
-#: AWS error codes that mean "slow down": the message is retried later.
-_THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "SlowDown",
-        "LimitExceededException",
-        "TransactionInProgressException",
     }
 )
 
@@ -123,6 +107,7 @@ class Dispatcher:
         authorize = self.plugins.manager.hook.authorize_request
         self._authorize = authorize if authorize.get_hookimpls() else None
         self._log: Any = None
+        self._log_configuration: tuple[Any, ...] = ()
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -147,50 +132,21 @@ class Dispatcher:
         try:
             kind = classify(event)
             if kind is EventKind.SQS:
-                return self._handle_sqs(event["Records"])
+                return handle_batch(self, event["Records"])
             request = _NORMALIZERS[kind](event)
         except InteractError as error:
             return self._unusable_event(event, kind, error)
         except Exception:
             if self.raise_unexpected:
                 raise
+            if kind is EventKind.SQS:
+                logger.exception("sqs batch failed; every message goes back to the queue")
+                return all_failed(event["Records"])
             return self._unusable_event(event, kind, None)
-        response = self.dispatch(request)
-        fmt = request.format if response.status < 400 else "json"
-        try:
-            if kind is EventKind.DIRECT:
-                return to_direct(response, request.request_id)
-            return to_apigw(response, fmt, request.request_id)
-        except Exception:
-            logger.exception("answer cannot be rendered", request_id=request.request_id)
-            if self.raise_unexpected:
-                raise
-            return to_apigw(unexpected_response(request.request_id), "json", request.request_id)
-
-    def _unusable_event(
-        self, event: Any, kind: EventKind | None, error: InteractError | None
-    ) -> dict[str, Any]:
-        """Answer an event that cannot become a request (``error`` None: a bug of ours)."""
-        request_id = event_request_id(event)
-        response = (
-            error_response(error, request_id)
-            if error is not None
-            else unexpected_response(request_id)
-        )
-        fields = {
-            "kind": kind.value if kind is not None else "unknown",
-            "status": response.status,
-            "request_id": request_id,
-        }
-        if error is None:
-            logger.exception("event rejected", **fields)
-        elif kind is None:  # not an event of ours: a trigger is misconfigured
-            logger.error("event rejected", error=error.message, **fields)
-        else:
-            logger.warning("event rejected", error=error.message, **fields)
-        if kind is EventKind.DIRECT:
-            return to_direct(response, request_id)
-        return to_apigw(response, "json", request_id)
+        render = to_direct if kind is EventKind.DIRECT else to_apigw
+        rendered = self._process(request, render)[1]
+        assert rendered is not None
+        return rendered
 
     def call(
         self,
@@ -220,45 +176,38 @@ class Dispatcher:
         request id, the plugin that served it, and for a failure its error (with the
         traceback of an unexpected one).
         """
+        return self._process(request, None)[0]
+
+    # ---------------------------------------------------------------------
+    # Steps
+    # ---------------------------------------------------------------------
+
+    def _process(
+        self, request: Request, render: Renderer | None
+    ) -> tuple[Response, dict[str, Any] | None]:
+        """Serve, render (when ``render`` is given), then log the request's line.
+
+        Rendering happens before the line is written, so that the line tells the
+        status the caller really gets.
+        """
         started = time.perf_counter()
         tokens = structlog.contextvars.bind_contextvars(request_id=request.request_id)
         try:
             response, operation, error, exception = self._serve(request)
-            fields: dict[str, Any] = {
-                "op": request.op,
-                "interface": request.interface.value,
-                "method": request.method,
-                "status": response.status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "request_id": request.request_id,
-            }
-            if operation is not None:
-                fields["operation"] = operation.name
-                fields["plugin"] = operation.plugin
-            if error is not None:
-                fields["error"] = error.message
-            if exception is not None:
-                fields["exc_info"] = exception
-            log = self._request_logger()
-            if response.status >= 500:
-                log.error("request", **fields)
-            else:
-                log.info("request", **fields)
+            rendered = None
+            if render is not None:
+                fmt = request.format if response.status < 400 else "json"
+                try:
+                    rendered = render(response, fmt, request.request_id)
+                except Exception as exc:  # the operation answered what cannot be sent
+                    response, error, exception = unexpected_response(request.request_id), None, exc
+                    rendered = render(response, "json", request.request_id)
+            self._log_request(request, response, operation, error, exception, started)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
         if exception is not None and error is None and self.raise_unexpected:
             raise exception
-        return response
-
-    def _request_logger(self) -> Any:
-        """The logger of the per-request line, bound on first use (it is on every request's path).
-
-        Bound after the application configured logging, and it follows
-        ``capture_logs()``, which changes the configured processors in place.
-        """
-        if self._log is None:
-            self._log = structlog.get_logger(__name__).bind()
-        return self._log
+        return response, rendered
 
     def _serve(
         self, request: Request
@@ -275,18 +224,76 @@ class Dispatcher:
                 self._check_authorization(routed, operation)
             params, parsed_body = self._schemas[operation].validate(request, operation)
             request = _routed(request, match, params, parsed_body, self)
-            return self._run(request, operation), operation, None, None
+            response = self._run(request, operation)
+            if not isinstance(response, Response):
+                raise TypeError(
+                    f"a middleware of operation {operation.name!r} answered {response!r}, "
+                    "not a Response"
+                )
+            return response, operation, None, None
         except InteractError as error:
-            return error_response(error, request.request_id), operation, error, None
+            try:
+                return error_response(error, request.request_id), operation, error, None
+            except Exception as exc:  # the error itself cannot be answered (headers, details)
+                return unexpected_response(request.request_id), operation, None, exc
         except Exception as exc:
-            mapped = _aws_error(exc)
+            mapped = from_aws(exc)
             if mapped is not None:
                 return error_response(mapped, request.request_id), operation, mapped, exc
             return unexpected_response(request.request_id), operation, None, exc
 
-    # ---------------------------------------------------------------------
-    # Steps
-    # ---------------------------------------------------------------------
+    def _log_request(
+        self,
+        request: Request,
+        response: Response,
+        operation: Operation | None,
+        error: InteractError | None,
+        exception: Exception | None,
+        started: float,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "op": request.op,
+            "interface": request.interface.value,
+            "method": request.method,
+            "status": response.status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "request_id": request.request_id,
+        }
+        if operation is not None:
+            fields["operation"] = operation.name
+            fields["plugin"] = operation.plugin
+        if error is not None:
+            fields["error"] = error.message
+        if exception is not None:
+            fields["exc_info"] = exception
+        try:
+            log = self._request_logger()
+            if response.status >= 500:
+                log.error("request", **fields)
+            else:
+                log.info("request", **fields)
+        except Exception as exc:  # a broken log must not break the answer
+            print(
+                f"clonesquad-interact: the request line cannot be logged: {exc!r}", file=sys.stderr
+            )
+
+    def _request_logger(self) -> Any:
+        """The logger of the per-request line, bound once per logging configuration.
+
+        It is on every request's path: binding it once saves structlog's lookup of
+        the configuration on each call. ``capture_logs()`` changes the configured
+        processors in place, so it sees this logger's lines too.
+        """
+        configuration = structlog.get_config()
+        current = (
+            configuration["logger_factory"],
+            configuration["wrapper_class"],
+            id(configuration["processors"]),
+        )
+        if self._log is None or current != self._log_configuration:
+            self._log = structlog.get_logger(__name__).bind()
+            self._log_configuration = current
+        return self._log
 
     def _check_authorization(self, request: Request, operation: Operation) -> None:
         assert self._authorize is not None
@@ -297,56 +304,33 @@ class Dispatcher:
                 "authorization plugin)"
             )
 
-    def _handle_sqs(self, records: list[Any]) -> dict[str, Any]:
-        """Serve each record; answer the ones to receive again (``batchItemFailures``)."""
-        failures: list[dict[str, str]] = []
-        for record in records:
-            message_id = record.get("messageId") if isinstance(record, Mapping) else None
-            if not self._serve_record(record, message_id):
-                # An unusable id makes Lambda return the whole batch: nothing is lost.
-                failures.append(
-                    {"itemIdentifier": message_id if isinstance(message_id, str) else ""}
-                )
-        return {"batchItemFailures": failures}
-
-    def _serve_record(self, record: Any, message_id: Any) -> bool:
-        """Serve one SQS record; ``False`` if it should come back (a retryable failure).
-
-        A record that can never succeed is logged whole, with its message id, and
-        acknowledged.
-        """
-        op: str | None = None
-        try:
-            request = from_sqs_record(record)
-            op = request.op
-            response = self.dispatch(request)
-        except BadRequest as error:
-            status, message = error.status, error.message
-        except Exception:
-            if self.raise_unexpected:
-                raise
-            logger.exception("sqs.record", message_id=message_id, outcome="retry", record=record)
-            return False
-        else:
-            if response.ok:
-                logger.info("sqs.record", message_id=message_id, op=op, outcome="done")
-                return True
-            status, message = response.status, _message(response)
-        if status >= 500 or status == 429:
-            logger.warning(
-                "sqs.record", message_id=message_id, op=op, outcome="retry", status=status
-            )
-            return False
-        logger.error(
-            "sqs.record",
-            message_id=message_id,
-            op=op,
-            outcome="failed",
-            status=status,
-            error=message,
-            record=record,
+    def _unusable_event(
+        self, event: Any, kind: EventKind | None, error: InteractError | None
+    ) -> dict[str, Any]:
+        """Answer an event that cannot become a request (``error`` None: a bug of ours)."""
+        request_id = event_request_id(event)
+        response = (
+            error_response(error, request_id)
+            if error is not None
+            else unexpected_response(request_id)
         )
-        return True
+        fields = {
+            "kind": kind.value if kind is not None else "unknown",
+            "status": response.status,
+            "request_id": request_id,
+        }
+        if error is None:
+            logger.exception("event rejected", **fields)
+        elif kind is None:  # not an event of ours: a trigger is misconfigured
+            logger.error("event rejected", error=error.message, **fields)
+        else:
+            logger.warning("event rejected", error=error.message, **fields)
+        render = to_direct if kind is EventKind.DIRECT else to_apigw
+        return render(response, "json", request_id)
+
+
+#: ``render(response, format, request_id)``: the answer in the caller's shape.
+Renderer = Callable[[Response, str, str], dict[str, Any]]
 
 
 def _routed(
@@ -391,28 +375,3 @@ def _keys(contributions: list[tuple[str, Any]]) -> Mapping[str, ConfigurationKey
             )
         keys[key.key] = replace(key, plugin=name)
     return MappingProxyType(keys)
-
-
-def _aws_error(exc: Exception) -> InteractError | None:
-    """Map AWS throttling and connection trouble to a retryable 503; others are unexpected."""
-    if not type(exc).__module__.startswith("botocore"):
-        return None
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _THROTTLING_CODES:
-            return ServiceUnavailable(f"AWS is throttling requests ({code}); try again shortly")
-        return None
-    if isinstance(exc, ConnectionError | HTTPClientError):
-        return ServiceUnavailable(
-            f"an AWS service could not be reached ({type(exc).__name__}); try again shortly"
-        )
-    return None
-
-
-def _message(response: Response) -> Any:
-    body = response.body
-    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        return body["error"].get("message")
-    return body

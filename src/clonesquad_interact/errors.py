@@ -25,6 +25,7 @@ __all__ = [
     "ServiceUnavailable",
     "TooManyRequests",
     "ValidationFailed",
+    "from_aws",
 ]
 
 
@@ -129,3 +130,43 @@ class PluginError(Exception):
 
     Raised while a :class:`~clonesquad_interact.Dispatcher` is built, never while it serves.
     """
+
+
+#: AWS error codes that mean "slow down": the request is worth trying again later.
+_THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+        "LimitExceededException",
+        "TransactionInProgressException",
+    }
+)
+
+
+def from_aws(exc: BaseException) -> InteractError | None:
+    """The error to answer for an exception from boto3, when it means "try again later".
+
+    AWS throttling and an AWS service that cannot be reached become a 503 with
+    ``Retry-After``; any other exception is unexpected (``None``).
+    """
+    if not type(exc).__module__.startswith("botocore"):
+        return None
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _THROTTLING_CODES:
+            return ServiceUnavailable(f"AWS is throttling requests ({code}); try again shortly")
+        return None
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return ServiceUnavailable(
+            f"an AWS service could not be reached ({type(exc).__name__}); try again shortly"
+        )
+    return None

@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
 from .errors import BadRequest
+from .formats import parse_json
 from .request import Interface, Request, freeze, new_request_id
 
 __all__ = [
@@ -164,7 +164,7 @@ def from_sqs_record(record: Any) -> Request:
     if not isinstance(body, str):
         raise BadRequest("the SQS record has no body")
     try:
-        message = json.loads(body)
+        message = parse_json(body)
     except RecursionError:
         raise BadRequest("the SQS message body is nested too deeply") from None
     except ValueError as exc:

@@ -19,7 +19,7 @@ import yaml
 
 from .errors import BadRequest
 
-__all__ = ["CONTENT_TYPES", "FORMATS", "dump", "jsonable", "parse_document"]
+__all__ = ["CONTENT_TYPES", "FORMATS", "dump", "jsonable", "parse_document", "parse_json"]
 
 FORMATS = ("json", "yaml")
 CONTENT_TYPES = MappingProxyType(
@@ -68,8 +68,34 @@ class _DocumentLoader(yaml.SafeLoader):
 _DocumentLoader.add_constructor("tag:yaml.org,2002:float", _DocumentLoader.construct_yaml_float)
 
 
+def _refuse_tag(loader: _DocumentLoader, node: Any) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, f"{node.tag} values have no JSON form", node.start_mark
+    )
+
+
+for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
+    _DocumentLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number that JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is too large a number")
+    return number
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads``, refusing ``NaN``, ``Infinity`` and numbers too large for a float.
+
+    :raises ValueError: the text is not such JSON.
+    :raises RecursionError: the text is nested too deeply.
+    """
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def parse_document(text: str, fmt: str) -> Any:
@@ -89,10 +115,10 @@ def parse_document(text: str, fmt: str) -> Any:
                 f"the body is not valid YAML{where}: {exc.problem or exc}",
                 details=[{"where": "body", "what": str(exc)}],
             ) from None
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:
             raise BadRequest(f"the body is not valid YAML: {exc}") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return parse_json(text)
     except RecursionError:
         raise BadRequest("the body is nested too deeply") from None
     except ValueError as exc:

@@ -72,7 +72,7 @@ def _startup_failure(event: Any, exc: Exception) -> Any:
         }
     response = unexpected_response(request_id)
     if isinstance(event, dict) and "OpType" in event and "httpMethod" not in event:
-        return to_direct(response, request_id)
+        return to_direct(response, "json", request_id)
     return to_apigw(response, "json", request_id)
 
 

@@ -21,8 +21,9 @@ from structlog.typing import EventDict
 __all__ = ["JSONLines", "configure_logging"]
 
 
-#: Built once: ``json.dumps`` with options builds an encoder on every call.
-_ENCODER = json.JSONEncoder(default=repr, ensure_ascii=False)
+#: Built once: ``json.dumps`` with options builds an encoder on every call. ASCII
+#: output survives any stream (a lone surrogate in a name cannot break the line).
+_ENCODER = json.JSONEncoder(default=repr, allow_nan=False)
 
 
 class JSONLines:
@@ -34,19 +35,20 @@ class JSONLines:
     request. Values JSON cannot hold are written as their ``repr``.
     """
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_second",)
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        #: (second, its ISO text), replaced as one value so that threads agree.
+        self._second: tuple[int, str] = (-1, "")
 
     def _timestamp(self) -> str:
         now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+        second, prefix = self._second
+        if int(now) != second:
+            second = int(now)
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, prefix)
+        return f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> str:
         event_dict = structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
@@ -54,7 +56,20 @@ class JSONLines:
         event_dict["timestamp"] = self._timestamp()
         if "exc_info" in event_dict:
             event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
-        return _ENCODER.encode(event_dict)
+        try:
+            return _ENCODER.encode(event_dict)
+        except (TypeError, ValueError):  # NaN, keys that are not text: write them as text
+            return _ENCODER.encode({str(k): _loggable(v) for k, v in event_dict.items()})
+
+
+def _loggable(value: Any) -> Any:
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return (
+            value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
+        )
+    return repr(value)
 
 
 def configure_logging(

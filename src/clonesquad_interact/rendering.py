@@ -106,17 +106,7 @@ def to_apigw(response: Response, fmt: str, request_id: str) -> dict[str, Any]:
     if len(text) * 12 > LAMBDA_RESPONSE_LIMIT:
         size = len(json.dumps(text))
         if size > LAMBDA_RESPONSE_LIMIT:
-            return to_apigw(
-                error_response(
-                    InteractError(
-                        f"the answer ({size} bytes as Lambda sends it) is larger than what "
-                        "Lambda can return through API Gateway (6 MB); ask for less"
-                    ),
-                    request_id,
-                ),
-                "json",
-                request_id,
-            )
+            return to_apigw(_too_large(size, request_id), "json", request_id)
     return {
         "statusCode": response.status,
         "headers": _headers(response, content_type, request_id),
@@ -125,14 +115,31 @@ def to_apigw(response: Response, fmt: str, request_id: str) -> dict[str, Any]:
     }
 
 
-def to_direct(response: Response, request_id: str) -> dict[str, Any]:
-    """Render for a direct Lambda invocation: the body stays JSON data."""
-    body = response.body
+def to_direct(response: Response, fmt: str, request_id: str) -> dict[str, Any]:
+    """Render for a direct Lambda invocation: the body stays JSON data (``fmt`` is unused).
+
+    :raises TypeError: the body holds a value that has no JSON form.
+    :raises ValueError: the body holds a number JSON cannot hold (NaN, infinity).
+    """
+    body = jsonable(response.body)
+    size = len(dump(body, "json").encode())
+    if size > LAMBDA_RESPONSE_LIMIT:
+        return to_direct(_too_large(size, request_id), fmt, request_id)
     content_type = (
         CONTENT_TYPES["text"] if body is None or isinstance(body, str) else CONTENT_TYPES["json"]
     )
     return {
         "statusCode": response.status,
         "headers": _headers(response, content_type, request_id),
-        "body": jsonable(body),
+        "body": body,
     }
+
+
+def _too_large(size: int, request_id: str) -> Response:
+    return error_response(
+        InteractError(
+            f"the answer ({size} bytes as Lambda sends it) is larger than what Lambda can "
+            "return (6 MB); ask for less"
+        ),
+        request_id,
+    )

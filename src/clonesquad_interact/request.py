@@ -40,10 +40,7 @@ def freeze(value: Any) -> Any:
         return MappingProxyType(value.copy())  # the common case: a flat JSON object
     if kind is dict or isinstance(value, Mapping):
         return MappingProxyType(
-            {
-                k if type(k) is str else str(k): v if type(v) in _SCALARS else freeze(v)
-                for k, v in value.items()
-            }
+            {k: v if type(v) in _SCALARS else freeze(v) for k, v in value.items()}
         )
     if kind is list or kind is tuple:
         return tuple(v if type(v) in _SCALARS else freeze(v) for v in value)

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema
 
@@ -40,10 +42,16 @@ _BOOLEANS = MappingProxyType(
 )
 _INTEGER = re.compile(r"-?[0-9]+\Z")
 _NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z")
+#: The longest number converted (Python refuses longer integers).
+_DIGITS = 4000
 #: How many valid parameter sets each schema remembers.
 _REMEMBERED = 256
 _OPEN_KEYWORDS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
 _BRANCHES = ("anyOf", "oneOf", "allOf")
+
+
+def _texts(value: Any) -> bool:
+    return type(value) is tuple and all(type(v) is str for v in value)
 
 
 def _format_param() -> dict[str, Any]:
@@ -78,14 +86,27 @@ class InputSchema:
         """
         body = request.body
         key: Any = None
-        if body is None:
-            key = (request.interface, tuple(request.params.items()))
-            try:
+        if body is None and request.interface is Interface.APIGW:
+            # Query strings: text values, a URL's worth at most (typed values from an
+            # in-process call are not remembered: True == 1 would confuse them).
+            items = tuple(request.params.items())
+            if all(type(v) is str or _texts(v) for _, v in items):
+                key = items
                 known = self._valid.get(key)
-            except TypeError:  # an SQS message with nested objects: not hashable
-                key = known = None
-            if known is not None:
-                return known, None
+                if known is not None:
+                    return known, None
+        try:
+            params, parsed = self._check(request, operation)
+        except RecursionError:
+            raise ValidationFailed("the input is nested too deeply") from None
+        if key is not None:
+            if len(self._valid) >= _REMEMBERED:
+                self._valid.pop(next(iter(self._valid), None), None)
+            self._valid[key] = params
+        return params, parsed
+
+    def _check(self, request: Request, operation: Operation) -> tuple[Mapping[str, Any], Any]:
+        body = request.body
         problems: list[dict[str, str]] = []
         params = self._convert(thaw(request.params), request.interface, problems)
         instance: dict[str, Any] = {"params": params}
@@ -117,10 +138,6 @@ class InputSchema:
                 details=problems,
             )
         frozen: Mapping[str, Any] = freeze(params)
-        if key is not None:
-            if len(self._valid) >= _REMEMBERED:
-                del self._valid[next(iter(self._valid))]
-            self._valid[key] = frozen
         return frozen, freeze(parsed)
 
     def _convert(
@@ -165,10 +182,12 @@ class InputSchema:
             return [self._value(value, items, f"{where}[0]", query, problems) if items else value]
         if "boolean" in types and value.lower() in _BOOLEANS:
             return _BOOLEANS[value.lower()]
-        if "integer" in types and _INTEGER.match(value):
+        if "integer" in types and _INTEGER.match(value) and len(value) <= _DIGITS:
             return int(value)
-        if "number" in types and _NUMBER.match(value):
-            return float(value)
+        if "number" in types and _NUMBER.match(value) and len(value) <= _DIGITS:
+            number = float(value)
+            if math.isfinite(number):
+                return number
         if "null" in types and value in ("", "null"):
             return None
         return value
@@ -218,7 +237,7 @@ def _load(operation: Operation) -> dict[str, Any]:
 
 def _compile(operation: Operation, schema: dict[str, Any]) -> InputSchema:
     declared = schema.get("$schema", DRAFT)
-    if declared.rstrip("#") != DRAFT:
+    if not isinstance(declared, str) or declared.rstrip("#") != DRAFT:
         raise _fail(operation, f"must be JSON Schema 2020-12 ($schema {DRAFT}), not {declared}")
     properties = schema.setdefault("properties", {})
     if not isinstance(properties, dict):
@@ -247,22 +266,46 @@ def _compile(operation: Operation, schema: dict[str, Any]) -> InputSchema:
     return InputSchema(schema, validator)
 
 
+#: Keywords whose values are data, not subschemas.
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+
+
 def _references(schema: Any) -> Iterator[str]:
     if isinstance(schema, dict):
         for key, value in schema.items():
-            if key == "$ref" and isinstance(value, str):
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
                 yield value
-            else:
+            elif key not in _DATA_KEYWORDS:
                 yield from _references(value)
     elif isinstance(schema, list):
         for value in schema:
             yield from _references(value)
 
 
+def _anchor(schema: Any, name: str) -> Any:
+    """The subschema declaring ``$anchor`` (or ``$dynamicAnchor``) ``name``, or ``None``."""
+    if isinstance(schema, dict):
+        if name in (schema.get("$anchor"), schema.get("$dynamicAnchor")):
+            return schema
+        children: Iterable[Any] = (v for k, v in schema.items() if k not in _DATA_KEYWORDS)
+    elif isinstance(schema, list):
+        children = iter(schema)
+    else:
+        return None
+    for child in children:
+        found = _anchor(child, name)
+        if found is not None:
+            return found
+    return None
+
+
 def _pointer(root: Mapping[str, Any], reference: str) -> Any:
-    """The subschema a local ``$ref`` (``#/$defs/name``) designates, or ``None``."""
+    """The subschema a local reference (``#/$defs/name`` or ``#anchor``) designates, or ``None``."""
+    fragment = unquote(reference[1:])
+    if fragment and not fragment.startswith("/"):
+        return _anchor(root, fragment)
     node: Any = root
-    for part in reference[1:].split("/")[1:]:
+    for part in fragment.split("/")[1:]:
         part = part.replace("~1", "/").replace("~0", "~")
         if isinstance(node, Mapping) and part in node:
             node = node[part]
@@ -284,7 +327,7 @@ def _subschemas(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Iterator[
         seen.add(id(current))
         yield current
         reference = current.get("$ref")
-        if isinstance(reference, str):
+        if isinstance(reference, str) and reference.startswith("#"):
             target = _pointer(root, reference)
             if isinstance(target, Mapping):
                 pending.append(target)

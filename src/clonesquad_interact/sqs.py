@@ -1,0 +1,89 @@
+"""SQS batches: every message is done, returned to the queue, or recorded whole as failed.
+
+The Lambda event source must be configured with ``ReportBatchItemFailures``: the
+answer ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` sends back
+exactly the messages worth trying again (a 5xx, throttling, an unexpected error).
+A message that can never succeed (not JSON, no ``OpType``, unknown operation,
+wrong interface, invalid parameters, denied) is logged whole, with its message
+id, and acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from .errors import BadRequest
+from .events import from_sqs_record
+from .response import Response
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+
+__all__ = ["all_failed", "handle_batch"]
+
+logger = structlog.get_logger(__name__)
+
+
+def handle_batch(dispatcher: Dispatcher, records: list[Any]) -> dict[str, Any]:
+    """Serve each record; answer the ones to receive again."""
+    failures: list[dict[str, str]] = []
+    for record in records:
+        message_id = _message_id(record)
+        if not _serve_record(dispatcher, record, message_id):
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
+def all_failed(records: list[Any]) -> dict[str, Any]:
+    """The answer that returns every record of a batch to the queue."""
+    return {"batchItemFailures": [{"itemIdentifier": _message_id(r)} for r in records]}
+
+
+def _message_id(record: Any) -> str:
+    # An unusable id ("") makes Lambda return the whole batch: nothing is lost.
+    message_id = record.get("messageId") if isinstance(record, Mapping) else None
+    return message_id if isinstance(message_id, str) else ""
+
+
+def _serve_record(dispatcher: Dispatcher, record: Any, message_id: str) -> bool:
+    """Serve one record; ``False`` if it should come back (a retryable failure)."""
+    op: str | None = None
+    try:
+        request = from_sqs_record(record)
+        op = request.op
+        response = dispatcher.dispatch(request)
+    except BadRequest as error:
+        status, message = error.status, error.message
+    except Exception:
+        if dispatcher.raise_unexpected:
+            raise
+        logger.exception("sqs.record", message_id=message_id, outcome="retry", record=record)
+        return False
+    else:
+        if response.ok:
+            logger.info("sqs.record", message_id=message_id, op=op, outcome="done")
+            return True
+        status, message = response.status, _error_message(response)
+    if status >= 500 or status == 429:
+        logger.warning("sqs.record", message_id=message_id, op=op, outcome="retry", status=status)
+        return False
+    logger.error(
+        "sqs.record",
+        message_id=message_id,
+        op=op,
+        outcome="failed",
+        status=status,
+        error=message,
+        record=record,
+    )
+    return True
+
+
+def _error_message(response: Response) -> Any:
+    body = response.body
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return body["error"].get("message")
+    return body
