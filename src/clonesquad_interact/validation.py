@@ -72,7 +72,7 @@ class InputSchema:
         self._root = schema
         #: The ``params`` properties (``$ref`` and ``allOf`` followed), to convert values.
         self._param_schemas = _param_properties(schema)
-        #: Parameter sets already found valid: (interface, params as received) -> as converted.
+        #: Query strings already found valid (API Gateway, no body): as received -> as converted.
         self._valid: dict[Any, Mapping[str, Any]] = {}
 
     def validate(self, request: Request, operation: Operation) -> tuple[Mapping[str, Any], Any]:
