@@ -20,10 +20,11 @@ from typing import Any
 import structlog
 
 from .dispatcher import Dispatcher
-from .errors import PluginError
-from .events import event_request_id
+from .errors import BadRequest, PluginError
+from .events import EventKind, classify, event_request_id
 from .log import configure_logging
 from .rendering import to_apigw, to_direct, unexpected_response
+from .sqs import all_failed
 
 __all__ = ["get_dispatcher", "handler"]
 
@@ -62,18 +63,15 @@ def _startup_failure(event: Any, exc: Exception) -> Any:
         logger.error("the dispatcher cannot start", error=str(exc), request_id=request_id)
     else:
         logger.error("the dispatcher cannot start", exc_info=exc, request_id=request_id)
-    records = event.get("Records") if isinstance(event, dict) else None
-    if isinstance(records, list):
-        return {
-            "batchItemFailures": [
-                {"itemIdentifier": r.get("messageId", "") if isinstance(r, dict) else ""}
-                for r in records
-            ]
-        }
+    try:
+        kind: EventKind | None = classify(event)
+    except BadRequest:
+        kind = None
+    if kind is EventKind.SQS:
+        return all_failed(event["Records"])
     response = unexpected_response(request_id)
-    if isinstance(event, dict) and "OpType" in event and "httpMethod" not in event:
-        return to_direct(response, "json", request_id)
-    return to_apigw(response, "json", request_id)
+    render = to_direct if kind is EventKind.DIRECT else to_apigw
+    return render(response, "json", request_id)
 
 
 def main(argv: list[str] | None = None) -> int:

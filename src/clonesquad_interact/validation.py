@@ -64,12 +64,13 @@ def _format_param() -> dict[str, Any]:
 class InputSchema:
     """An operation's schema, checked and compiled."""
 
-    __slots__ = ("_param_schemas", "_root", "_valid", "schema", "validator")
+    __slots__ = ("_kinds", "_param_schemas", "_valid", "schema", "validator")
 
     def __init__(self, schema: dict[str, Any], validator: jsonschema.Draft202012Validator) -> None:
         self.schema = schema
         self.validator = validator
-        self._root = schema
+        #: Per subschema (by id: they live as long as this object), its types and items.
+        self._kinds: dict[int, tuple[set[str], Mapping[str, Any] | None]] = {}
         #: The ``params`` properties (``$ref`` and ``allOf`` followed), to convert values.
         self._param_schemas = _param_properties(schema)
         #: Query strings already found valid (API Gateway, no body): as received -> as converted.
@@ -162,10 +163,9 @@ class InputSchema:
         query: bool,
         problems: list[dict[str, str]],
     ) -> Any:
-        types = _types(schema, self._root)
+        types, items = self._kind(schema)
         if isinstance(value, list):
             if "array" in types or not types:
-                items = _items(schema, self._root)
                 if items is None:
                     return value
                 return [
@@ -178,7 +178,6 @@ class InputSchema:
         if not isinstance(value, str) or not types or "string" in types:
             return value
         if "array" in types:
-            items = _items(schema, self._root)
             return [self._value(value, items, f"{where}[0]", query, problems) if items else value]
         if "boolean" in types and value.lower() in _BOOLEANS:
             return _BOOLEANS[value.lower()]
@@ -191,6 +190,16 @@ class InputSchema:
         if "null" in types and value in ("", "null"):
             return None
         return value
+
+    def _kind(self, schema: Mapping[str, Any]) -> tuple[set[str], Mapping[str, Any] | None]:
+        """The types a subschema allows and its items, ``$ref``/``anyOf`` followed once."""
+        kind = self._kinds.get(id(schema))
+        if kind is None:
+            kind = self._kinds[id(schema)] = (
+                _types(schema, self.schema),
+                _items(schema, self.schema),
+            )
+        return kind
 
 
 class SchemaStore:

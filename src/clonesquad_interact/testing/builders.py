@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 __all__ = [
     "OPERATOR_IDENTITY",
+    "Body",
     "Params",
     "apigw_http_event",
     "apigw_rest_event",
@@ -28,6 +29,8 @@ __all__ = [
 
 #: Query parameters: a value, or a list of values for a repeated parameter.
 Params = Mapping[str, Any]
+#: A request body: text, bytes (sent base64-encoded), or data (sent as JSON).
+Body = str | bytes | Mapping[str, Any] | Sequence[Any] | None
 
 #: ``requestContext.identity`` of an IAM user calling with SigV4.
 OPERATOR_IDENTITY: Mapping[str, Any] = MappingProxyType(
@@ -96,7 +99,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _body(body: str | bytes | Mapping[str, Any] | Sequence[Any] | None) -> tuple[str | None, bool]:
+def _body(body: Body) -> tuple[str | None, bool]:
     if body is None or isinstance(body, str):
         return body, False
     if isinstance(body, bytes):
@@ -109,7 +112,7 @@ def apigw_rest_event(
     path: str,
     *,
     params: Params | None = None,
-    body: str | bytes | Mapping[str, Any] | Sequence[Any] | None = None,
+    body: Body = None,
     headers: Mapping[str, str] | None = None,
     identity: Mapping[str, Any] | None = OPERATOR_IDENTITY,
     stage: str = "v1",
@@ -156,7 +159,7 @@ def apigw_http_event(
     path: str,
     *,
     params: Params | None = None,
-    body: str | bytes | Mapping[str, Any] | Sequence[Any] | None = None,
+    body: Body = None,
     headers: Mapping[str, str] | None = None,
     identity: Mapping[str, Any] | None = OPERATOR_IDENTITY,
     stage: str = "v1",

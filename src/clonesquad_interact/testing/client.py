@@ -13,11 +13,16 @@ import yaml
 from ..dispatcher import Dispatcher
 from ..request import Interface
 from ..response import Response
-from .builders import OPERATOR_IDENTITY, Params, apigw_http_event, apigw_rest_event, sqs_record
+from .builders import (
+    OPERATOR_IDENTITY,
+    Body,
+    Params,
+    apigw_http_event,
+    apigw_rest_event,
+    sqs_record,
+)
 
 __all__ = ["ClientResponse", "InteractClient"]
-
-Body = str | bytes | Mapping[str, Any] | Sequence[Any] | None
 
 
 class _Default(enum.Enum):
