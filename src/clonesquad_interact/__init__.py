@@ -5,7 +5,8 @@ an :class:`Operation` contributed by a plugin, validates it against the
 operation's JSON Schema, and renders the answer.
 """
 
-from .configuration import ConfigurationKey
+from .aws import AWS
+from .configuration import FORMATS, ConfigurationKey, parse_duration
 from .dispatcher import Dispatcher
 from .errors import (
     BadRequest,
@@ -20,25 +21,34 @@ from .errors import (
     ValidationFailed,
 )
 from .hookspecs import hookimpl, hookspec
+from .layers import Entry, LayeredConfiguration
 from .middleware import CallNext, Middleware
 from .operation import Body, CachePolicy, Handler, Operation
 from .request import Interface, Request
 from .response import Response
+from .settings import SettingMissing, Settings
+from .tables import Item, KeyValueTable
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AWS",
+    "FORMATS",
     "BadRequest",
     "Body",
     "CachePolicy",
     "CallNext",
     "ConfigurationKey",
     "Dispatcher",
+    "Entry",
     "Forbidden",
     "Handler",
     "InteractError",
     "Interface",
     "InternalError",
+    "Item",
+    "KeyValueTable",
+    "LayeredConfiguration",
     "MethodNotAllowed",
     "Middleware",
     "NotFound",
@@ -47,9 +57,12 @@ __all__ = [
     "Request",
     "Response",
     "ServiceUnavailable",
+    "SettingMissing",
+    "Settings",
     "TooManyRequests",
     "ValidationFailed",
     "__version__",
     "hookimpl",
     "hookspec",
+    "parse_duration",
 ]

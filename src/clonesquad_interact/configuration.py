@@ -1,12 +1,149 @@
-"""Configuration keys that plugins declare: :class:`ConfigurationKey`."""
+"""Configuration keys that plugins declare (:class:`ConfigurationKey`), the formats
+of their values, and durations (``3600``, ``minutes=30,hours=1``)."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from .errors import PluginError
 
-__all__ = ["ConfigurationKey"]
+__all__ = ["FORMATS", "ConfigurationKey", "check_value", "parse_duration", "to_text"]
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+_DURATION_UNITS = MappingProxyType(
+    {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+)
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration written as seconds (``"3600"``) or as comma-separated
+    ``unit=number`` parts (``"minutes=30,hours=1"``; units ``seconds``, ``minutes``,
+    ``hours``, ``days``, ``weeks``, singular or plural).
+
+    :raises ValueError: with a message saying what is wrong and what is expected.
+    """
+    text = text.strip()
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    if not text:
+        raise ValueError("a duration cannot be empty")
+    total = 0.0
+    seen: set[str] = set()
+    for part in text.split(","):
+        unit, sep, number = (piece.strip() for piece in part.partition("="))
+        singular = unit.lower().removesuffix("s")
+        if not sep or singular not in _DURATION_UNITS or not _NUMBER.fullmatch(number):
+            raise ValueError(
+                f"{part.strip()!r} is not a duration part: write seconds (3600) or "
+                "unit=number parts such as minutes=30,hours=1 (units: seconds, minutes, "
+                "hours, days, weeks)"
+            )
+        if singular in seen:
+            raise ValueError(f"the duration {text!r} gives {unit!r} twice")
+        seen.add(singular)
+        total += float(number) * _DURATION_UNITS[singular]
+    return total
+
+
+def _bool(text: str) -> None:
+    if text.strip().lower() not in _TRUE | _FALSE:
+        raise ValueError("expected a boolean: 1, 0, true, false, yes, no, on or off")
+
+
+def _integer(text: str) -> None:
+    try:
+        int(text.strip())
+    except ValueError:
+        raise ValueError("expected an integer") from None
+
+
+def _integer_or_percentage(text: str) -> None:
+    stripped = text.strip()
+    try:
+        int(stripped.removesuffix("%"))
+    except ValueError:
+        raise ValueError("expected an integer or a percentage such as 50%") from None
+
+
+def _float(text: str) -> None:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if not math.isfinite(number):
+        raise ValueError("expected a finite number")
+
+
+def _duration(text: str) -> None:
+    parse_duration(text)
+
+
+def _any(text: str) -> None:
+    return None
+
+
+#: Value formats, each with its check (raises :class:`ValueError` with the reason).
+FORMATS: Mapping[str, Callable[[str], None]] = MappingProxyType(
+    {
+        "Bool": _bool,
+        "Duration": _duration,
+        "Float": _float,
+        "Integer": _integer,
+        "IntegerOrPercentage": _integer_or_percentage,
+        "MetaString": _any,
+        "MetaStringList": _any,
+        "String": _any,
+        "StringList": _any,
+    }
+)
+
+_LIST_FORMATS = frozenset({"StringList", "MetaStringList"})
+
+
+def check_value(fmt: str, text: str) -> str | None:
+    """Why ``text`` is not a value of format ``fmt``, or ``None`` when it is.
+
+    The empty string is always accepted: it means "no value".
+    """
+    if text == "":
+        return None
+    try:
+        FORMATS[fmt](text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def to_text(value: Any, fmt: str | None = None) -> str:
+    """A value from a JSON or YAML document as the text stored in a table.
+
+    Strings are kept; numbers and booleans are written out (``true``, ``3``,
+    ``0.5``); ``null`` is ``""`` (no value); a list of scalars is accepted for a
+    ``StringList`` key and joined with commas.
+
+    :raises ValueError: a mapping, a list for another format, or a nested list.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        if fmt not in _LIST_FORMATS:
+            raise ValueError("a list is accepted only for a StringList key; write text instead")
+        return ",".join(to_text(item, "String") for item in value)
+    raise ValueError(f"expected text, a number or a boolean, not {type(value).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +152,9 @@ class ConfigurationKey:
 
     :param key: the key's name (``ec2.schedule.min_instance_count``); case is kept.
     :param default: the value when no layer sets it, as text (``""`` for none).
-    :param format: how values are written: ``Bool``, ``Integer``, ``Float``,
-        ``Duration``, ``String``, ``StringList``...
+    :param format: how values are written, one of :data:`FORMATS`: ``Bool``,
+        ``Integer``, ``IntegerOrPercentage``, ``Float``, ``Duration``, ``String``,
+        ``StringList``, ``MetaString``, ``MetaStringList``.
     :param description: what the key does, for the configuration dump.
     :param stable: ``False`` for keys that may change between releases (dumped
         only on request).
@@ -37,3 +175,23 @@ class ConfigurationKey:
             raise PluginError(
                 f"configuration key {self.key!r}: default must be text, got {self.default!r}"
             )
+        if self.format not in FORMATS:
+            raise PluginError(
+                f"configuration key {self.key!r}: format {self.format!r} is unknown; "
+                f"use one of {', '.join(sorted(FORMATS))}"
+            )
+        problem = check_value(self.format, self.default)
+        if problem is not None:
+            raise PluginError(
+                f"configuration key {self.key!r}: default {self.default!r} is not a "
+                f"{self.format}: {problem}"
+            )
+
+    def check(self, text: str) -> str | None:
+        """Why ``text`` is not a valid value of this key, or ``None`` when it is."""
+        return check_value(self.format, text)
+
+
+def as_bool(text: str) -> bool:
+    """A ``Bool`` value as a boolean (``""`` and unknown words are false)."""
+    return text.strip().lower() in _TRUE

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from .aws import AWS
 from .configuration import ConfigurationKey
 from .errors import Forbidden, InteractError, PluginError, from_aws
 from .events import (
@@ -33,6 +34,7 @@ from .events import (
     from_apigw_rest,
     from_direct_event,
 )
+from .layers import LayeredConfiguration
 from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
@@ -40,7 +42,9 @@ from .rendering import error_response, to_apigw, to_direct, unexpected_response
 from .request import Interface, Request, freeze
 from .response import Response
 from .routing import Match, Router
+from .settings import Settings
 from .sqs import all_failed, handle_batch
+from .tables import KeyValueTable
 from .validation import InputSchema, SchemaStore
 
 __all__ = ["Dispatcher"]
@@ -82,6 +86,10 @@ class Dispatcher:
     ) -> None:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.raise_unexpected = raise_unexpected
+        #: The deployment settings (``GroupName``, table names...), read once.
+        self.settings = Settings(self.environ)
+        #: boto3 clients, created on first use.
+        self.aws = AWS(self.environ)
         self.plugins: PluginSet = load_plugins(
             plugins, environ=self.environ, block=block, builtins=builtins, entry_points=entry_points
         )
@@ -96,6 +104,8 @@ class Dispatcher:
         self.configuration_keys: Mapping[str, ConfigurationKey] = _keys(
             self.plugins.contributions("register_configuration_keys", ConfigurationKey)
         )
+        #: The effective configuration (defaults, ``ConfigurationURLs``, the table).
+        self.configuration = LayeredConfiguration(self.configuration_keys, self.settings, self.aws)
         middlewares: list[Middleware] = []
         for name, middleware in self.plugins.contributions("register_middleware", object):
             if not callable(middleware):
@@ -113,6 +123,14 @@ class Dispatcher:
     def operations(self) -> tuple[Operation, ...]:
         """Every registered operation."""
         return self.router.operations
+
+    def table(self, setting: str, *, hash_key: str = "Key") -> KeyValueTable:
+        """The DynamoDB table named by ``setting`` (``"SchedulerTable"``...).
+
+        :raises SettingMissing: the setting is not configured (a 500 that names it).
+        """
+        name = self.settings.require(setting)
+        return KeyValueTable(self.aws.client("dynamodb"), name, hash_key=hash_key)
 
     def schema(self, operation: Operation) -> dict[str, Any]:
         """A copy of the checked schema of ``operation``, as validation uses it."""
