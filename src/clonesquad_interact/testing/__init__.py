@@ -16,14 +16,17 @@ from .builders import (
     sqs_record,
 )
 from .client import ClientResponse, InteractClient
+from .deployment import DEPLOYMENT_ENVIRONMENT, provision
 
 __all__ = [
+    "DEPLOYMENT_ENVIRONMENT",
     "OPERATOR_IDENTITY",
     "ClientResponse",
     "InteractClient",
     "apigw_http_event",
     "apigw_rest_event",
     "instance_identity",
+    "provision",
     "sample_event",
     "sqs_event",
     "sqs_record",

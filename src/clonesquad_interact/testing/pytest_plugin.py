@@ -1,6 +1,8 @@
 """pytest fixtures for Interact operations (loaded through the ``pytest11`` entry point).
 
 * ``aws``: a moto-backed AWS for the test (fake credentials, region ``eu-west-3``);
+* ``deployment``: inside ``aws``, the resources of a CloneSquad deployment (tables,
+  queues, logging bucket) and its settings in the environment; it returns the settings;
 * ``interact_plugins``: plugin objects to register (override it in your ``conftest.py``);
 * ``interact_dispatcher``: a :class:`~clonesquad_interact.Dispatcher` with those plugins
   and every installed one, inside ``aws``;
@@ -17,6 +19,7 @@ import pytest
 
 from ..dispatcher import Dispatcher
 from .client import InteractClient
+from .deployment import DEPLOYMENT_ENVIRONMENT, provision
 
 AWS_TEST_ENVIRONMENT = MappingProxyType(
     {
@@ -43,6 +46,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def deployment(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A provisioned CloneSquad deployment in moto; its settings are in ``os.environ``.
+
+    Ask for it before ``interact_dispatcher`` (or build the dispatcher after it), so
+    that the dispatcher reads the settings.
+    """
+    settings = provision(DEPLOYMENT_ENVIRONMENT)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return settings
 
 
 @pytest.fixture
