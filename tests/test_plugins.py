@@ -46,7 +46,7 @@ def names(dispatcher: Dispatcher) -> set[str]:
 
 
 def test_builtins_are_plugins_like_any_other() -> None:
-    dispatcher = build()
+    dispatcher = build(block=())
     described = {info.name: info for info in dispatcher.plugins.describe()}
     for module in BUILTIN_PLUGINS:
         assert "register_operations" in described[module].hooks
@@ -70,9 +70,12 @@ def test_a_plugin_named_in_the_environment_that_cannot_be_imported_stops_start_u
 def test_plugins_can_be_blocked_by_name_by_argument_or_environment(plugin_module: str) -> None:
     environ = {ENV_PLUGINS: plugin_module}
     assert "from/env" not in names(build(environ=environ, block=[plugin_module]))
-    blocked = build(environ={**environ, ENV_BLOCK: f"{BUILTIN_PLUGINS[0]} {plugin_module}"})
+    blocked = build(environ={**environ, ENV_BLOCK: f"{' '.join(BUILTIN_PLUGINS)} {plugin_module}"})
     assert names(blocked) == set()
     assert blocked.call("").status == 404
+    only_root_blocked = build(block=(), environ={ENV_BLOCK: BUILTIN_PLUGINS[0]})
+    assert "" not in names(only_root_blocked)
+    assert "configuration" in names(only_root_blocked)
 
 
 def test_a_plugin_passed_in_is_registered_once_even_if_given_twice() -> None:

@@ -46,7 +46,13 @@ ENV_BLOCK = "CLONESQUAD_INTERACT_BLOCK_PLUGINS"
 ENV_TRACE = "CLONESQUAD_INTERACT_TRACE_PLUGINS"
 
 #: The built-in plugins, registered exactly like third-party ones.
-BUILTIN_PLUGINS = ("clonesquad_interact.plugins.root",)
+BUILTIN_PLUGINS = (
+    "clonesquad_interact.plugins.root",
+    "clonesquad_interact.plugins.configuration",
+    "clonesquad_interact.plugins.scheduler",
+    "clonesquad_interact.plugins.notify",
+    "clonesquad_interact.plugins.discovery",
+)
 
 
 @dataclass(frozen=True, slots=True)

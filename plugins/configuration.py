@@ -1,0 +1,131 @@
+"""The ``configuration`` operations: dump, import, read and write keys.
+
+Values are layered: the defaults that plugins register, then the YAML documents
+at ``ConfigurationURLs``, then the Configuration table, which these operations
+write.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from importlib.resources import files
+from typing import Any
+
+from clonesquad_interact import Body, Operation, Request, hookimpl
+from clonesquad_interact.errors import ValidationFailed
+from clonesquad_interact.keyvalue import (
+    check_document,
+    check_value_of,
+    import_document,
+    parse_ttl,
+)
+from clonesquad_interact.layers import LayeredConfiguration
+
+SCHEMAS = files("clonesquad_interact.schemas")
+
+
+@hookimpl
+def register_operations() -> list[Operation]:
+    return [
+        Operation(
+            route="configuration",
+            handler=dump,
+            summary="Dump the effective configuration, with where each value comes from.",
+            schema=SCHEMAS / "configuration-dump.json",
+        ),
+        Operation(
+            route="configuration",
+            handler=import_,
+            summary="Write a document of key: value pairs to the Configuration table.",
+            schema=SCHEMAS / "configuration-import.json",
+            methods={"POST"},
+            body=Body.DOCUMENT,
+        ),
+        Operation(
+            route=re.compile(r"configuration/(?P<key>.+)"),
+            handler=read_key,
+            summary="Read the effective value of one configuration key, as text.",
+            schema=SCHEMAS / "configuration-key-read.json",
+        ),
+        Operation(
+            route=re.compile(r"configuration/(?P<key>.+)"),
+            handler=write_key,
+            summary="Write one configuration key (the body's first line), with an optional ttl.",
+            schema=SCHEMAS / "configuration-key-write.json",
+            methods={"POST"},
+            body=Body.TEXT,
+        ),
+    ]
+
+
+def _configuration(request: Request) -> LayeredConfiguration:
+    assert request.dispatcher is not None
+    return request.dispatcher.configuration
+
+
+def dump(request: Request) -> dict[str, Any]:
+    """Every key (``unstable=true``: the unstable ones too) with its eight fields; with
+    ``raw=true``, only the keys the table sets, as ``key: value`` (a document that
+    ``POST configuration?restore=true`` restores)."""
+    configuration = _configuration(request)
+    if request.params.get("raw"):
+        return {key: item.value for key, item in sorted(configuration.table.scan().items())}
+    entries = configuration.entries(unstable=bool(request.params.get("unstable")))
+    return {key: entry.dump() for key, entry in entries.items()}
+
+
+def import_(request: Request) -> str:
+    """Merge the document into the table (``restore=true``: replace the table's content)."""
+    configuration = _configuration(request)
+    document = request.parsed_body if request.parsed_body is not None else {}
+    values = check_document(document, configuration.keys)
+    table = configuration.table
+    result = import_document(
+        table,
+        values,
+        restore=bool(request.params.get("restore")),
+        confirm=bool(request.params.get("confirm")),
+    )
+    return result.message()
+
+
+def read_key(request: Request) -> str:
+    """The effective value of the key, as text (404 for a key nobody knows)."""
+    return _configuration(request).value(request.path_params["key"])
+
+
+def first_line(body: str | None) -> str:
+    """The value a per-key POST writes: the body's first line, without its line ending."""
+    if not body:
+        return ""
+    return body.splitlines()[0].strip() if body.strip() else ""
+
+
+def expiration_time(request: Request, now: float) -> int | None:
+    """``ExpirationTime`` from the ``ttl`` parameter, if given."""
+    ttl = request.params.get("ttl")
+    if ttl is None:
+        return None
+    return math.ceil(now + parse_ttl(str(ttl)))
+
+
+def write_key(request: Request) -> str:
+    """Write the key; an empty value deletes it. Answers the key's new effective value."""
+    configuration = _configuration(request)
+    key = request.path_params["key"]
+    value = first_line(request.body)
+    table = configuration.table
+    expires = expiration_time(request, table.clock())
+    problem = check_value_of(key, value, configuration.keys.get(key))
+    if problem is not None:
+        raise ValidationFailed(
+            f"nothing was written to {key!r}: {problem}",
+            details=[{"where": "body", "what": problem}],
+        )
+    if value == "":
+        table.delete(key)
+        registration = configuration.keys.get(key)
+        return registration.default if registration else ""
+    table.put(key, value, expiration_time=expires)
+    return value

@@ -1,0 +1,38 @@
+"""``discovery``: the deployment's settings and the caller's identity."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Any
+
+from clonesquad_interact import Forbidden, Operation, Request, hookimpl
+from clonesquad_interact.request import thaw
+
+
+@hookimpl
+def register_operations() -> list[Operation]:
+    return [
+        Operation(
+            route="discovery",
+            handler=discovery,
+            summary="Show the deployment's resources and the caller's identity.",
+            schema=files("clonesquad_interact.schemas") / "discovery.json",
+        )
+    ]
+
+
+def discovery(request: Request) -> dict[str, Any]:
+    """``{"discovery": settings, "identity": the caller's requestContext.identity}``.
+
+    Only the settings that name resources are shown, never credentials.
+    """
+    assert request.dispatcher is not None
+    if not request.identity:
+        raise Forbidden(
+            "discovery answers authenticated callers only: call it through API Gateway "
+            "with SigV4-signed requests (or pass identity= to an in-process call)"
+        )
+    return {
+        "discovery": request.dispatcher.settings.discovery(),
+        "identity": thaw(request.identity),
+    }
