@@ -1,0 +1,221 @@
+"""The demo: who may call the local API, and a small fleet and configuration to look at.
+
+The demo credentials sign requests to ``clonesquad-interact serve`` only: they
+are checked by the local gateway, never sent to AWS. The operator is an IAM
+user; the instance principal is the role of one demo instance, with temporary
+credentials (a session token), so that ``metadata`` answers about that instance.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from .sigv4 import Principal
+
+__all__ = [
+    "ACCOUNT_ID",
+    "INSTANCE_ACCESS_KEY",
+    "INSTANCE_SECRET_KEY",
+    "INSTANCE_SESSION_TOKEN",
+    "OPERATOR",
+    "OPERATOR_ACCESS_KEY",
+    "OPERATOR_SECRET_KEY",
+    "DemoFleet",
+    "configuration_url",
+    "instance_principal",
+    "seed_demo",
+]
+
+# Published demo credentials: they open the local gateway only, never AWS.
+#: moto's account.
+ACCOUNT_ID = "123456789012"
+OPERATOR_ACCESS_KEY = "AKIACLONESQUADDEMO01"
+OPERATOR_SECRET_KEY = "clonesquad-demo-operator-secret"  # noqa: S105
+INSTANCE_ACCESS_KEY = "ASIACLONESQUADDEMO02"
+INSTANCE_SECRET_KEY = "clonesquad-demo-instance-secret"  # noqa: S105
+INSTANCE_SESSION_TOKEN = "clonesquad-demo-instance-session-token"  # noqa: S105
+INSTANCE_ROLE_ID = "AROACLONESQUADDEMOROLE"
+INSTANCE_ROLE_NAME = "CloneSquadDemoInstanceRole"
+
+_NO_COGNITO: Mapping[str, Any] = MappingProxyType(
+    {
+        "cognitoIdentityPoolId": None,
+        "cognitoIdentityId": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "principalOrgId": None,
+        "vpcId": None,
+        "vpceId": None,
+    }
+)
+
+OPERATOR = Principal(
+    name="operator",
+    access_key=OPERATOR_ACCESS_KEY,
+    secret_key=OPERATOR_SECRET_KEY,
+    identity=MappingProxyType(
+        {
+            **_NO_COGNITO,
+            "accountId": ACCOUNT_ID,
+            "accessKey": OPERATOR_ACCESS_KEY,
+            "caller": "AIDACLONESQUADDEMOOPERATOR",
+            "user": "AIDACLONESQUADDEMOOPERATOR",
+            "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/clonesquad-demo-operator",
+        }
+    ),
+)
+
+
+def instance_principal(instance_id: str) -> Principal:
+    """The temporary credentials of ``instance_id``'s role, as its metadata service gives them."""
+    return Principal(
+        name=f"instance {instance_id}",
+        access_key=INSTANCE_ACCESS_KEY,
+        secret_key=INSTANCE_SECRET_KEY,
+        session_token=INSTANCE_SESSION_TOKEN,
+        identity=MappingProxyType(
+            {
+                **_NO_COGNITO,
+                "accountId": ACCOUNT_ID,
+                "accessKey": INSTANCE_ACCESS_KEY,
+                "caller": f"{INSTANCE_ROLE_ID}:{instance_id}",
+                "user": f"{INSTANCE_ROLE_ID}:{instance_id}",
+                "userArn": (
+                    f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{INSTANCE_ROLE_NAME}/{instance_id}"
+                ),
+            }
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DemoFleet:
+    """What :func:`seed_demo` created."""
+
+    #: instance id -> ``running`` or ``stopped``
+    instances: Mapping[str, str]
+    #: The instance whose role the instance principal is.
+    caller_instance: str
+    #: The subfleet member.
+    subfleet_instance: str
+    #: ``EventDate`` of the events in the EventLog table, not yet acknowledged.
+    events: tuple[str, ...]
+
+
+#: The fleet: (name, instance type, availability zone letter, state, subfleet).
+_FLEET = (
+    ("demo-1", "t3.micro", "a", "running", None),
+    ("demo-2", "t3.micro", "b", "running", None),
+    ("demo-3", "t3.small", "c", "running", None),
+    ("demo-4", "t3.micro", "a", "stopped", None),
+    ("demo-5", "t3.small", "b", "stopped", None),
+    ("demo-static-1", "t3.medium", "c", "running", "static"),
+)
+#: Keys of the Configuration table (the ``ConfigurationURLs`` document sets others).
+_CONFIGURATION = {
+    "ec2.schedule.desired_instance_count": "3",
+    "app.run_period": "minutes=1",
+}
+_URL_DOCUMENT = {
+    "ec2.schedule.min_instance_count": "2",
+    "app.disable": "0",
+}
+_SCHEDULER = {
+    "demo-workday-start": "cron(0 8 ? * MON-FRI *),ec2.schedule.min_instance_count=3",
+    "demo-workday-end": "cron(0 19 ? * MON-FRI *),ec2.schedule.min_instance_count=1",
+}
+
+
+def seed_demo(session: Any, settings: Mapping[str, str], *, endpoint_url: str | None) -> DemoFleet:
+    """Create the demo fleet, configuration, schedule and events in a provisioned deployment.
+
+    :param settings: the deployment settings (``GroupName``, table names, ``LoggingS3Path``).
+    :returns: what was created; ``settings`` is not changed (the caller sets
+        ``ConfigurationURLs`` to :func:`configuration_url`).
+    """
+
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint_url)
+
+    group = settings["GroupName"]
+    region = session.region_name
+    ec2 = client("ec2")
+    instances: dict[str, str] = {}
+    caller = subfleet = ""
+    for name, instance_type, zone, state, subfleet_name in _FLEET:
+        tags = [{"Key": "Name", "Value": name}, {"Key": "clonesquad:group-name", "Value": group}]
+        if subfleet_name:
+            tags.append({"Key": "clonesquad:subfleet-name", "Value": subfleet_name})
+        started = ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType=instance_type,
+            Placement={"AvailabilityZone": f"{region}{zone}"},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )
+        instance_id = started["Instances"][0]["InstanceId"]
+        instances[instance_id] = state
+        if subfleet_name:
+            subfleet = instance_id
+        elif not caller and state == "running":
+            caller = instance_id
+    stopped = [i for i, state in instances.items() if state == "stopped"]
+    if stopped:
+        ec2.stop_instances(InstanceIds=stopped)
+
+    dynamodb = client("dynamodb")
+    for setting, values in (("ConfigurationTable", _CONFIGURATION), ("SchedulerTable", _SCHEDULER)):
+        for key, value in values.items():
+            dynamodb.put_item(
+                TableName=settings[setting], Item={"Key": {"S": key}, "Value": {"S": value}}
+            )
+    bucket = _bucket(settings["LoggingS3Path"])
+    client("s3").put_object(
+        Bucket=bucket,
+        Key=DOCUMENT_KEY,
+        Body=yaml.safe_dump(_URL_DOCUMENT).encode(),
+        ContentType="application/yaml",
+    )
+    events = _seed_events(dynamodb, settings["EventTable"], caller)
+    return DemoFleet(MappingProxyType(instances), caller, subfleet, events)
+
+
+def configuration_url(settings: Mapping[str, str]) -> str:
+    """Where the demo's ``ConfigurationURLs`` document is (next to the reports)."""
+    return f"s3://{_bucket(settings['LoggingS3Path'])}/{DOCUMENT_KEY}"
+
+
+def _bucket(path: str) -> str:
+    return path.removeprefix("s3://").partition("/")[0]
+
+
+#: The key of the demo's ``ConfigurationURLs`` document in the logging bucket.
+DOCUMENT_KEY = "configuration/demo.yaml"
+
+
+def _seed_events(dynamodb: Any, table: str, instance_id: str) -> tuple[str, ...]:
+    now = datetime.datetime.now(datetime.UTC)
+    expires = str(int((now + datetime.timedelta(days=7)).timestamp()))
+    dates = []
+    for minutes, kind in ((12, "scale_up"), (7, "instance_transitions"), (2, "noticeable_event")):
+        date = str(now - datetime.timedelta(minutes=minutes))
+        dates.append(date)
+        metadata = {"InstanceIds": [instance_id], "Demo": True}
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "EventDate": {"S": date},
+                "EventType": {"S": kind},
+                "Metadata": {"S": json.dumps(metadata)},
+                "ExpirationTime": {"N": expires},
+            },
+        )
+    return tuple(dates)

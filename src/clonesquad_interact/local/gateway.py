@@ -1,0 +1,247 @@
+"""A local API Gateway: HTTP requests in, REST API proxy events to the dispatcher, answers out.
+
+Each request under ``/v1/`` has its SigV4 signature checked (:mod:`.sigv4`), then
+becomes the event API Gateway sends for the resources ``/`` and ``/{proxy+}`` of
+stage ``v1``: ``pathParameters.proxy`` is the path after ``/v1/`` exactly as sent
+(no decoding, no clean-up), query parameters are decoded into
+``multiValueQueryStringParameters``, a body that is not UTF-8 text is sent
+base64-encoded, and ``requestContext.identity`` is the signing principal's. The
+answer is what :meth:`Dispatcher.handle` renders. ``/openapi.json`` describes the
+API.
+
+Requests are served one at a time, as by one Lambda container.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import structlog
+
+from ..testing.builders import apigw_rest_event
+from .sigv4 import Principal, SignatureRefused, SignedRequest, verify
+
+__all__ = ["MAX_BODY", "Gateway"]
+
+logger = structlog.get_logger(__name__)
+
+STAGE = "v1"
+#: API Gateway's payload limit.
+MAX_BODY = 10 * 1024 * 1024
+
+
+class Gateway:
+    """An HTTP server on ``host:port`` that serves the Interact API as API Gateway does.
+
+    :param handle: the Lambda handler to call (``dispatcher.handle``).
+    :param principals: who may call, by access key.
+    :param auth: check signatures; without it, an unsigned request is the ``anonymous``
+        principal's (a signed one is still checked).
+    :param openapi: returns the OpenAPI document served at ``/openapi.json``.
+    """
+
+    def __init__(
+        self,
+        handle: Callable[[dict[str, Any], Any], dict[str, Any]],
+        *,
+        principals: Mapping[str, Principal],
+        region: str,
+        auth: bool = True,
+        anonymous: Principal | None = None,
+        openapi: Callable[[str], dict[str, Any]] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.handle = handle
+        self.principals = principals
+        self.region = region
+        self.auth = auth
+        self.anonymous = anonymous
+        self.openapi = openapi
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        """The server's URL, without the stage."""
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        """Serve in a thread."""
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="gateway", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, and close the socket."""
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join()
+        self.server.server_close()
+
+    # ---------------------------------------------------------------------
+
+    def respond(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, client: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Serve one request: ``(status, headers, body)``."""
+        path = target.partition("?")[0]
+        if path == "/openapi.json" and self.openapi is not None:
+            return _json(200, self.openapi(self.url))
+        if path != f"/{STAGE}" and not path.startswith(f"/{STAGE}/"):
+            return _json(
+                404,
+                {"message": f"Not Found: the API is at /{STAGE}/ (its OpenAPI at /openapi.json)"},
+            )
+        request = SignedRequest(method, target, headers, body)
+        try:
+            principal = self._principal(request)
+        except SignatureRefused as refused:
+            logger.warning(
+                "request refused", method=method, path=path, status=403, reason=refused.message
+            )
+            return _json(refused.status, refused.body, {"x-amzn-ErrorType": refused.error_type})
+        event = self._event(method, target, headers, body, principal, client)
+        with self._lock:
+            answer = self.handle(event, None)
+        return _rendered(answer, event["requestContext"]["requestId"])
+
+    def _principal(self, request: SignedRequest) -> Principal:
+        if not self.auth and self.anonymous is not None and request.header("authorization") is None:
+            return self.anonymous
+        return verify(request, self.principals, region=self.region)
+
+    def _event(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        principal: Principal,
+        client: str,
+    ) -> dict[str, Any]:
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, value in headers:
+            single[name] = value
+            multi.setdefault(name, []).append(value)
+        identity = {
+            **principal.identity,
+            "sourceIp": client,
+            "userAgent": single.get("User-Agent") or single.get("user-agent"),
+        }
+        text: str | bytes | None
+        try:
+            text = body.decode("utf-8") if body else None
+        except UnicodeDecodeError:
+            text = body
+        event = apigw_rest_event(
+            method, target[len(STAGE) + 1 :], body=text, identity=identity, stage=STAGE
+        )
+        event["headers"] = single or None
+        event["multiValueHeaders"] = multi or None
+        context = event["requestContext"]
+        host = single.get("Host") or single.get("host") or "localhost"
+        context.update(domainName=host, domainPrefix=host.split(".", 1)[0], apiId="local")
+        context["requestId"] = str(uuid.uuid4())
+        return event
+
+
+def _json(
+    status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    return (
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps(body).encode(),
+    )
+
+
+def _rendered(answer: Mapping[str, Any], request_id: str) -> tuple[int, dict[str, str], bytes]:
+    """The HTTP answer for a proxy answer; a malformed one is API Gateway's 502."""
+    import base64
+
+    try:
+        status = int(answer["statusCode"])
+        headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}
+        text = answer.get("body") or ""
+        body = base64.b64decode(text) if answer.get("isBase64Encoded") else str(text).encode()
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.error("malformed proxy answer", error=repr(exc), request_id=request_id)
+        return _json(502, {"message": "Internal server error"})
+    headers.setdefault("x-amzn-RequestId", request_id)
+    return status, headers, body
+
+
+def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "clonesquad-interact"
+
+        def _serve(self) -> None:
+            length_text = self.headers.get("Content-Length")
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                self._send(*_json(411, {"message": "Length Required"}), close=True)
+                return
+            try:
+                length = int(length_text or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._send(*_json(400, {"message": "Bad Request: Content-Length"}), close=True)
+                return
+            if length > MAX_BODY:
+                self._send(*_json(413, {"message": "Request Too Long"}), close=True)
+                return
+            body = self.rfile.read(length) if length else b""
+            headers = list(self.headers.items())
+            try:
+                answer = gateway.respond(
+                    self.command, self.path, headers, body, self.client_address[0]
+                )
+            except Exception:  # a bug of the gateway itself: API Gateway's 500
+                logger.exception("gateway failure", method=self.command, path=self.path)
+                answer = _json(500, {"message": "Internal server error"})
+            self._send(*answer)
+
+        def _send(
+            self, status: int, headers: Mapping[str, str], body: bytes, *, close: bool = False
+        ) -> None:
+            try:
+                self.send_response(status, _reason(status))
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                if close:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """The dispatcher logs each request; the HTTP server says nothing more."""
+
+    return Handler
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""

@@ -1,0 +1,221 @@
+"""``clonesquad-interact serve``: the AWS, the gateway and the queue consumer, until a signal.
+
+It prepares the AWS (:mod:`.backend`), builds a dispatcher on it, serves the API
+over HTTP (:mod:`.gateway`) and consumes the Interact queue (:mod:`.consumer`),
+prints a banner with the URLs, the demo credentials and commands to paste, and
+stops everything on SIGINT (Ctrl-C) or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, TextIO
+
+import structlog
+
+from .backend import Backend, Mode, ServeError, start_backend
+from .consumer import QueueConsumer
+from .demo import (
+    INSTANCE_ACCESS_KEY,
+    INSTANCE_SECRET_KEY,
+    INSTANCE_SESSION_TOKEN,
+    OPERATOR,
+    OPERATOR_ACCESS_KEY,
+    OPERATOR_SECRET_KEY,
+)
+from .gateway import STAGE, Gateway
+
+__all__ = ["ServeOptions", "banner", "serve"]
+
+logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What ``serve`` was asked for."""
+
+    mode: Mode = "embedded"
+    endpoint_url: str | None = None
+    port: int = 8080
+    demo: bool = True
+    auth: bool = True
+    consume_queue: bool = True
+    group_name: str = "demo"
+    region: str | None = None
+    host: str = "127.0.0.1"
+
+
+def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; returns the exit code (0 after a clean stop).
+
+    :raises ServeError: it cannot start.
+    """
+    stop = threading.Event()
+    with (
+        _signals(stop),
+        start_backend(
+            options.mode,
+            endpoint_url=options.endpoint_url,
+            demo=options.demo,
+            group_name=options.group_name,
+            region=options.region,
+        ) as backend,
+    ):
+        from ..dispatcher import Dispatcher
+        from ..openapi import openapi_document
+
+        dispatcher = Dispatcher()
+        gateway = _gateway(options, backend, dispatcher.handle, openapi_document, dispatcher)
+        consumer = None
+        if options.consume_queue and backend.queue_url:
+            consumer = QueueConsumer(
+                dispatcher.handle,
+                backend.client("sqs"),
+                backend.queue_url,
+                region=backend.region,
+            )
+        gateway.start()
+        if consumer is not None:
+            consumer.start()
+        if not options.auth:
+            logger.warning(
+                "authentication is off: unsigned requests are served as the demo operator"
+            )
+        routes = {op.name for op in dispatcher.operations}
+        print(banner(backend, gateway.url, options, routes), file=out or sys.stdout, flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            logger.info("stopping")
+            gateway.stop()
+            if consumer is not None:
+                consumer.stop()
+    logger.info("stopped")
+    return 0
+
+
+def _gateway(
+    options: ServeOptions,
+    backend: Backend,
+    handle: Callable[[dict[str, Any], Any], dict[str, Any]],
+    openapi_document: Callable[..., dict[str, Any]],
+    dispatcher: Any,
+) -> Gateway:
+    try:
+        return Gateway(
+            handle,
+            principals=backend.principals,
+            region=backend.region,
+            auth=options.auth,
+            anonymous=OPERATOR,
+            openapi=lambda url: openapi_document(dispatcher, server_url=url),
+            host=options.host,
+            port=options.port,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"port {options.port} is in use: choose another with --port (0: any free port)"
+            ) from None
+        raise ServeError(f"cannot listen on {options.host}:{options.port}: {exc}") from None
+
+
+@contextlib.contextmanager
+def _signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` (a second one stops at once)."""
+
+    def handler(number: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def banner(backend: Backend, url: str, options: ServeOptions, routes: set[str]) -> str:
+    """What ``serve`` prints once it is ready: where things are and how to call them."""
+    api = f"{url}/{STAGE}/"
+    where = {
+        "embedded": f"an embedded AWS at {backend.endpoint_url}",
+        "endpoint": f"the AWS endpoint {backend.endpoint_url}",
+        "aws": f"AWS (region {backend.region})",
+    }[backend.mode]
+    lines = [
+        f"CloneSquad Interact API of group {backend.settings.get('GroupName')!r} on {where}",
+        f"  API:            {api}",
+        f"  OpenAPI:        {url}/openapi.json",
+    ]
+    if backend.queue_url:
+        lines.append(f"  Interact queue: {backend.queue_url}")
+    if backend.endpoint_url:
+        lines.append(f"  AWS endpoint:   {backend.endpoint_url}")
+    lines.append("")
+    region = backend.region
+    lines.append(f"Demo credentials (SigV4, service execute-api, region {region}):")
+    lines.append(f"  operator: access key {OPERATOR_ACCESS_KEY}, secret key {OPERATOR_SECRET_KEY}")
+    fleet = backend.demo
+    if fleet is not None:
+        lines.append(
+            f"  instance {fleet.caller_instance} (its role's temporary credentials): "
+            f"access key {INSTANCE_ACCESS_KEY}, secret key {INSTANCE_SECRET_KEY}, "
+            f"session token {INSTANCE_SESSION_TOKEN}"
+        )
+    if not options.auth:
+        lines.append("  (authentication is off: unsigned requests are the operator's)")
+    lines += ["", "Try (python3 -m pip install awscurl awscli):"]
+    lines.append(
+        "  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN; "
+        f"export AWS_ACCESS_KEY_ID={OPERATOR_ACCESS_KEY} "
+        f"AWS_SECRET_ACCESS_KEY={OPERATOR_SECRET_KEY} AWS_DEFAULT_REGION={region}"
+    )
+    lines += [f"  {command}" for command in example_commands(backend, api, routes)]
+    lines += ["", "Ctrl-C stops it."]
+    return "\n".join(lines)
+
+
+def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
+    """Commands to paste (after the ``export`` of the operator's credentials)."""
+    curl = "awscurl --service execute-api"
+    commands = [f"{curl} {api}"]
+    if "configuration" in routes:
+        commands.append(f"{curl} {shlex.quote(api + 'configuration?format=yaml')}")
+    if any(route.startswith("configuration/") for route in routes):
+        key = f"{api}configuration/ec2.schedule.min_instance_count"
+        commands.append(f"{curl} -X POST -d 3 {key}")
+        commands.append(f"{curl} {key}")
+    if "fleet/status" in routes:
+        commands.append(f"{curl} {api}fleet/status")
+    if "metadata" in routes and backend.demo is not None:
+        commands.append(
+            f"{curl} --access_key {INSTANCE_ACCESS_KEY} --secret_key {INSTANCE_SECRET_KEY} "
+            f"--session_token {INSTANCE_SESSION_TOKEN} {api}metadata"
+        )
+    if backend.queue_url and "notify/ackevent" in routes:
+        events = backend.demo.events[:1] if backend.demo is not None else ("<EventDate>",)
+        message = '{"OpType": "notify/ackevent", "Events": ' + _json_list(events) + "}"
+        endpoint = f" --endpoint-url {backend.endpoint_url}" if backend.endpoint_url else ""
+        commands.append(
+            f"aws sqs send-message{endpoint} --queue-url {backend.queue_url} "
+            f"--message-body {shlex.quote(message)}"
+        )
+    return commands
+
+
+def _json_list(values: tuple[str, ...]) -> str:
+    import json
+
+    return json.dumps(list(values))

@@ -1,0 +1,459 @@
+"""The OpenAPI 3.1 document of the API Gateway interface, generated from the operations.
+
+Every operation that API Gateway can call is described from what its plugin
+registered: its route, methods and summary, its query parameters (names, types,
+enums, descriptions) and request body from its JSON Schema, and the answers the
+dispatcher gives (the operation's result, and the one error shape). A plugin's
+operation appears here with no extra work from its author.
+
+* An exact name ``fleet/status`` is the path ``/v1/fleet/status``; the root
+  operation ``""`` is ``/v1/``.
+* A regex route becomes a templated path where it is literal text and capture
+  groups: ``configuration/(?P<key>.+)`` is ``/v1/configuration/{key}`` (an
+  unnamed group is ``{arg1}``, ``{arg2}``...), each parameter carrying the group's
+  pattern. A regex with anything else outside its groups (an alternation, a
+  quantifier, a class) cannot be written as a path: it is listed under
+  ``x-clonesquad-unlisted-operations`` with the reason.
+* Callers authenticate with SigV4, as API Gateway's ``AWS_IAM`` authorizer wants.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .formats import CONTENT_TYPES
+from .operation import Body, Operation
+from .request import Interface
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+
+__all__ = ["STAGE", "openapi_document", "path_template"]
+
+#: The API Gateway stage the API is deployed to.
+STAGE = "v1"
+OPENAPI_VERSION = "3.1.0"
+SECURITY_SCHEME = "sigv4"
+
+_ERRORS = {
+    "400": "The request is malformed, or its input does not match the operation's schema.",
+    "403": "The signature is missing or wrong (API Gateway), or the caller may not run it.",
+    "404": "No operation has this name.",
+    "405": "The operation does not answer this method.",
+    "429": "Too many requests: try again later.",
+    "500": "An unexpected error; the log has the details under the request id.",
+    "503": "An AWS service is unavailable or throttling: try again after Retry-After.",
+}
+_SPECIALS = frozenset(".^$*+?{}[]|()")
+#: Escapes that stand for a class of characters, not for one character.
+_CLASS_ESCAPES = frozenset("dDwWsSbBAZ")
+#: Characters that a path template cannot hold as literal text.
+_NOT_IN_TEMPLATE = frozenset("{}?#")
+
+
+@dataclass(frozen=True, slots=True)
+class PathTemplate:
+    """A regex route written as an OpenAPI path: literal text and ``{name}`` parameters."""
+
+    template: str
+    #: ``(parameter name, the group's regex)`` in order.
+    parameters: tuple[tuple[str, str], ...]
+
+
+class _NotExpressible(ValueError):
+    """The regex is more than literal text and capture groups."""
+
+
+def path_template(pattern: re.Pattern[str] | str) -> PathTemplate:
+    """Write a route as an OpenAPI path template (after ``/v1/``).
+
+    :raises ValueError: the regex cannot be written as a path; the message says why.
+    """
+    if isinstance(pattern, str):
+        if _NOT_IN_TEMPLATE & set(pattern):
+            raise _NotExpressible("the name holds a character a path template cannot")
+        return PathTemplate(pattern, ())
+    if pattern.flags & re.IGNORECASE:
+        raise _NotExpressible("the regex ignores case")
+    return _parse(pattern.pattern)
+
+
+def _parse(source: str) -> PathTemplate:
+    template: list[str] = []
+    parameters: list[tuple[str, str]] = []
+    i = 0
+    while i < len(source):
+        char = source[i]
+        if char == "\\":
+            if i + 1 >= len(source):
+                raise _NotExpressible("the regex ends with a backslash")
+            escaped = source[i + 1]
+            if escaped.isalnum() or escaped in _CLASS_ESCAPES:
+                raise _NotExpressible(f"\\{escaped} outside a group is not literal text")
+            char, i = escaped, i + 2
+        elif char == "(":
+            end = _group_end(source, i)
+            name, inner = _group(source[i + 1 : end], len(parameters) + 1)
+            if end + 1 < len(source) and source[end + 1] in "*+?{":
+                raise _NotExpressible("a group is repeated or optional")
+            if any(name == known for known, _ in parameters):
+                raise _NotExpressible(f"two groups are named {name!r}")
+            parameters.append((name, inner))
+            template.append(f"{{{name}}}")
+            i = end + 1
+            continue
+        elif char in _SPECIALS:
+            raise _NotExpressible(f"{char!r} outside a group is not literal text")
+        else:
+            i += 1
+        if char in _NOT_IN_TEMPLATE:
+            raise _NotExpressible(f"{char!r} cannot be written in a path template")
+        template.append(char)
+    return PathTemplate("".join(template), tuple(parameters))
+
+
+def _group_end(source: str, start: int) -> int:
+    """The index of the ``)`` closing the group opened at ``start``."""
+    depth, i, in_class = 0, start, False
+    while i < len(source):
+        char = source[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if source[i + 1 : i + 2] == "]":  # "[]...]": a leading ] is literal
+                i += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise _NotExpressible("a group is not closed")
+
+
+def _group(body: str, index: int) -> tuple[str, str]:
+    """The parameter name and the regex of a group's body (``?P<name>...`` or ``...``)."""
+    named = re.match(r"\?P<([A-Za-z_][A-Za-z0-9_]*)>", body)
+    if named:
+        name, inner = named.group(1), body[named.end() :]
+    elif body.startswith("?"):
+        raise _NotExpressible("a group that does not capture")
+    else:
+        name, inner = f"arg{index}", body
+    if re.search(r"(?<!\\)\((?!\?:)", inner):
+        raise _NotExpressible("a group holds another capture group")
+    return name, inner
+
+
+# -------------------------------------------------------------------------
+# The document
+# -------------------------------------------------------------------------
+
+
+def openapi_document(
+    dispatcher: Dispatcher, *, server_url: str | None = None, title: str | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``dispatcher``'s API Gateway operations.
+
+    :param server_url: where the API is served, without the stage (default: the
+        API Gateway URL template ``https://{api_id}.execute-api.{region}.amazonaws.com``).
+    """
+    from . import __version__
+
+    paths: dict[str, dict[str, Any]] = {}
+    unlisted: list[dict[str, str]] = []
+    operation_ids: set[str] = set()
+    for operation in sorted(_apigw_operations(dispatcher), key=_sort_key):
+        try:
+            template = path_template(operation.route)
+        except ValueError as exc:
+            unlisted.append({"operation": operation.name, "reason": str(exc)})
+            continue
+        path = f"/{STAGE}/{template.template}"
+        item = paths.setdefault(path, {})
+        schema = dispatcher.schema(operation)
+        for method in sorted(operation.methods):
+            key = method.lower()
+            if key in item:
+                unlisted.append(
+                    {
+                        "operation": operation.name,
+                        "reason": f"{method} {path} already describes another operation",
+                    }
+                )
+                continue
+            item[key] = _operation(operation, method, template, schema, operation_ids)
+    document: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": title or "CloneSquad Interact API",
+            "version": __version__,
+            "description": (
+                "The CloneSquad Interact API, as served through API Gateway (stage "
+                f"`{STAGE}`). Every request is signed with AWS Signature Version 4 for "
+                "the service `execute-api`. Every operation accepts `format=json|yaml`, "
+                "which selects how a document body is read and the answer written."
+            ),
+        },
+        "servers": [_server(server_url)],
+        "security": [{SECURITY_SCHEME: []}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "description": "AWS Signature Version 4, service execute-api",
+                    "x-amazon-apigateway-authtype": "awsSigv4",
+                }
+            },
+            "schemas": {"Error": _ERROR_SCHEMA, "GatewayError": _GATEWAY_ERROR_SCHEMA},
+        },
+    }
+    if unlisted:
+        document["x-clonesquad-unlisted-operations"] = unlisted
+    return document
+
+
+def _apigw_operations(dispatcher: Dispatcher) -> Iterator[Operation]:
+    return (op for op in dispatcher.operations if Interface.APIGW in op.interfaces)
+
+
+def _sort_key(operation: Operation) -> tuple[bool, str]:
+    return (operation.is_regex, operation.name)
+
+
+def _server(url: str | None) -> dict[str, Any]:
+    if url is not None:
+        return {"url": url.rstrip("/")}
+    return {
+        "url": "https://{api_id}.execute-api.{region}.amazonaws.com",
+        "variables": {
+            "api_id": {"default": "api-id", "description": "the REST API's id"},
+            "region": {"default": "eu-west-3", "description": "the AWS region"},
+        },
+    }
+
+
+def _operation(
+    operation: Operation,
+    method: str,
+    template: PathTemplate,
+    schema: Mapping[str, Any],
+    operation_ids: set[str],
+) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "operationId": _operation_id(method, template.template, operation_ids),
+        "summary": operation.summary,
+    }
+    if operation.description:
+        described["description"] = operation.description
+    if operation.plugin:
+        described["tags"] = [operation.plugin]
+    described["parameters"] = [
+        *(_path_parameter(name, regex) for name, regex in template.parameters),
+        *_query_parameters(schema),
+    ]
+    if method == "POST" and operation.body is not Body.NONE:
+        described["requestBody"] = _request_body(operation, schema)
+    described["responses"] = _responses(method)
+    described["x-clonesquad-operation"] = {
+        "route": operation.name,
+        "regex": operation.is_regex,
+        "interfaces": sorted(str(i) for i in operation.interfaces),
+        "cache": str(operation.cache),
+        "plugin": operation.plugin,
+    }
+    return described
+
+
+def _operation_id(method: str, name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9]+", "_", f"{method.lower()}_{name}").strip("_") or method.lower()
+    candidate, count = base, 1
+    while candidate in taken:
+        count += 1
+        candidate = f"{base}_{count}"
+    taken.add(candidate)
+    return candidate
+
+
+def _path_parameter(name: str, regex: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": f"^(?:{regex})$"},
+    }
+
+
+def _query_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
+    params = _resolved(schema.get("properties", {}).get("params", {}), schema)
+    properties: dict[str, Any] = {}
+    required: set[str] = set()
+    for part in _combined(params, schema):
+        found = part.get("properties")
+        if isinstance(found, Mapping):
+            for name, value in found.items():
+                properties.setdefault(name, value)
+        if isinstance(part.get("required"), list):
+            required.update(str(name) for name in part["required"])
+    described = []
+    for name in sorted(properties):
+        subschema = _inline(properties[name], schema)
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if isinstance(subschema, Mapping) and isinstance(subschema.get("description"), str):
+            parameter["description"] = subschema["description"]
+        parameter["schema"] = subschema
+        if isinstance(subschema, Mapping) and subschema.get("type") == "array":
+            parameter.update(style="form", explode=True)
+        described.append(parameter)
+    return described
+
+
+def _request_body(operation: Operation, schema: Mapping[str, Any]) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    body_schema = _inline(properties.get("body", {}), schema)
+    required = "body" in (schema.get("required") or ())
+    if operation.body is Body.TEXT:
+        content = {"text/plain": {"schema": body_schema or {"type": "string"}}}
+    else:
+        content = {
+            CONTENT_TYPES["json"]: {"schema": body_schema},
+            CONTENT_TYPES["yaml"]: {"schema": body_schema},
+        }
+    return {"required": required, "content": content}
+
+
+def _responses(method: str) -> dict[str, Any]:
+    answer = "The operation's answer" + (" (what it did)" if method == "POST" else "")
+    responses: dict[str, Any] = {
+        "200": {
+            "description": f"{answer}: a document in the requested format, or text.",
+            "content": {
+                CONTENT_TYPES["json"]: {"schema": {}},
+                CONTENT_TYPES["yaml"]: {"schema": {}},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    }
+    error = {"$ref": "#/components/schemas/Error"}
+    for status, description in _ERRORS.items():
+        schema = (
+            {"anyOf": [error, {"$ref": "#/components/schemas/GatewayError"}]}
+            if status == "403"
+            else error
+        )
+        responses[status] = {
+            "description": description,
+            "content": {CONTENT_TYPES["json"]: {"schema": schema}},
+        }
+    return responses
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every error the dispatcher answers.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["type", "message", "details", "request_id"],
+            "properties": {
+                "type": {"type": "string", "examples": ["ValidationFailed"]},
+                "message": {"type": "string"},
+                "details": {"type": "array"},
+                "request_id": {"type": "string"},
+            },
+        }
+    },
+}
+_GATEWAY_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An answer of API Gateway itself (a signature refused).",
+    "required": ["message"],
+    "properties": {"message": {"type": "string"}},
+}
+
+
+# -------------------------------------------------------------------------
+# Schemas: local references followed, so that each piece stands alone
+# -------------------------------------------------------------------------
+
+_SCHEMA_ONLY = ("$schema", "$id", "$defs", "definitions", "$anchor", "$dynamicAnchor")
+
+
+def _resolved(schema: Any, root: Mapping[str, Any]) -> Any:
+    """``schema`` with a top-level local ``$ref`` followed (a few levels at most)."""
+    for _ in range(8):
+        if not isinstance(schema, Mapping):
+            return schema
+        reference = schema.get("$ref")
+        if not (isinstance(reference, str) and reference.startswith("#/")):
+            return schema
+        target = _pointer(root, reference)
+        if target is None:
+            return schema
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _combined(schema: Any, root: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """``schema`` and the branches it combines (``allOf``, ``anyOf``, ``oneOf``), resolved."""
+    pending, seen = [schema], 0
+    while pending and seen < 64:
+        current = _resolved(pending.pop(), root)
+        seen += 1
+        if not isinstance(current, Mapping):
+            continue
+        yield current
+        for keyword in ("allOf", "anyOf", "oneOf"):
+            branches = current.get(keyword)
+            if isinstance(branches, list):
+                pending.extend(branches)
+
+
+def _inline(schema: Any, root: Mapping[str, Any], depth: int = 0) -> Any:
+    """A copy of ``schema`` with local references replaced by what they designate.
+
+    A reference deeper than a few levels (a recursive schema) becomes ``{}``: any value.
+    """
+    if isinstance(schema, Mapping):
+        if depth > 16:
+            return {}
+        resolved = _resolved(schema, root)
+        if isinstance(resolved, Mapping) and "$ref" in resolved:
+            return {}  # a reference that leaves the schema: describe nothing rather than lie
+        return {
+            key: (_inline(value, root, depth + 1) if key not in _DATA else copy.deepcopy(value))
+            for key, value in resolved.items()
+            if key not in _SCHEMA_ONLY
+        }
+    if isinstance(schema, list):
+        return [_inline(value, root, depth + 1) for value in schema]
+    return schema
+
+
+_DATA = frozenset({"const", "enum", "default", "examples", "example"})
+
+
+def _pointer(root: Mapping[str, Any], reference: str) -> Any:
+    node: Any = root
+    for part in reference[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node

@@ -1,0 +1,230 @@
+"""The command line: every subcommand, its help, and its errors as one line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from clonesquad_interact import __version__
+from clonesquad_interact.cli import main
+
+SUBCOMMANDS = ("serve", "ops", "plugins", "invoke", "openapi", "precompute")
+_PLUGIN_SETTINGS = (
+    "CLONESQUAD_INTERACT_PLUGINS",
+    "CLONESQUAD_INTERACT_BLOCK_PLUGINS",
+    "CLONESQUAD_INTERACT_TRACE_PLUGINS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch):
+    for name in _PLUGIN_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("clonesquad-interact"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_the_console_script_and_the_module_run():
+    script = Path(sys.executable).with_name("clonesquad-interact")
+    for command in ([str(script)], [sys.executable, "-m", "clonesquad_interact"]):
+        done = subprocess.run(
+            [*command, "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"clonesquad-interact {__version__}"
+
+
+@pytest.mark.parametrize("subcommand", SUBCOMMANDS)
+def test_every_subcommand_has_help(capsys, subcommand):
+    with pytest.raises(SystemExit) as exited:
+        main([subcommand, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: clonesquad-interact {subcommand}")
+
+
+def test_the_top_level_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for subcommand in SUBCOMMANDS:
+        assert re.search(rf"^\s+{subcommand}\s", out, re.MULTILINE), subcommand
+
+
+def test_no_subcommand_prints_the_help_and_fails(capsys):
+    code, _, err = run(capsys)
+    assert code == 2
+    assert "usage: clonesquad-interact" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["serve", "--port", "eighty"], "invalid int value: 'eighty'"),
+        (["serve", "--aws", "--endpoint-url", "http://x"], "not allowed with argument"),
+        (["invoke"], "the following arguments are required"),
+    ],
+)
+def test_usage_errors_are_one_line(capsys, argv, said):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert said in line
+    assert line.endswith("--help)")
+
+
+def test_ops_lists_every_operation_with_its_plugin(capsys):
+    code, out, _ = run(capsys, "ops", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    root = next(entry for entry in listed if entry["route"] == "")
+    assert root["methods"] == ["GET"]
+    assert root["interfaces"] == ["apigw", "direct"]
+    assert root["cache"] == "none"
+    assert root["plugin"] == {
+        "name": "clonesquad_interact.plugins.root",
+        "distribution": "clonesquad-interact",
+        "version": __version__,
+    }
+    assert root["schema"]["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert root["params"]["format"]["enum"] == ["json", "yaml"]
+
+
+def test_ops_as_text(capsys):
+    code, out, _ = run(capsys, "ops")
+    assert code == 0
+    assert "(root: GET /)" in out
+    assert "params: format (json|yaml)" in out
+    assert f"plugin clonesquad_interact.plugins.root (clonesquad-interact {__version__})" in out
+
+
+def test_a_plugin_named_in_the_environment_is_listed(capsys, monkeypatch):
+    monkeypatch.setenv("CLONESQUAD_INTERACT_PLUGINS", "helpers_cli_plugin")
+    code, out, _ = run(capsys, "ops", "--json")
+    assert code == 0
+    hello = next(entry for entry in json.loads(out) if entry["route"] == "cli/hello")
+    assert hello["plugin"]["name"] == "helpers_cli_plugin"
+    assert hello["plugin"]["distribution"] is None
+    assert hello["methods"] == ["GET", "POST"]
+    code, out, _ = run(capsys, "plugins", "--json")
+    plugin = next(entry for entry in json.loads(out) if entry["name"] == "helpers_cli_plugin")
+    assert plugin["hooks"] == ["register_operations"]
+
+
+def test_plugins_lists_the_built_ins_and_their_hooks(capsys):
+    code, out, _ = run(capsys, "plugins", "--json")
+    assert code == 0
+    plugins = {entry["name"]: entry for entry in json.loads(out)}
+    root = plugins["clonesquad_interact.plugins.root"]
+    assert root["hooks"] == ["register_operations"]
+    assert root["distribution"] == "clonesquad-interact"
+    code, out, _ = run(capsys, "plugins")
+    assert f"clonesquad_interact.plugins.root (clonesquad-interact {__version__})" in out
+    assert "    hooks: register_operations" in out
+
+
+def test_a_broken_plugin_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("CLONESQUAD_INTERACT_PLUGINS", "no_such_plugin_module")
+    code, out, err = run(capsys, "ops")
+    assert code == 1
+    assert out == ""
+    line = one_line_error(err)
+    assert "the plugins cannot start" in line
+    assert "no_such_plugin_module" in line
+
+
+def test_openapi_prints_a_valid_document(capsys):
+    code, out, _ = run(capsys, "openapi", "--server-url", "http://127.0.0.1:8080")
+    assert code == 0
+    document = json.loads(out)
+    validate(document)
+    assert document["servers"] == [{"url": "http://127.0.0.1:8080"}]
+    code, out, _ = run(capsys, "openapi", "--yaml")
+    assert code == 0
+    assert yaml.safe_load(out)["openapi"] == "3.1.0"
+
+
+def test_invoke_runs_an_operation_and_prints_its_answer(capsys):
+    code, out, _ = run(capsys, "invoke", "/")
+    assert code == 0
+    names = [op["name"] for op in json.loads(out)["operations"]]
+    assert "" in names
+
+
+def test_invoke_with_parameters_methods_and_a_body(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("CLONESQUAD_INTERACT_PLUGINS", "helpers_cli_plugin")
+    code, out, _ = run(capsys, "invoke", "cli/hello?times=2", "-p", "tag=a", "-p", "tag=b")
+    assert code == 0
+    assert json.loads(out) == {"times": 2, "tag": ["a", "b"], "method": "GET", "body": None}
+    body = tmp_path / "body.txt"
+    body.write_text("hi there")
+    code, out, _ = run(capsys, "invoke", "post", "/v1/cli/hello", "--body", str(body), "-i")
+    assert code == 0
+    head, _, text = out.partition("\n\n")
+    assert head.splitlines()[0] == "200"
+    assert "Content-Type: application/json" in head
+    assert json.loads(text)["body"] == "hi there"
+    code, out, _ = run(capsys, "invoke", "cli/hello", "-p", "format=yaml")
+    assert yaml.safe_load(out)["method"] == "GET"
+
+
+def test_invoke_sends_typed_values_from_sqs(capsys, monkeypatch):
+    monkeypatch.setenv("CLONESQUAD_INTERACT_PLUGINS", "helpers_cli_plugin")
+    code, out, _ = run(
+        capsys, "invoke", "cli/hello", "--interface", "sqs", "-p", "times=3", "-p", 'tag=["x"]'
+    )
+    assert code == 0
+    assert json.loads(out) == {"times": 3, "tag": ["x"], "method": "POST", "body": None}
+
+
+def test_invoke_answers_errors_with_exit_code_3(capsys):
+    code, out, err = run(capsys, "invoke", "no/such/operation")
+    assert code == 3
+    assert json.loads(out)["error"]["type"] == "NotFound"
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["invoke", "PUT", "x"], "the method must be GET or POST, not 'PUT'"),
+        (["invoke", "GET", "x", "y"], "give at most a METHOD and a PATH"),
+        (["invoke", "x", "--param", "novalue"], "--param 'novalue': write it NAME=VALUE"),
+        (["invoke", "POST", "x", "--body", "/no/such/file"], "cannot read the body"),
+    ],
+)
+def test_invoke_errors_are_one_line(capsys, argv, said):
+    code, out, err = run(capsys, *argv)
+    assert code in (1, 2)
+    assert out == ""
+    assert said in one_line_error(err)
+
+
+def test_precompute_without_aws_settings_is_one_line(capsys, monkeypatch):
+    monkeypatch.delenv("StateTable", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    code, out, err = run(capsys, "precompute")
+    assert code == 1
+    assert out == ""
+    assert "StateTable" in one_line_error(err)
