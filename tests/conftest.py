@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from clonesquad_interact import Request
+from clonesquad_interact import AWS, Dispatcher, Request
+from clonesquad_interact.testing import InteractClient
 
 
 @pytest.fixture
@@ -24,3 +25,15 @@ def recorder(calls: list[Request]) -> Callable[[Request], str]:
         return "ok"
 
     return handler
+
+
+@pytest.fixture
+def deployed(deployment: dict[str, str], aws_clients: AWS) -> Dispatcher:
+    """A dispatcher with every built-in plugin, on a provisioned deployment in moto."""
+    return Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+
+
+@pytest.fixture
+def deployed_client(deployed: Dispatcher) -> InteractClient:
+    """A client of ``deployed``."""
+    return InteractClient(deployed)

@@ -139,11 +139,12 @@ def to_text(value: Any, fmt: str | None = None) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         if fmt not in _LIST_FORMATS:
             raise ValueError("a list is accepted only for a StringList key; write text instead")
         return ",".join(to_text(item, "String") for item in value)
-    raise ValueError(f"expected text, a number or a boolean, not {type(value).__name__}")
+    kind = "a mapping" if isinstance(value, Mapping) else type(value).__name__
+    raise ValueError(f"expected text, a number or a boolean, not {kind}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,7 @@ class Dispatcher:
     :param entry_points: whether to load plugins from installed distributions.
     :param raise_unexpected: re-raise unexpected exceptions instead of answering
         500 (test clients set it so that a bug fails the test where it happens).
+    :param aws: the boto3 clients to use (default: created on first use, from ``environ``).
     :raises PluginError: a plugin cannot be loaded, or the contributions conflict.
     """
 
@@ -83,13 +84,14 @@ class Dispatcher:
         builtins: bool = True,
         entry_points: bool = True,
         raise_unexpected: bool = False,
+        aws: AWS | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.raise_unexpected = raise_unexpected
         #: The deployment settings (``GroupName``, table names...), read once.
         self.settings = Settings(self.environ)
         #: boto3 clients, created on first use.
-        self.aws = AWS(self.environ)
+        self.aws = aws if aws is not None else AWS(self.environ)
         self.plugins: PluginSet = load_plugins(
             plugins, environ=self.environ, block=block, builtins=builtins, entry_points=entry_points
         )

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from ..aws import AWS
+
 __all__ = ["DEPLOYMENT_ENVIRONMENT", "TABLE_HASH_KEYS", "provision"]
 
 GROUP_NAME = "test"
@@ -52,6 +54,7 @@ def provision(
     *,
     session: Any = None,
     endpoint_url: str | None = None,
+    aws: AWS | None = None,
     max_receive_count: int = 3,
 ) -> dict[str, str]:
     """Create the tables, the queues and the bucket that ``environ`` names.
@@ -59,6 +62,7 @@ def provision(
     :param environ: the deployment settings (table names, ``LoggingS3Path``, ``GroupName``).
     :param session: the boto3 session to use (default: a new one).
     :param endpoint_url: the AWS endpoint (moto's server), if not the default.
+    :param aws: clients to use instead of ``session`` and ``endpoint_url``.
     :param max_receive_count: receives before a message moves to the dead-letter queue.
     :returns: ``environ`` with ``InteractQueue`` (the queue URL) and
         ``InteractDeadLetterQueue`` added.
@@ -68,6 +72,8 @@ def provision(
     session = session or boto3.session.Session()
 
     def client(service: str) -> Any:
+        if aws is not None:
+            return aws.client(service)
         return session.client(service, endpoint_url=endpoint_url)
 
     dynamodb = client("dynamodb")
@@ -107,7 +113,7 @@ def provision(
     if logging_path.startswith("s3://"):
         bucket = logging_path.removeprefix("s3://").split("/", 1)[0]
         s3 = client("s3")
-        region = session.region_name or "us-east-1"
+        region = (aws.region if aws is not None else session.region_name) or "us-east-1"
         if region == "us-east-1":
             s3.create_bucket(Bucket=bucket)
         else:

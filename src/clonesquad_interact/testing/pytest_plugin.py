@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ..aws import AWS
 from ..dispatcher import Dispatcher
 from .client import InteractClient
 from .deployment import DEPLOYMENT_ENVIRONMENT, provision
@@ -48,14 +49,24 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def aws_clients() -> AWS:
+    """boto3 clients for moto, shared by the tests of a session.
+
+    Creating a client costs tens of milliseconds; a client created under one
+    ``mock_aws`` works under the next one, against that one's empty state.
+    """
+    return AWS(AWS_TEST_ENVIRONMENT)
+
+
 @pytest.fixture
-def deployment(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def deployment(aws: None, aws_clients: AWS, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """A provisioned CloneSquad deployment in moto; its settings are in ``os.environ``.
 
     Ask for it before ``interact_dispatcher`` (or build the dispatcher after it), so
     that the dispatcher reads the settings.
     """
-    settings = provision(DEPLOYMENT_ENVIRONMENT)
+    settings = provision(DEPLOYMENT_ENVIRONMENT, aws=aws_clients)
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     return settings
@@ -68,9 +79,9 @@ def interact_plugins() -> list[Any]:
 
 
 @pytest.fixture
-def interact_dispatcher(aws: None, interact_plugins: list[Any]) -> Dispatcher:
+def interact_dispatcher(aws: None, aws_clients: AWS, interact_plugins: list[Any]) -> Dispatcher:
     """A dispatcher with the built-in, installed and ``interact_plugins`` plugins."""
-    return Dispatcher(interact_plugins, raise_unexpected=True)
+    return Dispatcher(interact_plugins, raise_unexpected=True, aws=aws_clients)
 
 
 @pytest.fixture

@@ -1,0 +1,433 @@
+"""The configuration operations on a Configuration table in moto."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import pytest
+import yaml
+
+from aws_calls import RawTable, counting
+from clonesquad_interact import AWS, ConfigurationKey, Dispatcher
+from clonesquad_interact.testing import InteractClient
+
+from helpers import OperationsPlugin
+
+KEYS = [
+    ConfigurationKey("app.disable", "0", "Bool", "Disable the main function."),
+    ConfigurationKey(
+        "ec2.schedule.min_instance_count", "0", "Integer", "Instances kept running at least."
+    ),
+    ConfigurationKey("ec2.schedule.desired_instance_count", "-1", "IntegerOrPercentage", "Goal."),
+    ConfigurationKey("test.az.avoid_list", "", "StringList", "AZs to avoid."),
+    ConfigurationKey("app.run_period", "seconds=20", "Duration", "Main period."),
+    ConfigurationKey("app.experimental", "no", "Bool", "An unstable switch.", stable=False),
+]
+EIGHT_FIELDS = {
+    "Key",
+    "Value",
+    "DefaultValue",
+    "Format",
+    "Description",
+    "Stable",
+    "Status",
+    "ConfigurationOrigin",
+}
+
+
+@pytest.fixture
+def dispatcher(deployment: dict[str, str], aws_clients: AWS) -> Dispatcher:
+    plugin = OperationsPlugin(name="keys-plugin", keys=KEYS)
+    return Dispatcher([plugin], entry_points=False, raise_unexpected=True, aws=aws_clients)
+
+
+@pytest.fixture
+def client(dispatcher: Dispatcher) -> InteractClient:
+    return InteractClient(dispatcher)
+
+
+@pytest.fixture
+def table(deployment: dict[str, str], aws_clients: AWS) -> RawTable:
+    return RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
+
+
+def table_content(table: RawTable) -> dict[str, str]:
+    return table.content()
+
+
+# -- dump ------------------------------------------------------------------
+
+
+def test_dump_shows_every_stable_key_with_its_eight_fields(
+    client: InteractClient, table: RawTable, deployment: dict[str, str]
+) -> None:
+    table.put_item(Item={"Key": "ec2.schedule.min_instance_count", "Value": "3"})
+    answer = client.get("configuration")
+    assert answer.status_code == 200
+    assert answer.content_type == "application/json"
+    dump = answer.json()
+    assert "app.experimental" not in dump
+    assert {
+        "app.disable",
+        "ec2.schedule.min_instance_count",
+        "notify.event.keep_acked_records",
+    } <= set(dump)
+    for entry in dump.values():
+        assert set(entry) == EIGHT_FIELDS
+    from_table = dump["ec2.schedule.min_instance_count"]
+    origin = f"DynamoDB configuration table '{deployment['ConfigurationTable']}'"
+    assert from_table == {
+        "Key": "ec2.schedule.min_instance_count",
+        "Value": "3",
+        "DefaultValue": "0",
+        "Format": "Integer",
+        "Description": "Instances kept running at least.",
+        "Stable": True,
+        "Status": f"Key found in '{origin}'",
+        "ConfigurationOrigin": origin,
+    }
+    default = dump["app.disable"]
+    assert default["Value"] == "0"
+    assert default["ConfigurationOrigin"] == "Built-in default"
+    assert "default value used" in default["Status"]
+
+
+def test_unstable_keys_are_dumped_on_request_and_yaml_is_offered(client: InteractClient) -> None:
+    answer = client.get("configuration", {"unstable": "true", "format": "yaml"})
+    assert answer.content_type == "application/yaml"
+    dump = answer.yaml()
+    assert dump["app.experimental"]["Stable"] is False
+    assert dump["app.experimental"]["Value"] == "no"
+    assert set(dump["app.experimental"]) == EIGHT_FIELDS
+
+
+def test_a_key_in_the_table_that_no_plugin_declares_is_dumped_with_a_warning(
+    client: InteractClient, table: RawTable
+) -> None:
+    table.put_item(Item={"Key": "ec2.shedule.typo", "Value": "1"})
+    entry = client.get("configuration").json()["ec2.shedule.typo"]
+    assert entry["Value"] == "1"
+    assert entry["Status"].startswith("Warning:")
+    assert entry["DefaultValue"] is None
+    assert entry["Format"] is None
+    assert client.get("configuration/ec2.shedule.typo").text == "1"
+
+
+def test_expired_items_are_ignored_even_before_dynamodb_deletes_them(
+    client: InteractClient, table: RawTable
+) -> None:
+    past = int(time.time()) - 60
+    future = int(time.time()) + 3600
+    table.put_item(Item={"Key": "app.disable", "Value": "1", "ExpirationTime": past})
+    table.put_item(
+        Item={"Key": "ec2.schedule.min_instance_count", "Value": "4", "ExpirationTime": future}
+    )
+    dump = client.get("configuration").json()
+    assert dump["app.disable"]["Value"] == "0"
+    assert dump["ec2.schedule.min_instance_count"]["Value"] == "4"
+    assert client.get("configuration/app.disable").text == "0"
+    assert client.get("configuration", {"raw": "true"}).json() == {
+        "ec2.schedule.min_instance_count": "4"
+    }
+
+
+# -- URL layer ---------------------------------------------------------------
+
+
+def test_url_documents_sit_between_the_defaults_and_the_table(
+    deployment: dict[str, str],
+    table: RawTable,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    aws_clients: AWS,
+) -> None:
+    s3 = aws_clients.client("s3")
+    s3.create_bucket(
+        Bucket="cs-config", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"}
+    )
+    s3.put_object(
+        Bucket="cs-config",
+        Key="base.yaml",
+        Body=b"app.disable: true\nec2.schedule.min_instance_count: 2\ntest.az.avoid_list:\n"
+        b"  - eu-west-3a\n  - eu-west-3b\n",
+    )
+    local = tmp_path / "site.yaml"
+    local.write_text("ec2.schedule.min_instance_count: 5\napp.run_period: minutes=1\n")
+    monkeypatch.setenv("ConfigurationURLs", f"s3://cs-config/base.yaml;file://{local}")
+    table.put_item(Item={"Key": "app.run_period", "Value": "seconds=30"})
+    client = InteractClient(
+        Dispatcher(
+            [OperationsPlugin(keys=KEYS)],
+            entry_points=False,
+            raise_unexpected=True,
+            aws=aws_clients,
+        )
+    )
+    dump = client.get("configuration").json()
+    assert dump["app.disable"]["Value"] == "true"
+    assert dump["app.disable"]["ConfigurationOrigin"] == "URL 's3://cs-config/base.yaml'"
+    assert dump["test.az.avoid_list"]["Value"] == "eu-west-3a,eu-west-3b"
+    assert dump["ec2.schedule.min_instance_count"]["Value"] == "5"
+    assert dump["ec2.schedule.min_instance_count"]["ConfigurationOrigin"] == f"URL 'file://{local}'"
+    assert dump["app.run_period"]["Value"] == "seconds=30"
+    assert client.get("configuration/ec2.schedule.min_instance_count").text == "5"
+    assert client.dispatcher.configuration.get_list("test.az.avoid_list") == [
+        "eu-west-3a",
+        "eu-west-3b",
+    ]
+    assert client.dispatcher.configuration.get_duration("app.run_period") == 30
+
+
+def test_an_unreadable_url_document_is_skipped_and_the_other_layers_apply(
+    deployment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
+) -> None:
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- not\n- a mapping\n")
+    monkeypatch.setenv(
+        "ConfigurationURLs", f"s3://no-such-bucket/x.yaml file://{listing} ftp://host/x.yaml"
+    )
+    client = InteractClient(
+        Dispatcher(
+            [OperationsPlugin(keys=KEYS)],
+            entry_points=False,
+            raise_unexpected=True,
+            aws=aws_clients,
+        )
+    )
+    answer = client.get("configuration/app.disable")
+    assert answer.status_code == 200
+    assert answer.text == "0"
+
+
+# -- import ------------------------------------------------------------------
+
+
+def test_an_import_of_more_than_25_keys_is_written_in_batches(
+    dispatcher: Dispatcher, client: InteractClient, table: RawTable
+) -> None:
+    document = {f"custom.key.{n:03}": str(n) for n in range(60)}
+    with counting(dispatcher, "dynamodb") as calls:
+        answer = client.post("configuration", json.dumps(document))
+    assert answer.status_code == 200, answer.text
+    assert answer.text == "Ok (60 key(s) processed)"
+    assert calls == {"dynamodb.BatchWriteItem": math.ceil(60 / 25)}
+    assert table_content(table) == document
+
+
+def test_an_import_merges_and_an_empty_value_deletes(
+    client: InteractClient, table: RawTable
+) -> None:
+    table.put_item(Item={"Key": "app.disable", "Value": "1"})
+    table.put_item(Item={"Key": "ec2.schedule.min_instance_count", "Value": "3"})
+    body = "app.disable: ''\nec2.schedule.desired_instance_count: 100%\napp.run_period: null\n"
+    answer = client.post("configuration", body, {"format": "yaml"})
+    assert answer.text == "Ok (3 key(s) processed)"
+    assert table_content(table) == {
+        "ec2.schedule.min_instance_count": "3",
+        "ec2.schedule.desired_instance_count": "100%",
+    }
+
+
+def test_restore_replaces_the_table_content(client: InteractClient, table: RawTable) -> None:
+    table.put_item(Item={"Key": "app.disable", "Value": "1"})
+    table.put_item(Item={"Key": "stale.key", "Value": "x"})
+    answer = client.post(
+        "configuration", json.dumps({"app.disable": 0, "new.key": "y"}), {"restore": "true"}
+    )
+    assert answer.status_code == 200
+    assert answer.text == "Ok (2 key(s) processed, 1 key(s) absent from the document deleted)"
+    assert table_content(table) == {"app.disable": "0", "new.key": "y"}
+
+
+def test_restore_of_an_empty_document_needs_a_confirmation(
+    client: InteractClient, table: RawTable
+) -> None:
+    table.put_item(Item={"Key": "app.disable", "Value": "1"})
+    refused = client.post("configuration", "{}", {"restore": "true"})
+    assert refused.status_code == 400
+    assert "confirm=true" in refused.json()["error"]["message"]
+    assert table_content(table) == {"app.disable": "1"}
+    confirmed = client.post("configuration", "", {"restore": "true", "confirm": "true"})
+    assert confirmed.status_code == 200
+    assert table_content(table) == {}
+
+
+def test_a_raw_dump_posted_back_with_restore_gives_the_same_table(
+    client: InteractClient, table: RawTable
+) -> None:
+    client.post("configuration", json.dumps({"app.disable": "1", "custom.x": "a b"}))
+    raw = client.get("configuration", {"raw": "true", "format": "yaml"})
+    assert raw.yaml() == {"app.disable": "1", "custom.x": "a b"}
+    client.post("configuration", "other: 1\n", {"format": "yaml"})
+    restored = client.post("configuration", raw.text, {"format": "yaml", "restore": "true"})
+    assert restored.status_code == 200
+    assert table_content(table) == {"app.disable": "1", "custom.x": "a b"}
+
+
+@pytest.mark.parametrize(
+    ("body", "params", "fault"),
+    [
+        ("app.disable: [1\n", {"format": "yaml"}, "not valid YAML"),
+        ("- app.disable\n- 1\n", {"format": "yaml"}, "not of type 'object'"),
+        ("1: x\napp.disable: 1\n", {"format": "yaml"}, "body[1]"),
+        ('{"app.disable": 1, "ec2.schedule.min_instance_count": "three"}', {}, "Integer"),
+        ('{"ec2.schedule.desired_instance_count": "many"}', {}, "percentage"),
+        ('{"app.run_period": "hours=x"}', {}, "app.run_period"),
+        ('{"app.disable": {"nested": 1}}', {}, "app.disable"),
+        ('{"app.disable": [1, 2]}', {}, "StringList"),
+        ("a: &a [x, x]\nb: [*a, *a]\n", {"format": "yaml"}, "aliases"),
+        ("not json", {}, "format=yaml"),
+    ],
+)
+def test_a_bad_document_is_a_400_naming_the_fault_and_writes_nothing(
+    client: InteractClient, table: RawTable, body: str, params: dict[str, str], fault: str
+) -> None:
+    table.put_item(Item={"Key": "app.disable", "Value": "1"})
+    answer = client.post("configuration", body, params)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert fault in error["message"] + json.dumps(error["details"])
+    assert table_content(table) == {"app.disable": "1"}
+
+
+def test_a_bad_document_names_every_key_at_fault(client: InteractClient) -> None:
+    document = {"app.disable": "maybe", "ec2.schedule.min_instance_count": "x", "fine": "1"}
+    error = client.post("configuration", json.dumps(document)).json()["error"]
+    assert {d["where"] for d in error["details"]} == {
+        "body.app.disable",
+        "body.ec2.schedule.min_instance_count",
+    }
+    assert "2 key(s) at fault" in error["message"]
+
+
+# -- one key -----------------------------------------------------------------
+
+
+def test_a_key_is_read_as_text_and_written_from_the_first_line_of_the_body(
+    client: InteractClient, table: RawTable
+) -> None:
+    assert client.get("configuration/ec2.schedule.min_instance_count").text == "0"
+    answer = client.post("configuration/ec2.schedule.min_instance_count", "3\nignored\n")
+    assert answer.status_code == 200
+    assert answer.text == "3"
+    assert answer.content_type.startswith("text/plain")
+    read = client.get("configuration/ec2.schedule.min_instance_count")
+    assert (read.text, read.content_type.split(";")[0]) == ("3", "text/plain")
+    item = table.get("ec2.schedule.min_instance_count")
+    assert item is not None
+    assert "ExpirationTime" not in item
+
+
+@pytest.mark.parametrize(("ttl", "seconds"), [("600", 600), ("minutes=30,hours=1", 5400)])
+def test_a_ttl_sets_the_expiration_time(
+    client: InteractClient, table: RawTable, ttl: str, seconds: int
+) -> None:
+    before = time.time()
+    answer = client.post("configuration/app.disable", "1", {"ttl": ttl})
+    assert answer.status_code == 200
+    item = table.get("app.disable")
+    assert item is not None
+    assert before + seconds <= int(item["ExpirationTime"]) <= time.time() + seconds + 1
+
+
+@pytest.mark.parametrize(
+    "ttl", ["soon", "hours=", "minutes=5,minutes=5", "0", "-5", "fortnights=1"]
+)
+def test_an_unparseable_ttl_is_a_400_and_nothing_is_written(
+    client: InteractClient, table: RawTable, ttl: str
+) -> None:
+    answer = client.post("configuration/app.disable", "1", {"ttl": ttl})
+    assert answer.status_code == 400
+    assert "ttl" in answer.json()["error"]["message"]
+    assert table_content(table) == {}
+
+
+def test_a_value_of_the_wrong_format_is_refused_for_one_key(
+    client: InteractClient, table: RawTable
+) -> None:
+    answer = client.post("configuration/ec2.schedule.min_instance_count", "many")
+    assert answer.status_code == 400
+    assert "Integer" in answer.json()["error"]["message"]
+    assert table_content(table) == {}
+
+
+def test_an_empty_body_deletes_the_key(client: InteractClient, table: RawTable) -> None:
+    table.put_item(Item={"Key": "ec2.schedule.min_instance_count", "Value": "3"})
+    answer = client.post("configuration/ec2.schedule.min_instance_count", "")
+    assert answer.status_code == 200
+    assert answer.text == "0"
+    assert table_content(table) == {}
+
+
+def test_keys_keep_their_case_and_an_unknown_key_is_a_404(
+    client: InteractClient, table: RawTable
+) -> None:
+    assert client.post("configuration/Custom.Key", "A").status_code == 200
+    assert table_content(table) == {"Custom.Key": "A"}
+    assert client.get("configuration/Custom.Key").text == "A"
+    missing = client.get("configuration/custom.key")
+    assert missing.status_code == 404
+    assert "custom.key" in missing.json()["error"]["message"]
+
+
+# -- costs and settings ----------------------------------------------------------
+
+
+def test_aws_calls_per_operation(dispatcher: Dispatcher, client: InteractClient) -> None:
+    with counting(dispatcher, "dynamodb") as calls:
+        client.get("configuration/app.disable")
+    assert calls == {"dynamodb.GetItem": 1}
+    with counting(dispatcher, "dynamodb") as calls:
+        client.get("configuration")
+    assert calls == {"dynamodb.Scan": 1}
+    with counting(dispatcher, "dynamodb") as calls:
+        client.post("configuration/app.disable", "1")
+    assert calls == {"dynamodb.PutItem": 1}
+    with counting(dispatcher, "dynamodb") as calls:
+        client.post("configuration", json.dumps({"a": "1", "b": ""}))
+    assert calls == {"dynamodb.BatchWriteItem": 1}
+
+
+def test_a_dump_of_a_large_table_follows_the_scan_pages(
+    dispatcher: Dispatcher, client: InteractClient, table: RawTable
+) -> None:
+    for n in range(300):
+        table.put_item(Item={"Key": f"big.{n:03}", "Value": "x" * 4000})
+    with counting(dispatcher, "dynamodb") as calls:
+        raw = client.get("configuration", {"raw": "true"}).json()
+    assert len(raw) == 300
+    assert calls["dynamodb.Scan"] > 1
+
+
+def test_a_missing_table_setting_is_a_500_that_names_it(
+    aws: None, monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
+) -> None:
+    from structlog.testing import capture_logs
+
+    monkeypatch.delenv("ConfigurationTable", raising=False)
+    dispatcher = Dispatcher(entry_points=False, aws=aws_clients)
+    client = InteractClient(dispatcher)
+    with capture_logs() as logs:
+        first = client.get("configuration")
+        second = client.get("configuration/app.disable")
+    for answer in (first, second):
+        assert answer.status_code == 500
+        assert "setting ConfigurationTable is not configured" in answer.json()["error"]["message"]
+    assert [entry["setting"] for entry in logs if entry["event"] == "setting missing"] == [
+        "ConfigurationTable"
+    ]
+
+
+def test_values_from_yaml_become_the_text_a_table_holds(
+    client: InteractClient, table: RawTable
+) -> None:
+    body = yaml.safe_dump({"app.disable": True, "ec2.schedule.min_instance_count": 7, "f": 0.5})
+    assert client.post("configuration", body, {"format": "yaml"}).status_code == 200
+    assert table_content(table) == {
+        "app.disable": "true",
+        "ec2.schedule.min_instance_count": "7",
+        "f": "0.5",
+    }
