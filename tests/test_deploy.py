@@ -1,0 +1,140 @@
+"""The SAM template in deploy/: valid for cfn-lint, and wired as the library expects."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+import pytest
+from cfnlint.api import lint_file  # type: ignore[import-untyped]
+from cfnlint.decode import decode  # type: ignore[import-untyped]
+
+from clonesquad_interact.settings import DISCOVERABLE
+from clonesquad_interact.testing.deployment import TABLE_HASH_KEYS
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template():
+    loaded, problems = decode(str(TEMPLATE))
+    assert not problems, problems
+    # Plain data: intrinsic functions become {"Ref": ...}, {"Fn::If": [...]} mappings.
+    return json.loads(json.dumps(loaded))
+
+
+@pytest.fixture(scope="module")
+def resources(template):
+    return template["Resources"]
+
+
+def test_cfn_lint_finds_nothing():
+    matches = lint_file(TEMPLATE)
+    assert [str(m) for m in matches] == []
+
+
+def test_the_handlers_exist(resources):
+    handlers = {
+        name: resource["Properties"]["Handler"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert handlers == {
+        "InteractFunction": "clonesquad_interact.lambda_handler.handler",
+        "ProducerFunction": "clonesquad_interact.producer.handler",
+    }
+    for path in handlers.values():
+        module, _, name = path.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), path
+
+
+def test_the_api_is_stage_v1_with_aws_iam_on_root_and_proxy(resources):
+    api = resources["InteractApi"]["Properties"]
+    assert api["StageName"] == "v1"
+    assert api["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    events = resources["InteractFunction"]["Properties"]["Events"]
+    routes = {
+        (e["Properties"]["Path"], e["Properties"]["Method"])
+        for e in events.values()
+        if e["Type"] == "Api"
+    }
+    assert routes == {("/", "ANY"), ("/{proxy+}", "ANY")}
+
+
+def test_the_queue_feeds_the_function_reporting_batch_item_failures(resources):
+    (queue_event,) = [
+        e
+        for e in resources["InteractFunction"]["Properties"]["Events"].values()
+        if e["Type"] == "SQS"
+    ]
+    assert queue_event["Properties"]["Queue"] == {"Fn::GetAtt": ["InteractQueue", "Arn"]}
+    assert queue_event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["InteractQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["InteractDeadLetterQueue", "Arn"]
+    }
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 1
+    # Lambda wants the visibility timeout well above the function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * resources["InteractFunction"]["Properties"]["Timeout"]
+
+
+def test_the_queue_admits_the_senders_by_principal_arn_with_wildcards(resources):
+    statements = resources["InteractQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    condition, allowed, _ = statements[0]["Fn::If"]
+    assert condition == "HasSenders"
+    assert allowed["Action"] == "sqs:SendMessage"
+    assert allowed["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": {"Ref": "UserNotificationArns"}}
+    }
+
+
+def test_the_producer_runs_on_a_schedule(resources):
+    events = resources["ProducerFunction"]["Properties"]["Events"]
+    assert [e["Type"] for e in events.values()] == ["Schedule"]
+
+
+def test_tables_have_the_deployment_key_schemas_and_ttl(template, resources):
+    by_setting = {
+        "ConfigurationTable": "ConfigurationTable",
+        "SchedulerTable": "SchedulerTable",
+        "StateTable": "StateTable",
+        "EventTable": "EventTable",
+        "LongTermEventTable": "LongTermEventTable",
+    }
+    assert set(by_setting) == set(TABLE_HASH_KEYS)
+    for setting, resource_name in by_setting.items():
+        table = resources[resource_name]
+        properties = table["Properties"]
+        assert properties["KeySchema"] == [
+            {"AttributeName": TABLE_HASH_KEYS[setting], "KeyType": "HASH"}
+        ]
+        assert properties["TimeToLiveSpecification"] == {
+            "AttributeName": "ExpirationTime",
+            "Enabled": True,
+        }
+        # An existing table can be named instead: the resource is then not created.
+        condition = table["Condition"]
+        assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": f"{setting}Name"}, ""]}
+
+
+def test_the_functions_get_the_settings_the_library_reads(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert set(variables) - {"LOG_LEVEL"} <= set(DISCOVERABLE)
+    for setting in (*TABLE_HASH_KEYS, "GroupName", "InteractQueue", "LoggingS3Path"):
+        assert setting in variables, setting
+
+
+def test_roles_are_explicit_and_scoped(resources):
+    for function in ("InteractFunction", "ProducerFunction"):
+        assert "Role" in resources[function]["Properties"], function
+        assert "Policies" not in resources[function]["Properties"], function
+    for role in ("InteractRole", "ProducerRole"):
+        for policy in resources[role]["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                assert not any(a.endswith(":*") or a == "*" for a in actions), statement
+                if statement["Resource"] == "*":  # only what IAM cannot scope to a resource
+                    assert all(a.startswith(("ec2:Describe", "cloudwatch:")) for a in actions), (
+                        statement
+                    )
