@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
+
 import pytest
 from cfnlint.api import lint_file  # type: ignore[import-untyped]
 from cfnlint.decode import decode  # type: ignore[import-untyped]
