@@ -15,7 +15,7 @@ __all__ = ["AWS", "CLIENT_CONFIG"]
 
 #: Keyword arguments of :class:`botocore.config.Config` for every client.
 CLIENT_CONFIG: Mapping[str, Any] = {
-    "retries": {"mode": "standard", "max_attempts": 3},
+    "retries": {"mode": "standard", "total_max_attempts": 3},
     "connect_timeout": 2,
     "read_timeout": 5,
 }
