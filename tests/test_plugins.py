@@ -229,12 +229,14 @@ def hookspec_names() -> list[str]:
     )
 
 
-def test_the_four_kinds_of_hook_exist() -> None:
+def test_the_kinds_of_hook_exist() -> None:
     assert hookspec_names() == [
+        "authorize_access",
         "authorize_request",
         "register_configuration_keys",
         "register_middleware",
         "register_operations",
+        "register_producers",
     ]
 
 

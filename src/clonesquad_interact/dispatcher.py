@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from .aws import AWS
+from .cache import ResponseCache
 from .configuration import ConfigurationKey
 from .errors import Forbidden, InteractError, PluginError, from_aws
 from .events import (
@@ -115,7 +116,9 @@ class Dispatcher:
                     f"plugin {name!r} returned {middleware!r} as middleware; it is not callable"
                 )
             middlewares.append(middleware)
-        self._run = chain(middlewares, _invoke)
+        #: Answers of the operations declared cacheable, kept for the warm container.
+        self.cache = ResponseCache()
+        self._run = chain([*middlewares, self.cache], _invoke)
         authorize = self.plugins.manager.hook.authorize_request
         self._authorize = authorize if authorize.get_hookimpls() else None
         self._log: Any = None

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .configuration import ConfigurationKey
     from .middleware import Middleware
     from .operation import Operation
+    from .producer import Producer
     from .request import Request
 
 PROJECT_NAME = "clonesquad_interact"
@@ -69,6 +70,21 @@ def register_middleware() -> Iterable[Middleware] | None:
     """
 
 
+@hookspec
+def register_producers() -> Iterable[Producer] | None:
+    """Contribute producers: code that precomputes an operation's data.
+
+    Called once per run of the producer (:func:`clonesquad_interact.producer.produce`,
+    the scheduled Lambda function ``clonesquad_interact.producer.handler``). Each
+    producer runs in isolation; what they compute is written as one
+    ``interact.precomputed`` blob in the State table, which operations read with
+    :func:`clonesquad_interact.precomputed.obtain`. Two producers of the same name
+    stop the run with a :class:`~clonesquad_interact.PluginError`.
+
+    :returns: the plugin's :class:`~clonesquad_interact.producer.Producer` objects.
+    """
+
+
 # -------------------------------------------------------------------------
 # Per request
 # -------------------------------------------------------------------------
@@ -88,4 +104,21 @@ def authorize_request(request: Request, operation: Operation) -> bool | None:
     :param request: the routed request (``params`` not yet validated).
     :param operation: the operation it routes to.
     :returns: ``False`` to deny (403), ``True`` or ``None`` to let other plugins decide.
+    """
+
+
+@hookspec
+def authorize_access(request: Request, action: str, resource: str) -> bool | None:
+    """Decide whether the caller of ``request`` may ``action`` a resource not its own.
+
+    Operations that serve the caller's own resource (``metadata`` serves the calling
+    instance) call this hook, through :func:`clonesquad_interact.access.allows`, when
+    the request names another resource. Access is denied unless a plugin returns
+    ``True``, and any ``False`` denies: with no plugin implementing it, nobody may
+    read another's resource.
+
+    :param request: the validated request (its ``identity`` says who calls).
+    :param action: what is asked, by operation name (``"metadata"``).
+    :param resource: what the request names (an instance id for ``metadata``).
+    :returns: ``True`` to allow, ``False`` to deny, ``None`` to let other plugins decide.
     """

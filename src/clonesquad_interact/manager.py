@@ -52,6 +52,9 @@ BUILTIN_PLUGINS = (
     "clonesquad_interact.plugins.scheduler",
     "clonesquad_interact.plugins.notify",
     "clonesquad_interact.plugins.discovery",
+    "clonesquad_interact.plugins.fleet",
+    "clonesquad_interact.plugins.metrics",
+    "clonesquad_interact.plugins.debug",
 )
 
 

@@ -1,0 +1,229 @@
+"""``debug/publishreportnow`` (SQS): write a debug report to ``LoggingS3Path``.
+
+The report is one gzip-compressed JSON document: versions, plugins, operations,
+the configuration dump, the Scheduler table, the State table, the managed
+instances and the recent events. Each section is gathered on its own: one that
+fails is named under ``errors`` and the others are still written.
+
+The object is ``<LoggingS3Path><GroupName>/debug-report-<request id>.json.gz``; an
+SQS message delivered twice writes the same object twice (the operation is
+idempotent).
+
+How a failure is reported:
+
+* no ``LoggingS3Path`` (or not an ``s3://`` URL), or S3 refusing the write for good
+  (``AccessDenied``, ``NoSuchBucket``...): the message failed permanently. It is
+  logged whole, with the reason, and not sent back to the queue: retrying cannot
+  succeed until an operator fixes the deployment (the bucket policy, the function's
+  role, the setting), who then sends the message again;
+* S3 throttling or unavailable, or any other S3 error: the message goes back to the
+  queue and is retried (then, after the queue's ``maxReceiveCount``, moved to its
+  dead-letter queue).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import json
+import platform
+import time
+from collections.abc import Callable
+from importlib.resources import files
+from typing import Any
+
+from clonesquad_interact import (
+    Dispatcher,
+    InteractError,
+    Interface,
+    Operation,
+    Request,
+    ServiceUnavailable,
+    __version__,
+    hookimpl,
+)
+from clonesquad_interact.precomputed import state_table
+from clonesquad_interact.tables import KeyValueTable
+
+from .instances import describe_fleet
+
+#: S3 error codes that retrying cannot fix.
+PERMANENT_S3_ERRORS = frozenset(
+    {"AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidBucketName", "NoSuchBucket"}
+)
+#: State values longer than this are summarized in the report.
+LONGEST_VALUE = 4096
+#: Events in the report (the most recent).
+RECENT_EVENTS = 200
+
+
+class ReportNotWritten(InteractError):
+    """The report cannot be written until the deployment is fixed (the message fails for good)."""
+
+    status = 424
+    kind = "ReportNotWritten"
+
+
+@hookimpl
+def register_operations() -> list[Operation]:
+    return [
+        Operation(
+            route="debug/publishreportnow",
+            handler=publish_report,
+            summary="Write a debug report (compressed JSON) to LoggingS3Path.",
+            schema=files("clonesquad_interact.schemas") / "debug-publishreportnow.json",
+            interfaces={Interface.SQS, Interface.DIRECT},
+            methods={"POST"},
+        )
+    ]
+
+
+def publish_report(request: Request) -> dict[str, Any]:
+    """Gather the report and put it to S3; answers where it was written."""
+    dispatcher = request.dispatcher
+    assert dispatcher is not None
+    bucket, prefix = _logging_location(dispatcher)
+    report = gather(dispatcher, request.request_id)
+    key = f"{prefix}{dispatcher.settings.group_name}/debug-report-{request.request_id}.json.gz"
+    body = gzip.compress(json.dumps(report, default=str, sort_keys=True).encode(), compresslevel=9)
+    s3 = dispatcher.aws.client("s3")
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ContentEncoding="gzip",
+        )
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code is None:
+            raise
+        where = f"s3://{bucket}/{key}"
+        if code in PERMANENT_S3_ERRORS:
+            raise ReportNotWritten(
+                f"S3 refused the debug report at {where} ({code}): allow the Interact "
+                "function's role s3:PutObject on LoggingS3Path, then send the message again",
+                details=[{"s3_error": code}],
+            ) from exc
+        raise ServiceUnavailable(
+            f"S3 did not take the debug report at {where} ({code}); it will be retried",
+            details=[{"s3_error": code}],
+        ) from exc
+    return {"report": f"s3://{bucket}/{key}", "errors": report["errors"]}
+
+
+def _logging_location(dispatcher: Dispatcher) -> tuple[str, str]:
+    """The bucket and key prefix of ``LoggingS3Path``."""
+    path = dispatcher.settings.get("LoggingS3Path")
+    if path is None or not path.startswith("s3://") or len(path) <= len("s3://"):
+        raise ReportNotWritten(
+            "debug reports go to LoggingS3Path, which is not set to an s3:// URL: set the "
+            "Interact function's LoggingS3Path (s3://bucket/prefix/), then send the message again"
+        )
+    bucket, _, prefix = path.removeprefix("s3://").partition("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return bucket, prefix
+
+
+# -------------------------------------------------------------------------
+# The report
+# -------------------------------------------------------------------------
+
+
+def gather(dispatcher: Dispatcher, request_id: str) -> dict[str, Any]:
+    """The report: every section that could be gathered, and why the others could not."""
+    sections: dict[str, Callable[[Dispatcher], Any]] = {
+        "versions": _versions,
+        "plugins": _plugins,
+        "operations": _operations,
+        "configuration": _configuration,
+        "scheduler": _scheduler,
+        "state": _state,
+        "instances": lambda d: describe_fleet(d).all_metadata(),
+        "events": _events,
+    }
+    report: dict[str, Any] = {
+        "generated_at": time.time(),
+        "request_id": request_id,
+        "group_name": dispatcher.settings.get("GroupName"),
+        "discovery": dispatcher.settings.discovery(),
+    }
+    errors: dict[str, str] = {}
+    for name, section in sections.items():
+        try:
+            report[name] = section(dispatcher)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, InteractError) else repr(exc)
+            errors[name] = message
+    report["errors"] = errors
+    return report
+
+
+def _versions(dispatcher: Dispatcher) -> dict[str, str]:
+    versions = {"clonesquad-interact": __version__, "python": platform.python_version()}
+    for distribution in ("boto3", "botocore", "pluggy", "jsonschema", "structlog"):
+        try:
+            versions[distribution] = importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            versions[distribution] = "not installed"
+    return versions
+
+
+def _plugins(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": info.name,
+            "hooks": list(info.hooks),
+            "distribution": info.distribution,
+            "version": info.version,
+        }
+        for info in dispatcher.plugins.describe()
+    ]
+
+
+def _operations(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": op.name,
+            "methods": sorted(op.methods),
+            "interfaces": sorted(op.interfaces),
+            "plugin": op.plugin,
+            "cache": str(op.cache),
+        }
+        for op in sorted(dispatcher.operations, key=lambda op: op.name)
+    ]
+
+
+def _configuration(dispatcher: Dispatcher) -> dict[str, Any]:
+    entries = dispatcher.configuration.entries(unstable=True)
+    return {key: entry.dump() for key, entry in entries.items()}
+
+
+def _scheduler(dispatcher: Dispatcher) -> dict[str, str]:
+    items = dispatcher.table("SchedulerTable").scan()
+    return {key: item.value for key, item in sorted(items.items())}
+
+
+def _state(dispatcher: Dispatcher) -> dict[str, str]:
+    table = state_table(dispatcher)
+    if table is None:
+        raise ValueError("the deployment names no StateTable")
+    return {
+        key: item.value if len(item.value) <= LONGEST_VALUE else f"<{len(item.value)} characters>"
+        for key, item in sorted(table.scan().items())
+    }
+
+
+def _events(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    name = dispatcher.settings.require("EventTable")
+    table = KeyValueTable(dispatcher.aws.client("dynamodb"), name, hash_key="EventDate")
+    deserialize = TypeDeserializer().deserialize
+    items = sorted(table.scan().items(), reverse=True)[:RECENT_EVENTS]
+    return [
+        {attribute: deserialize(value) for attribute, value in item.attributes.items()}
+        for _, item in items
+    ]

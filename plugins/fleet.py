@@ -1,0 +1,169 @@
+"""The fleet operations: ``metadata``, ``allmetadatas`` (alias ``fleet/metadata``)
+and ``fleet/status``, and the producers of their data.
+
+Their data comes from the precomputed blob (``metadata``: every managed instance's
+metadata by instance id; ``fleet/status``) when it holds it, else from EC2 and the
+State table (:mod:`clonesquad_interact.plugins.instances`).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from typing import Any
+
+from clonesquad_interact import (
+    CachePolicy,
+    ConfigurationKey,
+    Forbidden,
+    NotFound,
+    Operation,
+    Request,
+    Response,
+    hookimpl,
+)
+from clonesquad_interact.access import allows
+from clonesquad_interact.precomputed import obtain
+from clonesquad_interact.producer import Producer, Production
+
+from .instances import CONFIGURATION_KEYS, describe_fleet, shared_fleet
+
+#: An EC2 instance id.
+INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+#: How an instance calls: the caller of an instance role session is ``<role-id>:<instance-id>``.
+HOW_TO_CALL = (
+    "call metadata from a managed EC2 instance, signing the request (SigV4) with the "
+    "credentials of its instance role, for example with awscurl on the instance"
+)
+
+
+def _schema(name: str) -> Any:
+    return files("clonesquad_interact.schemas") / name
+
+
+@hookimpl
+def register_operations() -> list[Operation]:
+    return [
+        Operation(
+            route="metadata",
+            handler=metadata,
+            summary="The calling EC2 instance's state, health, AZ and tags.",
+            schema=_schema("metadata.json"),
+            cache=CachePolicy.PER_CALLER,
+            description=(
+                "Only for a managed EC2 instance calling with its instance role: the "
+                "instance is the session name of the caller (`<role-id>:<instance-id>`). "
+                "`instanceid` names another instance, which an `authorize_access` plugin "
+                "must allow. Note that a principal allowed to assume a role can choose an "
+                "instance id as its session name: restrict who may invoke this path with IAM."
+            ),
+        ),
+        Operation(
+            route="allmetadatas",
+            handler=all_metadatas,
+            summary="The metadata of every managed EC2 instance, by instance id.",
+            schema=_schema("allmetadatas.json"),
+            cache=CachePolicy.SHARED,
+        ),
+        Operation(
+            route="fleet/metadata",
+            handler=all_metadatas,
+            summary="The metadata of every managed EC2 instance, by instance id (allmetadatas).",
+            schema=_schema("allmetadatas.json"),
+            cache=CachePolicy.SHARED,
+        ),
+        Operation(
+            route="fleet/status",
+            handler=fleet_status,
+            summary="Synthetic indicators of the autoscaled fleet, and the subfleets.",
+            schema=_schema("fleet-status.json"),
+            cache=CachePolicy.SHARED,
+        ),
+    ]
+
+
+@hookimpl
+def register_configuration_keys() -> tuple[ConfigurationKey, ...]:
+    return CONFIGURATION_KEYS
+
+
+@hookimpl
+def register_producers() -> list[Producer]:
+    return [
+        Producer("metadata", produce_metadata, "The metadata of every managed instance."),
+        Producer("fleet/status", produce_status, "The fleet/status indicators."),
+    ]
+
+
+# -------------------------------------------------------------------------
+# Operations
+# -------------------------------------------------------------------------
+
+
+def caller_instance(request: Request) -> str | None:
+    """The instance id of a caller that is an EC2 instance role session, else ``None``."""
+    caller = request.caller
+    if caller is None:
+        return None
+    _, sep, session = caller.rpartition(":")
+    return session if sep and INSTANCE_ID.fullmatch(session) else None
+
+
+def metadata(request: Request) -> Response:
+    """``metadata``: the calling instance's (or, when allowed, another's) metadata."""
+    own = caller_instance(request)
+    named = request.params.get("instanceid")
+    if named is not None and named != own:
+        if not allows(request, "metadata", named):
+            raise Forbidden(
+                f"the caller may not read the metadata of instance {named!r}: an instance "
+                "reads its own (omit instanceid), another needs an authorization plugin "
+                "that allows it"
+            )
+        instance_id = named
+    elif own is not None:
+        instance_id = own
+    elif request.identity is None or request.caller is None:
+        raise Forbidden(f"metadata needs the caller's identity: {HOW_TO_CALL}")
+    else:
+        raise Forbidden(f"the caller {request.caller!r} is not an EC2 instance: {HOW_TO_CALL}")
+    dispatcher = request.dispatcher
+    assert dispatcher is not None
+    data = obtain(
+        request, "metadata", lambda: describe_fleet(dispatcher, [instance_id]).all_metadata()
+    )
+    found = data.value.get(instance_id) if isinstance(data.value, dict) else None
+    if found is None:
+        raise NotFound(
+            f"instance {instance_id} is not managed by group "
+            f"{dispatcher.settings.group_name!r} (it lacks the tag clonesquad:group-name, "
+            "is terminated, or is too new for the precomputed data: try again in a minute)"
+        )
+    return data.response(found)
+
+
+def all_metadatas(request: Request) -> Response:
+    """``allmetadatas``: every managed instance's metadata."""
+    dispatcher = request.dispatcher
+    assert dispatcher is not None
+    return obtain(request, "metadata", lambda: describe_fleet(dispatcher).all_metadata()).response()
+
+
+def fleet_status(request: Request) -> Response:
+    """``fleet/status``: the fleet's indicators."""
+    dispatcher = request.dispatcher
+    assert dispatcher is not None
+    return obtain(request, "fleet/status", lambda: describe_fleet(dispatcher).status()).response()
+
+
+# -------------------------------------------------------------------------
+# Producers
+# -------------------------------------------------------------------------
+
+
+def produce_metadata(production: Production) -> dict[str, Any]:
+    return shared_fleet(production).all_metadata()
+
+
+def produce_status(production: Production) -> dict[str, Any]:
+    return shared_fleet(production).status()

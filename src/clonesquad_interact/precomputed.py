@@ -1,0 +1,218 @@
+"""Data that operations serve: precomputed in the State table, or computed live.
+
+A CloneSquad deployment precomputes the data of some operations and writes it in
+the State table under ``interact.precomputed``: the JSON document
+``{"data": {"<operation>": <value>, ...}}``, gzip-compressed (level 9) then
+base64-encoded. The producer of this library (:mod:`clonesquad_interact.producer`)
+writes the same format and adds ``"generated_at"`` (epoch seconds), which tells how
+old the data is; a blob without it is of unknown age.
+
+:func:`obtain` serves an operation's data from that blob when it is present and not
+expired, else computes it live; every answer says which, and how old the data is
+(:data:`SOURCE_HEADER`, :data:`AGE_HEADER`). Data that cannot be had is a 503
+with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import gzip
+import json
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from .errors import InteractError, ServiceUnavailable
+from .response import Response
+from .tables import KeyValueTable
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+    from .request import Request
+
+__all__ = [
+    "AGE_HEADER",
+    "LAST_WRITE_INDEX_KEY",
+    "PRECOMPUTED_KEY",
+    "SOURCE_HEADER",
+    "Precomputed",
+    "Source",
+    "Sourced",
+    "decode",
+    "encode",
+    "live",
+    "obtain",
+    "read_precomputed",
+    "state_table",
+]
+
+logger = structlog.get_logger(__name__)
+
+#: The State table key of the precomputed blob.
+PRECOMPUTED_KEY = "interact.precomputed"
+#: The State table key that changes whenever the data a cache holds may have changed.
+LAST_WRITE_INDEX_KEY = "cache.last_write_index"
+
+#: Response header: ``precomputed`` or ``live``.
+SOURCE_HEADER = "X-Clonesquad-Data-Source"
+#: Response header: the data's age in whole seconds, or ``unknown``.
+AGE_HEADER = "X-Clonesquad-Data-Age"
+
+#: Seconds a caller is asked to wait when data cannot be had.
+RETRY_AFTER = 30
+
+
+class Source(enum.StrEnum):
+    """Where an answer's data comes from."""
+
+    PRECOMPUTED = "precomputed"
+    LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced:
+    """A value, where it comes from and how old it is."""
+
+    value: Any
+    source: Source
+    #: Seconds since the data was computed; ``None`` when unknown.
+    age: float | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The response headers that tell the source and the age."""
+        age = "unknown" if self.age is None else str(max(0, int(self.age)))
+        return {SOURCE_HEADER: self.source.value, AGE_HEADER: age}
+
+    def response(self, body: Any = None) -> Response:
+        """A 200 answer with ``body`` (default: the value) and the source headers."""
+        return Response(body=self.value if body is None else body, headers=self.headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Precomputed:
+    """A decoded ``interact.precomputed`` blob."""
+
+    data: Mapping[str, Any]
+    #: Epoch seconds of its computation, when the writer said.
+    generated_at: float | None = None
+    #: Epoch seconds of its expiry, from the item's ``ExpirationTime``.
+    expiration_time: int | None = field(default=None, compare=False)
+
+    def get(self, name: str, now: float) -> Sourced | None:
+        """The data of ``name``, or ``None`` when the blob does not hold it."""
+        if name not in self.data:
+            return None
+        age = None if self.generated_at is None else now - self.generated_at
+        return Sourced(self.data[name], Source.PRECOMPUTED, age)
+
+
+def encode(data: Mapping[str, Any], *, generated_at: float | None = None) -> str:
+    """The blob of ``data`` as a CloneSquad deployment writes it (gzip level 9, base64)."""
+    document: dict[str, Any] = {"data": dict(data)}
+    if generated_at is not None:
+        document["generated_at"] = generated_at
+    text = json.dumps(document, separators=(",", ":"), sort_keys=True, default=str)
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9)).decode("ascii")
+
+
+def decode(blob: str) -> Precomputed:
+    """The content of a blob.
+
+    :raises ValueError: it is not base64 of gzip of a JSON ``{"data": {...}}`` document.
+    """
+    try:
+        document = json.loads(gzip.decompress(base64.b64decode(blob, validate=True)))
+    except (binascii.Error, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise ValueError(f"not base64 of gzip-compressed JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
+        raise ValueError('the document is not shaped {"data": {...}}')
+    generated_at = document.get("generated_at")
+    if not isinstance(generated_at, int | float) or isinstance(generated_at, bool):
+        generated_at = None
+    return Precomputed(document["data"], generated_at)
+
+
+def state_table(dispatcher: Dispatcher) -> KeyValueTable | None:
+    """The State table, or ``None`` when the deployment names none."""
+    name = dispatcher.settings.get("StateTable")
+    if name is None:
+        return None
+    return KeyValueTable(dispatcher.aws.client("dynamodb"), name)
+
+
+def read_precomputed(table: KeyValueTable) -> Precomputed | None:
+    """The blob in ``table``, or ``None`` when it is absent, expired or unreadable.
+
+    A blob that cannot be decoded, or a State table that cannot be read, is logged
+    and treated as absent: the data is then computed live.
+    """
+    try:
+        item = table.get(PRECOMPUTED_KEY)
+    except Exception as exc:
+        logger.warning("precomputed data unreadable", table=table.name, error=repr(exc))
+        return None
+    if item is None or not item.value:
+        return None
+    try:
+        precomputed = decode(item.value)
+    except ValueError as exc:
+        logger.warning("precomputed data corrupt", table=table.name, error=str(exc))
+        return None
+    return Precomputed(precomputed.data, precomputed.generated_at, item.expiration_time)
+
+
+def live(name: str, compute: Callable[[], Any]) -> Sourced:
+    """Compute ``name``'s data now.
+
+    :raises ServiceUnavailable: AWS refused or failed a call (throttling, access
+        denied, unreachable): the data cannot be had right now.
+    """
+    try:
+        value = compute()
+    except InteractError:
+        raise
+    except Exception as exc:
+        if not type(exc).__module__.startswith("botocore"):
+            raise
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        logger.warning("live computation failed", data=name, error=repr(exc))
+        raise ServiceUnavailable(
+            f"the data of {name!r} cannot be had: no precomputed data, and computing it "
+            f"failed ({code}); try again shortly",
+            retry_after=RETRY_AFTER,
+            details=[{"data": name, "aws_error": code}],
+        ) from exc
+    return Sourced(value, Source.LIVE, 0.0)
+
+
+def obtain(
+    request: Request,
+    name: str,
+    compute: Callable[[], Any],
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Sourced:
+    """``name``'s data: from the precomputed blob when it holds it, else computed live.
+
+    :param request: the request being served (its dispatcher locates the State table).
+    :param name: the key of the data in the blob (an operation name, ``metadata``...).
+    :param compute: computes the data live (boto3 errors become a 503).
+    :raises ServiceUnavailable: no precomputed data, and the live computation failed.
+    """
+    dispatcher = request.dispatcher
+    assert dispatcher is not None, "obtain() serves routed requests"
+    table = state_table(dispatcher)
+    if table is not None:
+        precomputed = read_precomputed(table)
+        if precomputed is not None:
+            found = precomputed.get(name, clock())
+            if found is not None:
+                return found
+    return live(name, compute)

@@ -1,0 +1,228 @@
+"""The producer: precompute operations' data into the State table.
+
+Plugins contribute :class:`Producer` objects (hook ``register_producers``); each
+computes the data of one operation. :func:`produce` runs them all, each in
+isolation (a failure is logged and does not stop the others), and writes what
+they computed as one ``interact.precomputed`` blob in the format a CloneSquad
+deployment writes (see :mod:`clonesquad_interact.precomputed`), then changes
+``cache.last_write_index`` so that warm containers drop their caches.
+
+``clonesquad_interact.producer.handler`` is the entry point of a Lambda function
+run on a schedule (every minute, for example).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from .errors import InteractError, PluginError
+from .precomputed import LAST_WRITE_INDEX_KEY, PRECOMPUTED_KEY, encode
+from .tables import KeyValueTable
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+
+__all__ = [
+    "DEFAULT_TTL",
+    "ITEM_LIMIT",
+    "BlobTooLarge",
+    "Producer",
+    "Production",
+    "ProductionReport",
+    "handler",
+    "produce",
+    "producers",
+]
+
+logger = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+#: DynamoDB's limit on the size of an item (names and values), in bytes.
+ITEM_LIMIT = 400 * 1024
+#: Seconds a blob is served before it expires.
+DEFAULT_TTL = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """Code that precomputes the data of one operation.
+
+    :param name: the key of the data in the blob: the operation's name
+        (``fleet/status``), or a name the operation reads (``metadata``).
+    :param compute: ``compute(production) -> value``: the data, JSON-able. It may
+        share work with other producers through :meth:`Production.shared`.
+    :param summary: one line, for listings and logs.
+    """
+
+    name: str
+    compute: Callable[[Production], Any]
+    summary: str = ""
+    #: The name of the plugin that contributed it (filled in by :func:`producers`).
+    plugin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.strip():
+            raise PluginError(f"producer {self.name!r}: a name must be non-empty text")
+        if not callable(self.compute):
+            raise PluginError(f"producer {self.name!r}: compute {self.compute!r} is not callable")
+
+
+class Production:
+    """One run of the producers: the dispatcher, and values the producers share.
+
+    :param dispatcher: its settings, clients and configuration are the producers'.
+    """
+
+    def __init__(self, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time) -> None:
+        self.dispatcher = dispatcher
+        #: Epoch seconds when the run started.
+        self.started_at = clock()
+        self._shared: dict[str, tuple[bool, Any]] = {}
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """``factory()``, computed once per run and shared by every producer asking for ``key``.
+
+        A failure is remembered too: every producer that asks for ``key`` fails the same way.
+        """
+        if key not in self._shared:
+            try:
+                self._shared[key] = (True, factory())
+            except Exception as exc:
+                self._shared[key] = (False, exc)
+        ok, value = self._shared[key]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionReport:
+    """What a run of the producers did."""
+
+    #: Names of the data written, sorted.
+    written: tuple[str, ...]
+    #: Name of each producer that failed -> why.
+    failed: Mapping[str, str]
+    #: Size of the item written, in bytes (0 when nothing was written).
+    size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"written": list(self.written), "failed": dict(self.failed), "size": self.size}
+
+
+class BlobTooLarge(InteractError):
+    """The precomputed data does not fit in one DynamoDB item."""
+
+    status = 500
+    kind = "BlobTooLarge"
+
+
+def producers(dispatcher: Dispatcher) -> tuple[Producer, ...]:
+    """Every producer the dispatcher's plugins contribute, in registration order.
+
+    :raises PluginError: two plugins produce the same data.
+    """
+    found: dict[str, Producer] = {}
+    for plugin, producer in dispatcher.plugins.contributions("register_producers", Producer):
+        other = found.get(producer.name)
+        if other is not None:
+            first, second = sorted((other.plugin, plugin))
+            raise PluginError(
+                f"producer {producer.name!r} is contributed by two plugins: "
+                f"{first!r} and {second!r}"
+            )
+        found[producer.name] = Producer(producer.name, producer.compute, producer.summary, plugin)
+    return tuple(found.values())
+
+
+def item_size(key: str, value: str, expiration_time: int) -> int:
+    """The size DynamoDB counts for a State item: attribute names and values."""
+    return (
+        len("Key") + len(key.encode())
+        + len("Value") + len(value.encode())
+        + len("ExpirationTime") + len(str(expiration_time)) + 1
+    )  # fmt: skip
+
+
+def produce(
+    dispatcher: Dispatcher,
+    *,
+    ttl: int = DEFAULT_TTL,
+    only: tuple[str, ...] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ProductionReport:
+    """Run the producers and write the blob in the State table.
+
+    :param ttl: seconds the blob is served before it expires.
+    :param only: names of the producers to run (default: all).
+    :raises SettingMissing: the deployment names no ``StateTable``.
+    :raises BlobTooLarge: the data exceeds DynamoDB's 400 KB item limit; nothing is
+        written, and the message names the largest data.
+    """
+    table = KeyValueTable(
+        dispatcher.aws.client("dynamodb"), dispatcher.settings.require("StateTable")
+    )
+    production = Production(dispatcher, clock=clock)
+    data: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for producer in producers(dispatcher):
+        if only is not None and producer.name not in only:
+            continue
+        try:
+            data[producer.name] = producer.compute(production)
+        except Exception as exc:
+            failed[producer.name] = f"{type(exc).__name__}: {exc}"
+            logger.exception("producer failed", producer=producer.name, plugin=producer.plugin)
+    if not data:
+        logger.error("no data produced", failed=failed)
+        return ProductionReport((), MappingProxyType(failed), 0)
+    blob = encode(data, generated_at=production.started_at)
+    expiration_time = int(production.started_at + ttl)
+    size = item_size(PRECOMPUTED_KEY, blob, expiration_time)
+    if size > ITEM_LIMIT:
+        sizes = sorted(((len(encode({k: v})), k) for k, v in data.items()), reverse=True)
+        largest = ", ".join(f"{name!r} (~{n} bytes compressed)" for n, name in sizes[:3])
+        raise BlobTooLarge(
+            f"the precomputed data takes {size} bytes, more than DynamoDB's item limit of "
+            f"{ITEM_LIMIT} bytes; nothing was written. Largest: {largest}",
+            details=[{"size": size, "limit": ITEM_LIMIT}],
+        )
+    table.put(PRECOMPUTED_KEY, blob, expiration_time=expiration_time)
+    table.put(LAST_WRITE_INDEX_KEY, f"{production.started_at:.6f}-{uuid.uuid4().hex[:8]}")
+    report = ProductionReport(tuple(sorted(data)), MappingProxyType(failed), size)
+    logger.info("precomputed data written", **report.as_dict())
+    return report
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Lambda entry point of the scheduled producer function.
+
+    The event may name the producers to run (``{"only": ["fleet/status"]}``) and the
+    blob's lifetime in seconds (``{"ttl": 120}``).
+
+    :returns: the run's report (``written``, ``failed``, ``size``).
+    :raises RuntimeError: every producer failed (so that the run counts as an error).
+    """
+    from .lambda_handler import get_dispatcher
+    from .log import configure_logging
+
+    configure_logging()
+    options = event if isinstance(event, Mapping) else {}
+    only = options.get("only")
+    ttl = options.get("ttl", DEFAULT_TTL)
+    report = produce(
+        get_dispatcher(),
+        ttl=int(ttl) if isinstance(ttl, int | float) and ttl > 0 else DEFAULT_TTL,
+        only=tuple(str(name) for name in only) if isinstance(only, list) else None,
+    )
+    if not report.written and report.failed:
+        raise RuntimeError(f"every producer failed: {dict(report.failed)}")
+    return report.as_dict()

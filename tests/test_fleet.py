@@ -1,0 +1,337 @@
+"""metadata, allmetadatas, fleet/metadata and fleet/status on the demo fleet, from every source."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from clonesquad_interact import Dispatcher, Request, hookimpl
+from clonesquad_interact.producer import produce
+from clonesquad_interact.testing import InteractClient, instance_identity
+from demo_fleet import CallCounter, Demo, running_demo
+
+AGE = "X-Clonesquad-Data-Age"
+SOURCE = "X-Clonesquad-Data-Source"
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Demo]:
+    yield from running_demo()
+
+
+@pytest.fixture(scope="module")
+def warm(demo: Demo) -> Dispatcher:
+    """One dispatcher for the module (its clients are slow to create)."""
+    return demo.dispatcher()
+
+
+@pytest.fixture
+def dispatcher(demo: Demo, warm: Dispatcher) -> Dispatcher:
+    demo.reset()
+    warm.cache.clear()
+    return warm
+
+
+@pytest.fixture
+def client(dispatcher: Dispatcher) -> InteractClient:
+    return InteractClient(dispatcher)
+
+
+def tags(demo: Demo, name: str) -> list[dict[str, str]]:
+    return demo.fleet.tags[name]
+
+
+def expected_metadata(demo: Demo, name: str, az: str, state: str, status: str) -> dict[str, Any]:
+    return {
+        "InstanceId": demo.fleet[name],
+        "LocatedInAZWithIssues": az == "eu-west-3c",
+        "Instance": {
+            "AvailabilityZone": az,
+            "State": state,
+            "Status": status,
+            "Tags": tags(demo, name),
+        },
+    }
+
+
+#: name -> (AZ, State, Status) as metadata reports them.
+EXPECTED = {
+    "web": ("eu-west-3a", "running", "ok"),
+    "spot": ("eu-west-3b", "bounced", "ok"),
+    "impaired": ("eu-west-3a", "running", "impaired"),
+    "stopped": ("eu-west-3b", "stopped", "not-applicable"),
+    "draining": ("eu-west-3a", "draining", "ok"),
+    "error": ("eu-west-3a", "error", "not-applicable"),
+    "evicted": ("eu-west-3c", "running", "az_evicted"),
+    "db-running": ("eu-west-3a", "running", "ok"),
+    "db-stopped": ("eu-west-3b", "stopped", "not-applicable"),
+}
+
+
+def all_expected(demo: Demo) -> dict[str, Any]:
+    return {
+        demo.fleet[name]: expected_metadata(demo, name, *fields)
+        for name, fields in EXPECTED.items()
+    }
+
+
+def expected_status(demo: Demo) -> dict[str, Any]:
+    # autoscaled: web, spot, impaired, stopped, draining, error, evicted (7)
+    # running: web, spot, impaired, draining, evicted; serving: web, spot, evicted
+    # not startable: error (scaling state error)
+    return {
+        "AutoscaledFleet": {
+            "FaultyFleetSize": 1,
+            "ManagedFleetSize": 7,
+            "MaximumFleetSize": 6,
+            "RunningFleetSize": 5,
+            "ServingFleetSize": 3,
+            "ServingFleet_vs_ManagedFleetSizePourcentage": 42,
+            "ServingFleet_vs_MaximumFleetSizePourcentage": 50,
+        },
+        "Subfleets": [
+            {
+                "Name": "db",
+                "RunningInstances": [demo.fleet["db-running"]],
+                "StoppedInstances": [demo.fleet["db-stopped"]],
+                "SubfleetSize": 2,
+            }
+        ],
+    }
+
+
+def write_clonesquad_blob(demo: Demo, data: dict[str, Any], expiration_time: int) -> None:
+    """The blob exactly as a CloneSquad deployment writes it."""
+    blob = base64.b64encode(
+        gzip.compress(json.dumps({"data": data}).encode("utf-8"), compresslevel=9)
+    ).decode("ascii")
+    boto3.client("dynamodb").put_item(
+        TableName=demo.settings["StateTable"],
+        Item={
+            "Key": {"S": "interact.precomputed"},
+            "Value": {"S": blob},
+            "ExpirationTime": {"N": str(expiration_time)},
+        },
+    )
+
+
+# -------------------------------------------------------------------------
+# Live
+# -------------------------------------------------------------------------
+
+
+def test_fleet_status_live_counts_the_autoscaled_fleet_and_lists_subfleets(
+    demo: Demo, client: InteractClient
+) -> None:
+    answer = client.get("/fleet/status")
+    assert answer.status_code == 200
+    assert answer.json() == expected_status(demo)
+    assert (answer.headers[SOURCE], answer.headers[AGE]) == ("live", "0")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_metadata_live_for_each_managed_instance(
+    demo: Demo, client: InteractClient, name: str
+) -> None:
+    answer = client.get("/metadata", identity=instance_identity(demo.fleet[name]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == expected_metadata(demo, name, *EXPECTED[name])
+    assert answer.headers[SOURCE] == "live"
+
+
+@pytest.mark.parametrize("path", ["/allmetadatas", "/fleet/metadata"])
+def test_allmetadatas_and_its_alias_live(demo: Demo, client: InteractClient, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 200
+    assert answer.json() == all_expected(demo)
+    assert answer.headers[SOURCE] == "live"
+
+
+def test_configured_unavailable_azs_by_name_or_id(demo: Demo, client: InteractClient) -> None:
+    zones = boto3.client("ec2").describe_availability_zones()["AvailabilityZones"]
+    zone_b = next(z["ZoneId"] for z in zones if z["ZoneName"] == "eu-west-3b")
+    assert client.post("/configuration/ec2.az.unavailable_list", body=zone_b).status_code == 200
+    spot = client.get("/metadata", identity=instance_identity(demo.fleet["spot"])).json()
+    assert spot["LocatedInAZWithIssues"] is True
+    assert spot["Instance"]["Status"] == "az_evicted"
+    fleet = client.get("/fleet/status").json()["AutoscaledFleet"]
+    # "stopped" (eu-west-3b) can no longer be started
+    assert fleet["MaximumFleetSize"] == 5
+    assert fleet["ServingFleet_vs_MaximumFleetSizePourcentage"] == 60
+
+
+# -------------------------------------------------------------------------
+# Precomputed: written by the producer, or by a CloneSquad deployment
+# -------------------------------------------------------------------------
+
+
+def test_a_blob_written_by_the_producer_is_served_as_computed(
+    demo: Demo, dispatcher: Dispatcher
+) -> None:
+    report = produce(dispatcher)
+    assert set(report.written) >= {"metadata", "fleet/status"}
+    assert report.failed == {}
+    client = InteractClient(dispatcher)
+    counter = CallCounter(dispatcher)
+    status = client.get("/fleet/status")
+    assert status.json() == expected_status(demo)
+    assert status.headers[SOURCE] == "precomputed"
+    assert int(status.headers[AGE]) >= 0
+    for name, fields in EXPECTED.items():
+        answer = client.get("/metadata", identity=instance_identity(demo.fleet[name]))
+        assert answer.json() == expected_metadata(demo, name, *fields)
+        assert answer.headers[SOURCE] == "precomputed"
+    assert client.get("/allmetadatas").json() == all_expected(demo)
+    assert not any(call.startswith("ec2.") for call in counter.take()), "no live computation"
+
+
+def test_a_blob_written_by_a_clonesquad_deployment_is_served_as_is(
+    demo: Demo, client: InteractClient
+) -> None:
+    web = demo.fleet["web"]
+    status = {"AutoscaledFleet": {"FaultyFleetSize": 0, "ManagedFleetSize": 20}}
+    metadata = {
+        web: {
+            "InstanceId": web,
+            "LocatedInAZWithIssues": False,
+            "Instance": {"AvailabilityZone": "eu-west-3a", "State": "running", "Status": "ok",
+                         "Tags": [{"Key": "Name", "Value": "MyInstanceName"}]},
+        }
+    }  # fmt: skip
+    write_clonesquad_blob(
+        demo, {"fleet/status": status, "metadata": metadata}, int(time.time()) + 300
+    )
+    answer = client.get("/fleet/status")
+    assert answer.json() == status
+    assert (answer.headers[SOURCE], answer.headers[AGE]) == ("precomputed", "unknown")
+    assert client.get("/metadata", identity=instance_identity(web)).json() == metadata[web]
+    assert client.get("/allmetadatas").json() == metadata
+    # An instance the blob does not list is not managed, as far as the blob says.
+    impaired = client.get("/metadata", identity=instance_identity(demo.fleet["impaired"]))
+    assert impaired.status_code == 404
+
+
+def test_an_expired_blob_is_ignored(demo: Demo, client: InteractClient) -> None:
+    write_clonesquad_blob(demo, {"fleet/status": {"stale": True}}, int(time.time()) - 1)
+    answer = client.get("/fleet/status")
+    assert answer.json() == expected_status(demo)
+    assert answer.headers[SOURCE] == "live"
+
+
+def test_a_corrupt_blob_is_ignored(demo: Demo, client: InteractClient) -> None:
+    boto3.client("dynamodb").put_item(
+        TableName=demo.settings["StateTable"],
+        Item={"Key": {"S": "interact.precomputed"}, "Value": {"S": "bm90IGd6aXA="}},
+    )
+    assert client.get("/fleet/status").headers[SOURCE] == "live"
+
+
+def test_data_that_cannot_be_had_is_a_503_with_retry_after(
+    client: InteractClient, dispatcher: Dispatcher
+) -> None:
+    with Stubber(dispatcher.aws.client("ec2")) as ec2:
+        ec2.add_client_error(
+            "describe_instances", service_error_code="UnauthorizedOperation", http_status_code=403
+        )
+        answer = client.get("/fleet/status")
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "30"
+    error = answer.json()["error"]
+    assert "UnauthorizedOperation" in error["message"]
+    assert "fleet/status" in error["message"]
+
+
+# -------------------------------------------------------------------------
+# metadata: who may call it
+# -------------------------------------------------------------------------
+
+
+def test_metadata_without_identity_is_a_403_that_says_how_to_call(
+    client: InteractClient,
+) -> None:
+    answer = client.get("/metadata", identity=None)
+    assert answer.status_code == 403
+    assert "instance role" in answer.json()["error"]["message"]
+
+
+def test_metadata_from_a_caller_that_is_no_instance_is_a_403(client: InteractClient) -> None:
+    answer = client.get("/metadata")  # the operator's IAM user
+    assert answer.status_code == 403
+    message = answer.json()["error"]["message"]
+    assert "is not an EC2 instance" in message
+    assert "instance role" in message
+
+
+@pytest.mark.parametrize("name", ["unmanaged", "other-group"])
+def test_metadata_of_an_instance_the_group_does_not_manage_is_a_404(
+    demo: Demo, client: InteractClient, name: str
+) -> None:
+    answer = client.get("/metadata", identity=instance_identity(demo.fleet[name]))
+    assert answer.status_code == 404
+    assert demo.fleet[name] in answer.json()["error"]["message"]
+
+
+def test_metadata_of_another_instance_is_denied_without_a_plugin(
+    demo: Demo, client: InteractClient
+) -> None:
+    identity = instance_identity(demo.fleet["web"])
+    other = client.get("/metadata", {"instanceid": demo.fleet["spot"]}, identity=identity)
+    assert other.status_code == 403
+    assert demo.fleet["spot"] in other.json()["error"]["message"]
+    own = client.get("/metadata", {"instanceid": demo.fleet["web"]}, identity=identity)
+    assert own.status_code == 200
+    assert client.get("/metadata", {"instanceid": "web"}, identity=identity).status_code == 400
+
+
+class OperatorsMayReadMetadata:
+    """Lets the IAM user ``operator`` read any instance's metadata."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    @hookimpl
+    def authorize_access(self, request: Request, action: str, resource: str) -> bool | None:
+        self.asked.append((action, resource))
+        arn = (request.identity or {}).get("userArn", "")
+        return True if arn.endswith(":user/operator") else None
+
+
+class NobodyReadsTheSpotInstance:
+    def __init__(self, spot: str) -> None:
+        self.spot = spot
+
+    @hookimpl
+    def authorize_access(self, resource: str) -> bool | None:
+        return False if resource == self.spot else None
+
+
+def test_an_authorization_plugin_can_allow_reading_another_instance(demo: Demo) -> None:
+    allow = OperatorsMayReadMetadata()
+    client = InteractClient(demo.dispatcher(allow))
+    spot = demo.fleet["spot"]
+    answer = client.get("/metadata", {"instanceid": spot})
+    assert answer.status_code == 200
+    assert answer.json() == expected_metadata(demo, "spot", *EXPECTED["spot"])
+    assert allow.asked == [("metadata", spot)]
+    # An instance is not the operator: still denied.
+    denied = client.get(
+        "/metadata", {"instanceid": spot}, identity=instance_identity(demo.fleet["web"])
+    )
+    assert denied.status_code == 403
+
+
+def test_any_authorization_plugin_can_deny(demo: Demo) -> None:
+    spot = demo.fleet["spot"]
+    client = InteractClient(
+        demo.dispatcher(OperatorsMayReadMetadata(), NobodyReadsTheSpotInstance(spot))
+    )
+    assert client.get("/metadata", {"instanceid": spot}).status_code == 403
+    assert client.get("/metadata", {"instanceid": demo.fleet["web"]}).status_code == 200
