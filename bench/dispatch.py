@@ -52,10 +52,13 @@ from aws_lambda_powertools.event_handler import Response as PowertoolsResponse
 from clonesquad_interact import Interface, Operation, Request, hookimpl
 from clonesquad_interact.lambda_handler import get_dispatcher, handler
 from clonesquad_interact.log import configure_logging
-from clonesquad_interact.manager import ENV_BLOCK, ENV_PLUGINS, ENV_TRACE
+from clonesquad_interact.manager import BUILTIN_PLUGINS, ENV_BLOCK, ENV_PLUGINS, ENV_TRACE
 from clonesquad_interact.testing import apigw_rest_event, sqs_event
 
 TARGET = "full pipeline no slower than Powertools' bare resolver"
+
+#: The built-in operation plugins, left out: this module serves the same names.
+BLOCKED = " ".join(name for name in BUILTIN_PLUGINS if not name.endswith(".root"))
 
 INTERACT = "clonesquad-interact pipeline"
 POWERTOOLS = "Powertools APIGatewayRestResolver"
@@ -157,6 +160,7 @@ def interact_handler() -> Callable[[Mapping[str, Any], Any], Any]:
     for name in (ENV_PLUGINS, ENV_BLOCK, ENV_TRACE):
         os.environ.pop(name, None)
     os.environ[ENV_PLUGINS] = __name__
+    os.environ[ENV_BLOCK] = BLOCKED
     get_dispatcher.cache_clear()
     return handler
 
@@ -446,7 +450,7 @@ def cold_children(pycache: Path) -> list[Child]:
         and name not in ("LOG_LEVEL", "PYTHONDONTWRITEBYTECODE")
     }
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    interact_env = {**env, ENV_PLUGINS: "__main__"}
+    interact_env = {**env, ENV_PLUGINS: "__main__", ENV_BLOCK: BLOCKED}
     return [
         Child(COLD_BARE, "pass", env),
         Child(COLD_INTERACT_IMPORT, "import clonesquad_interact.lambda_handler", env),

@@ -219,3 +219,12 @@ def test_document_values_become_text() -> None:
         to_text(["a"], "String")
     with pytest.raises(ValueError, match="a mapping"):
         to_text({"a": 1})
+
+
+def test_yaml_answers_are_written_by_libyaml_when_pyyaml_has_it() -> None:
+    import yaml
+
+    from clonesquad_interact import formats
+
+    expected = yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper
+    assert formats._Dumper is expected
