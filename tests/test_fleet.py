@@ -335,3 +335,48 @@ def test_any_authorization_plugin_can_deny(demo: Demo) -> None:
     )
     assert client.get("/metadata", {"instanceid": spot}).status_code == 403
     assert client.get("/metadata", {"instanceid": demo.fleet["web"]}).status_code == 200
+
+
+# -------------------------------------------------------------------------
+# What each answer costs in AWS calls
+# -------------------------------------------------------------------------
+
+
+def test_aws_calls_of_fleet_status_live_precomputed_and_warm(
+    demo: Demo, dispatcher: Dispatcher
+) -> None:
+    client = InteractClient(dispatcher)
+    counter = CallCounter(dispatcher)
+    assert client.get("/fleet/status").headers["X-Clonesquad-Cache"] == "miss"
+    assert counter.take() == {
+        "dynamodb.BatchGetItem": 1,  # scaling states
+        "dynamodb.GetItem": 3,  # cache index, precomputed blob, ec2.az.unavailable_list
+        "ec2.DescribeAvailabilityZones": 1,
+        "ec2.DescribeInstanceStatus": 1,
+        "ec2.DescribeInstances": 1,
+    }
+    assert client.get("/fleet/status").headers["X-Clonesquad-Cache"] == "hit"
+    assert counter.take() == {"dynamodb.GetItem": 1}, "a warm cached answer: one GetItem"
+    produce(dispatcher)
+    counter.take()
+    precomputed = client.get("/fleet/status")
+    assert precomputed.headers["X-Clonesquad-Cache"] == "miss", "the producer wrote"
+    assert precomputed.headers[SOURCE] == "precomputed"
+    assert counter.take() == {"dynamodb.GetItem": 2}  # cache index, precomputed blob
+    assert client.get("/fleet/status").headers["X-Clonesquad-Cache"] == "hit"
+    assert counter.take() == {"dynamodb.GetItem": 1}
+
+
+def test_aws_calls_of_metadata_live(demo: Demo, dispatcher: Dispatcher) -> None:
+    client = InteractClient(dispatcher)
+    counter = CallCounter(dispatcher)
+    client.get("/metadata", identity=instance_identity(demo.fleet["web"]))
+    assert counter.take() == {
+        "dynamodb.BatchGetItem": 1,
+        "dynamodb.GetItem": 3,
+        "ec2.DescribeAvailabilityZones": 1,
+        "ec2.DescribeInstanceStatus": 1,
+        "ec2.DescribeInstances": 1,
+    }
+    client.get("/metadata", identity=instance_identity(demo.fleet["web"]))
+    assert counter.take() == {"dynamodb.GetItem": 1}

@@ -71,7 +71,7 @@ class ResponseCache:
         self.max_age = max_age
         self.clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, Response]] = OrderedDict()
-        self._index: str | None = None
+        self._index: str | _Unknown | None = _UNKNOWN
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -93,7 +93,7 @@ class ResponseCache:
         key = self.key(request, operation)
         index = _write_index(request) if key is not None else _UNKNOWN
         if key is None or isinstance(index, _Unknown):
-            return call_next(request)
+            return _miss(call_next(request))
         now = self.clock()
         with self._lock:
             if index != self._index:
@@ -111,7 +111,7 @@ class ResponseCache:
                     self._entries.move_to_end(key)
                     while len(self._entries) > self.max_entries:
                         self._entries.popitem(last=False)
-        return replace(response, headers={**response.headers, CACHE_HEADER: "miss"})
+        return _miss(response)
 
     @staticmethod
     def key(request: Request, operation: Operation) -> Hashable | None:
@@ -138,6 +138,10 @@ def _write_index(request: Request) -> str | _Unknown | None:
         logger.warning("cache index unreadable; answering uncached", error=repr(exc))
         return _UNKNOWN
     return None if item is None else item.value
+
+
+def _miss(response: Response) -> Response:
+    return replace(response, headers={**response.headers, CACHE_HEADER: "miss"})
 
 
 def _hit(response: Response, elapsed: float) -> Response:

@@ -1,0 +1,171 @@
+"""The answer cache: declared per operation, keyed, bounded, invalidated by writes."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from clonesquad_interact import CachePolicy, Dispatcher, Request, Response
+from clonesquad_interact.cache import CACHE_HEADER, ResponseCache
+from clonesquad_interact.testing import OPERATOR_IDENTITY, InteractClient, instance_identity
+from demo_fleet import CallCounter
+
+from helpers import OPEN_PARAMS, OperationsPlugin, make_operation
+
+
+class Counted:
+    """Handlers that count their runs."""
+
+    def __init__(self) -> None:
+        self.runs: list[str] = []
+
+    def answer(self, request: Request) -> Response:
+        self.runs.append(request.op)
+        if request.params.get("fail"):
+            return Response(body={"failed": True}, status=404)
+        return Response(
+            body={"run": len(self.runs), "params": dict(request.params)},
+            headers={"X-Clonesquad-Data-Age": "5"},
+        )
+
+    def plugin(self) -> OperationsPlugin:
+        return OperationsPlugin(
+            make_operation("shared", self.answer, cache=CachePolicy.SHARED, schema=OPEN_PARAMS),
+            make_operation("mine", self.answer, cache=CachePolicy.PER_CALLER),
+            make_operation("never", self.answer),
+            make_operation("write", self.answer, methods={"POST"}, interfaces={"apigw", "sqs"}),
+        )
+
+
+@pytest.fixture
+def counted() -> Counted:
+    return Counted()
+
+
+@pytest.fixture
+def client(deployment: dict[str, str], counted: Counted) -> InteractClient:
+    return InteractClient(Dispatcher([counted.plugin()], entry_points=False, builtins=False))
+
+
+def set_write_index(settings: dict[str, str], value: str) -> None:
+    boto3.client("dynamodb").put_item(
+        TableName=settings["StateTable"],
+        Item={"Key": {"S": "cache.last_write_index"}, "Value": {"S": value}},
+    )
+
+
+def test_a_shared_answer_is_served_again_and_says_so(
+    client: InteractClient, counted: Counted
+) -> None:
+    first, second = client.get("/shared"), client.get("/shared")
+    assert first.headers[CACHE_HEADER] == "miss"
+    assert second.headers[CACHE_HEADER] == "hit"
+    assert second.json() == first.json() == {"run": 1, "params": {}}
+    assert counted.runs == ["shared"]
+    assert CACHE_HEADER not in client.get("/never").headers
+    client.get("/never")
+    assert counted.runs == ["shared", "never", "never"]
+
+
+def test_parameters_make_the_key_whatever_their_order(
+    client: InteractClient, counted: Counted
+) -> None:
+    client.get("/shared?a=1&b=2")
+    assert client.get("/shared?b=2&a=1").headers[CACHE_HEADER] == "hit"
+    assert client.get("/shared?a=1&b=3").headers[CACHE_HEADER] == "miss"
+    assert len(counted.runs) == 2
+
+
+def test_per_caller_answers_are_kept_per_caller_arn(
+    client: InteractClient, counted: Counted
+) -> None:
+    one, two = instance_identity("i-0123456789abcdef0"), instance_identity("i-0123456789abcdef1")
+    client.get("/mine", identity=one)
+    assert client.get("/mine", identity=one).headers[CACHE_HEADER] == "hit"
+    assert client.get("/mine", identity=two).headers[CACHE_HEADER] == "miss"
+    assert client.get("/mine", identity=OPERATOR_IDENTITY).headers[CACHE_HEADER] == "miss"
+    # No caller: nothing to key on, so never kept.
+    assert client.get("/mine", identity=None).headers[CACHE_HEADER] == "miss"
+    assert client.get("/mine", identity=None).headers[CACHE_HEADER] == "miss"
+    assert len(counted.runs) == 5
+
+
+def test_a_change_of_the_write_index_empties_the_cache(
+    deployment: dict[str, str], client: InteractClient, counted: Counted
+) -> None:
+    client.get("/shared")
+    set_write_index(deployment, "1")
+    assert client.get("/shared").headers[CACHE_HEADER] == "miss"
+    assert client.get("/shared").headers[CACHE_HEADER] == "hit"
+    set_write_index(deployment, "2")
+    assert client.get("/shared").json()["run"] == 3
+
+
+@pytest.mark.parametrize("interface", ["apigw", "sqs"])
+def test_a_write_served_by_the_container_empties_the_cache(
+    client: InteractClient, counted: Counted, interface: str
+) -> None:
+    client.get("/shared")
+    if interface == "sqs":
+        assert client.sqs({"OpType": "write"}) == {"batchItemFailures": []}
+    else:
+        assert client.post("/write").status_code == 200
+    assert client.get("/shared").headers[CACHE_HEADER] == "miss"
+    assert len(client.dispatcher.cache) == 1
+
+
+def test_failures_are_not_kept(client: InteractClient, counted: Counted) -> None:
+    assert client.get("/shared?fail=1").status_code == 404
+    assert client.get("/shared?fail=1").headers[CACHE_HEADER] == "miss"
+    assert len(counted.runs) == 2
+
+
+def test_without_a_state_table_nothing_is_kept(aws: None, counted: Counted) -> None:
+    client = InteractClient(
+        Dispatcher([counted.plugin()], entry_points=False, builtins=False, environ={})
+    )
+    client.get("/shared")
+    assert client.get("/shared").headers[CACHE_HEADER] == "miss"
+    assert len(counted.runs) == 2
+
+
+def test_the_cache_is_bounded_and_answers_expire(
+    deployment: dict[str, str], counted: Counted
+) -> None:
+    dispatcher = Dispatcher([counted.plugin()], entry_points=False, builtins=False)
+    now = [100.0]
+    cache: ResponseCache = dispatcher.cache
+    cache.max_entries, cache.max_age, cache.clock = 2, 60.0, lambda: now[0]
+    client = InteractClient(dispatcher)
+    for letter in "abc":  # "a" is the least recently used when "c" comes in
+        client.get(f"/shared?k={letter}")
+    assert len(cache) == 2
+    assert client.get("/shared?k=c").headers[CACHE_HEADER] == "hit"
+    assert client.get("/shared?k=a").headers[CACHE_HEADER] == "miss"
+    now[0] += 59
+    hit = client.get("/shared?k=a")
+    assert hit.headers[CACHE_HEADER] == "hit"
+    assert hit.headers["X-Clonesquad-Data-Age"] == str(5 + 59), "the data aged in the cache"
+    now[0] += 1
+    assert client.get("/shared?k=a").headers[CACHE_HEADER] == "miss"
+
+
+def test_a_warm_cached_answer_costs_one_get_item(client: InteractClient, counted: Counted) -> None:
+    counter = CallCounter(client.dispatcher, ["dynamodb"])
+    client.get("/shared")
+    assert counter.take() == {"dynamodb.GetItem": 1}
+    assert client.get("/shared").headers[CACHE_HEADER] == "hit"
+    assert counter.take() == {"dynamodb.GetItem": 1}
+
+
+def test_an_unreadable_write_index_means_uncached_answers(
+    client: InteractClient, counted: Counted
+) -> None:
+    from botocore.stub import Stubber
+
+    client.get("/shared")
+    with Stubber(client.dispatcher.aws.client("dynamodb")) as dynamodb:
+        dynamodb.add_client_error("get_item", "ProvisionedThroughputExceededException", 400)
+        answer = client.get("/shared")
+    assert (answer.status_code, answer.headers[CACHE_HEADER]) == (200, "miss")
+    assert len(counted.runs) == 2
