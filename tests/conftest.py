@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+import structlog
 
 from clonesquad_interact import AWS, Dispatcher, Request
 from clonesquad_interact.testing import InteractClient
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """Undo a test's logging configuration (the CLI configures structlog globally)."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
