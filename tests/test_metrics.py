@@ -1,0 +1,206 @@
+"""cloudwatch/sentmetrics and cloudwatch/metriccache on the demo fleet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from clonesquad_interact import Dispatcher
+from clonesquad_interact.plugins.instances import Fleet, Instance
+from clonesquad_interact.plugins.metrics import read_cpu_metrics
+from clonesquad_interact.producer import produce
+from clonesquad_interact.testing import InteractClient
+from demo_fleet import CallCounter, Demo, running_demo
+
+SOURCE = "X-Clonesquad-Data-Source"
+AGE = "X-Clonesquad-Data-Age"
+
+#: The fleet metrics of the demo fleet (see demo_fleet).
+EXPECTED_METRICS = {
+    "ManagedInstances": 7.0,
+    "MaximumInstances": 6.0,
+    "RunningInstances": 5.0,
+    "PendingInstances": 0.0,
+    "StoppingInstances": 0.0,
+    "StoppedInstances": 2.0,
+    "ServingInstances": 3.0,
+    "FaultyInstances": 1.0,
+    "DrainingInstances": 1.0,
+    "BouncedInstances": 1.0,
+    "InstancesInError": 1.0,
+    "InstancesInAZWithIssues": 1.0,
+}
+#: Running instances of the demo fleet; the t3 ones also have CPU credits.
+RUNNING = ["web", "spot", "impaired", "draining", "evicted", "db-running"]
+BURSTABLE = ["web", "impaired"]
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Demo]:
+    for demo in running_demo():
+        cloudwatch = boto3.client("cloudwatch")
+        now = datetime.now(UTC)
+        for index, name in enumerate(RUNNING):
+            cloudwatch.put_metric_data(
+                Namespace="AWS/EC2",
+                MetricData=[
+                    {
+                        "MetricName": "CPUUtilization",
+                        "Dimensions": [{"Name": "InstanceId", "Value": demo.fleet[name]}],
+                        "Timestamp": now - timedelta(seconds=120),
+                        "Value": float(10 + index),
+                        "Unit": "Percent",
+                    }
+                ],
+            )
+        yield demo
+
+
+@pytest.fixture(scope="module")
+def warm(demo: Demo) -> Dispatcher:
+    """One dispatcher for the module (its clients are slow to create)."""
+    return demo.dispatcher()
+
+
+@pytest.fixture
+def dispatcher(demo: Demo, warm: Dispatcher) -> Dispatcher:
+    """The warm dispatcher, with nothing cached."""
+    demo.reset()
+    warm.cache.clear()
+    metric_cache(warm)._kept = None
+    metric_cache(warm).clock = time.time
+    return warm
+
+
+def metric_cache(dispatcher: Dispatcher) -> Any:
+    """The object serving cloudwatch/metriccache."""
+    operation = next(op for op in dispatcher.operations if op.name == "cloudwatch/metriccache")
+    return operation.handler.__self__  # type: ignore[attr-defined]
+
+
+def check_fleet_metrics(metrics: list[dict[str, Any]]) -> None:
+    assert {m["MetricName"]: m["Value"] for m in metrics} == EXPECTED_METRICS
+    assert len(metrics) == len(EXPECTED_METRICS)
+    for metric in metrics:
+        assert metric["Dimensions"] == [{"Name": "GroupName", "Value": "test"}]
+        assert (metric["Unit"], metric["StorageResolution"]) == ("Count", 60)
+        datetime.fromisoformat(metric["Timestamp"])
+    assert len({m["Timestamp"] for m in metrics}) == 1
+
+
+def test_sent_metrics_live(dispatcher: Dispatcher) -> None:
+    answer = InteractClient(dispatcher).get("/cloudwatch/sentmetrics")
+    assert answer.status_code == 200
+    check_fleet_metrics(answer.json())
+    assert answer.headers[SOURCE] == "live"
+
+
+def test_the_producer_sends_the_metrics_and_the_operation_serves_that_set(
+    dispatcher: Dispatcher,
+) -> None:
+    counter = CallCounter(dispatcher, ["cloudwatch"])
+    produce(dispatcher, clock=lambda: 1_700_000_000.0, ttl=10**10)
+    assert counter.take() == {"cloudwatch.GetMetricData": 1, "cloudwatch.PutMetricData": 1}
+    answer = InteractClient(dispatcher).get("/cloudwatch/sentmetrics")
+    assert answer.headers[SOURCE] == "precomputed"
+    sent = answer.json()
+    check_fleet_metrics(sent)
+    assert sent[0]["Timestamp"] == "2023-11-14 22:13:20+00:00"
+    statistics = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace="CloneSquad",
+        MetricName="ServingInstances",
+        Dimensions=[{"Name": "GroupName", "Value": "test"}],
+        StartTime=datetime(2023, 11, 14, 22, tzinfo=UTC),
+        EndTime=datetime(2023, 11, 14, 23, tzinfo=UTC),
+        Period=60,
+        Statistics=["Maximum"],
+    )
+    assert [point["Maximum"] for point in statistics["Datapoints"]] == [3.0]
+
+
+def test_the_producer_sends_nothing_when_publishing_is_off(dispatcher: Dispatcher) -> None:
+    InteractClient(dispatcher).post("/configuration/cloudwatch.sentmetrics.publish", body="0")
+    counter = CallCounter(dispatcher, ["cloudwatch"])
+    assert "cloudwatch/sentmetrics" in produce(dispatcher).written
+    assert "cloudwatch.PutMetricData" not in counter.take()
+
+
+def check_metric_cache(demo: Demo, entries: list[dict[str, Any]]) -> None:
+    expected_ids = [
+        f"CloneSquad-test-{demo.fleet[name]}-{index:02d}"
+        for name in RUNNING
+        for index in range(2 if name in BURSTABLE else 1)
+    ]
+    assert sorted(e["_MetricId"] for e in entries) == sorted(expected_ids)
+    by_id = {e["_MetricId"]: e for e in entries}
+    for index, name in enumerate(RUNNING):
+        cpu = by_id[f"CloneSquad-test-{demo.fleet[name]}-00"]
+        assert cpu["Label"] == f"AWS/EC2 {demo.fleet[name]} CPUUtilization"
+        assert cpu["Values"] == [float(10 + index)]
+        assert len(cpu["Timestamps"]) == 1
+        assert cpu["StatusCode"] == "Complete"
+        assert cpu["Id"].startswith("id")
+        datetime.fromisoformat(cpu["_SamplingTime"])
+    for name in BURSTABLE:
+        credits = by_id[f"CloneSquad-test-{demo.fleet[name]}-01"]
+        assert credits["Label"] == f"AWS/EC2 {demo.fleet[name]} CPUCreditBalance"
+        assert credits["Values"] == []
+
+
+def test_metric_cache_reads_cloudwatch_once_then_keeps_the_answer_for_its_ttl(
+    demo: Demo, dispatcher: Dispatcher
+) -> None:
+    client = InteractClient(dispatcher)
+    client.post("/configuration/cloudwatch.metriccache.ttl", body="minutes=2")
+    now = [time.time()]  # the clock also dates the CloudWatch query
+    metric_cache(dispatcher).clock = lambda: now[0]
+    counter = CallCounter(dispatcher)
+    first = client.get("/cloudwatch/metriccache")
+    check_metric_cache(demo, first.json())
+    assert (first.headers[SOURCE], first.headers[AGE]) == ("live", "0")
+    assert counter.take()["cloudwatch.GetMetricData"] == 1
+    now[0] += 119
+    kept = client.get("/cloudwatch/metriccache")
+    assert kept.json() == first.json()
+    assert (kept.headers[SOURCE], kept.headers[AGE]) == ("live", "119")
+    assert counter.take() == {}, "served from the warm container: no AWS call"
+    now[0] += 1
+    assert client.get("/cloudwatch/metriccache").headers[AGE] == "0"
+    assert counter.take()["cloudwatch.GetMetricData"] == 1
+
+
+def test_metric_cache_from_the_producer(demo: Demo, dispatcher: Dispatcher) -> None:
+    produce(dispatcher)
+    answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
+    assert answer.headers[SOURCE] == "precomputed"
+    check_metric_cache(demo, answer.json())
+
+
+def test_metric_cache_is_a_503_when_cloudwatch_refuses(dispatcher: Dispatcher) -> None:
+    with Stubber(dispatcher.aws.client("cloudwatch")) as cloudwatch:
+        cloudwatch.add_client_error("get_metric_data", "AccessDenied", http_status_code=403)
+        answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
+    assert answer.status_code == 503
+    assert "AccessDenied" in answer.json()["error"]["message"]
+
+
+def test_metric_queries_go_by_batches_of_500(demo: Demo) -> None:
+    instances = tuple(
+        Instance(f"i-{n:017x}", "eu-west-3a", "running", "ok", (), "t3.nano", False, "", "")
+        for n in range(300)
+    )
+    cloudwatch = boto3.client("cloudwatch")
+    calls: list[int] = []
+    cloudwatch.meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData",
+        lambda params, **kwargs: calls.append(len(params["MetricDataQueries"])),
+    )
+    entries = read_cpu_metrics(cloudwatch, Fleet("test", instances, frozenset()), datetime.now(UTC))
+    assert calls == [500, 100]
+    assert len(entries) == 600
