@@ -57,6 +57,11 @@ class QueueConsumer:
             self._arn = str(attributes["Attributes"]["QueueArn"])
         return self._arn
 
+    @property
+    def running(self) -> bool:
+        """Whether the consuming thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         """Consume in a thread until :meth:`stop`."""
         self._thread = threading.Thread(target=self._run, name="queue-consumer", daemon=True)

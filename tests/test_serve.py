@@ -1,0 +1,321 @@
+"""End to end: ``clonesquad-interact serve`` in a subprocess, called as a user would.
+
+Requests are signed with botocore's SigV4 signer (service ``execute-api``), the
+queue is fed with boto3, and the server is fuzzed from its own OpenAPI document
+with schemathesis. The server is stopped with SIGINT at the end and must exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, Phase, given, settings
+from openapi_spec_validator import validate
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
+
+from clonesquad_interact.local import demo
+from signing import INSTANCE, OPERATOR, REGION, SigV4
+
+#: How long the server may take to start, and a queued message to be served (a failure
+#: after that is a hang, not a slowness: nothing here measures speed).
+PATIENCE = 90.0
+#: Examples per operation and method in the fuzzing run.
+FUZZ_EXAMPLES = 4
+
+
+@dataclass
+class Server:
+    """A running ``clonesquad-interact serve`` and what its banner says."""
+
+    process: subprocess.Popen[str]
+    banner: str
+    log: Path
+    api: str = field(init=False)
+    aws: str = field(init=False)
+    queue_url: str = field(init=False)
+    instance: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.api = _banner_value(self.banner, r"API:\s+(\S+)")
+        self.aws = _banner_value(self.banner, r"AWS endpoint:\s+(\S+)")
+        self.queue_url = _banner_value(self.banner, r"Interact queue:\s+(\S+)")
+        self.instance = _banner_value(self.banner, r"instance (i-[0-9a-f]+)")
+
+    def url(self, path: str) -> str:
+        return self.api + path
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=PATIENCE)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def _banner_value(banner: str, pattern: str) -> str:
+    found = re.search(pattern, banner)
+    assert found, f"{pattern!r} not in the banner:\n{banner}"
+    return found.group(1)
+
+
+def _command() -> list[str]:
+    script = shutil.which("clonesquad-interact", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "clonesquad_interact"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "CLONESQUAD_INTERACT_")) and k != "LOG_LEVEL"
+    }
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [*_command(), "serve", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=environ,
+        )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    banner: list[str] = []
+    deadline = time.monotonic() + PATIENCE
+    while not banner or banner[-1].strip() != "Ctrl-C stops it.":
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            process.kill()
+            process.wait()
+            pytest.fail(f"serve did not start:\n{''.join(banner)}\n{log.read_text()}")
+        banner.append(line)
+    running = Server(process, "".join(banner), log)
+    yield running
+    running.stop()
+
+
+def get(server: Server, path: str, auth: requests.auth.AuthBase = OPERATOR, **kwargs: Any):
+    return requests.get(server.url(path), auth=auth, timeout=30, **kwargs)
+
+
+def post(server: Server, path: str, body: bytes, auth: requests.auth.AuthBase = OPERATOR):
+    return requests.post(server.url(path), data=body, auth=auth, timeout=30)
+
+
+# -------------------------------------------------------------------------
+# Signed requests, as a user sends them
+# -------------------------------------------------------------------------
+
+
+def test_the_banner_says_where_everything_is(server):
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1/", server.api)
+    assert server.queue_url.startswith(server.aws)
+    assert demo.OPERATOR_ACCESS_KEY in server.banner
+    assert "awscurl --service execute-api" in server.banner
+    assert f"aws sqs send-message --endpoint-url {server.aws}" in server.banner
+
+
+def test_the_root_lists_the_operations(server):
+    answer = get(server, "")
+    assert answer.status_code == 200, answer.text
+    names = {op["name"] for op in answer.json()["operations"]}
+    assert "" in names
+    assert answer.headers["x-amzn-RequestId"]
+
+
+def test_configuration_is_dumped(server):
+    answer = get(server, "configuration", params={"format": "yaml"})
+    assert answer.status_code == 200, answer.text
+    dump = yaml.safe_load(answer.text)
+    # The demo sets this key in its ConfigurationURLs document, under the table.
+    assert dump["ec2.schedule.min_instance_count"]["ConfigurationOrigin"].startswith("URL")
+
+
+def test_a_configuration_key_is_written_and_read_back(server):
+    path = "configuration/ec2.schedule.desired_instance_count"
+    written = post(server, path, b"4")
+    assert written.status_code == 200, written.text
+    read = get(server, path)
+    assert read.status_code == 200, read.text
+    assert read.text == "4"
+
+
+def test_the_fleet_status_counts_the_demo_fleet(server):
+    answer = get(server, "fleet/status")
+    assert answer.status_code == 200, answer.text
+    fleet = answer.json()["AutoscaledFleet"]
+    # Five managed instances, three of them running; the subfleet member is not counted.
+    assert (fleet["ManagedFleetSize"], fleet["RunningFleetSize"]) == (5, 3)
+
+
+def test_metadata_answers_the_calling_instance(server):
+    answer = get(server, "metadata", auth=INSTANCE)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["InstanceId"] == server.instance
+    refused = get(server, "metadata")  # the operator is no instance
+    assert refused.status_code == 403
+    assert refused.json()["error"]["type"] == "Forbidden"
+
+
+def test_the_openapi_document_describes_this_server(server):
+    answer = requests.get(server.api.removesuffix("v1/") + "openapi.json", timeout=30)
+    assert answer.status_code == 200
+    document = answer.json()
+    validate(document)
+    assert document["servers"] == [{"url": server.api.removesuffix("/v1/")}]
+    assert "/v1/fleet/status" in document["paths"]
+
+
+# -------------------------------------------------------------------------
+# Refusals, as API Gateway answers them
+# -------------------------------------------------------------------------
+
+
+def test_an_unsigned_request_is_refused(server):
+    answer = requests.get(server.url("configuration"), timeout=30)
+    assert answer.status_code == 403
+    assert answer.json() == {"message": "Missing Authentication Token"}
+    assert answer.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+
+
+def test_a_tampered_body_is_refused(server):
+    path = server.url("configuration/ec2.schedule.desired_instance_count")
+    prepared = requests.Request("POST", path, data=b"5", auth=OPERATOR).prepare()
+    prepared.body = b"6"
+    with requests.Session() as session:
+        answer = session.send(prepared, timeout=30)
+    assert answer.status_code == 403
+    assert "signature we calculated does not match" in answer.json()["message"]
+    # Nothing was written.
+    assert get(server, "configuration/ec2.schedule.desired_instance_count").text != "6"
+
+
+def test_a_tampered_path_is_refused(server):
+    prepared = requests.Request("GET", server.url("configuration"), auth=OPERATOR).prepare()
+    prepared.url = server.url("scheduler")
+    with requests.Session() as session:
+        answer = session.send(prepared, timeout=30)
+    assert answer.status_code == 403
+
+
+def test_an_unknown_key_is_refused(server):
+    stranger = SigV4("AKIAUNKNOWNUNKNOWN00", "secret")
+    answer = get(server, "", auth=stranger)
+    assert answer.status_code == 403
+    assert answer.json() == {"message": "The security token included in the request is invalid."}
+
+
+# -------------------------------------------------------------------------
+# The queue, fed with boto3
+# -------------------------------------------------------------------------
+
+
+def test_an_event_acknowledged_through_the_queue_is_gone(server):
+    dynamodb = server.client("dynamodb")
+    table = "CloneSquad-demo-EventLog"
+    events = [item["EventDate"]["S"] for item in dynamodb.scan(TableName=table)["Items"]]
+    assert events, "the demo has events to acknowledge"
+    acknowledged = events[0]
+    server.client("sqs").send_message(
+        QueueUrl=server.queue_url,
+        MessageBody=json.dumps({"OpType": "Notify/AckEvent", "Events": [acknowledged]}),
+    )
+    deadline = time.monotonic() + PATIENCE
+    while dynamodb.get_item(TableName=table, Key={"EventDate": {"S": acknowledged}}).get("Item"):
+        assert time.monotonic() < deadline, "the message was not served"
+        time.sleep(0.2)
+    left = {item["EventDate"]["S"] for item in dynamodb.scan(TableName=table)["Items"]}
+    assert left == set(events[1:])
+
+
+# -------------------------------------------------------------------------
+# Fuzzing from the OpenAPI document: no answer is a server error
+# -------------------------------------------------------------------------
+
+
+def test_fuzzed_requests_get_no_server_error(server):
+    document = requests.get(server.api.removesuffix("v1/") + "openapi.json", timeout=30).json()
+    schema = schemathesis.openapi.from_dict(document)
+    base_url = server.api.removesuffix("/v1/")
+    served = 0
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @settings(
+                max_examples=FUZZ_EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=operation.as_strategy(mode))
+            def call(case):
+                nonlocal served
+                case.call_and_validate(
+                    base_url=base_url, auth=OPERATOR, checks=[not_a_server_error], timeout=30
+                )
+                served += 1
+
+            call()
+    assert served >= len(document["paths"])
+
+
+# -------------------------------------------------------------------------
+# Last: Ctrl-C
+# -------------------------------------------------------------------------
+
+
+def test_sigint_stops_the_server_cleanly(server):
+    assert server.stop() == 0
+    log = server.log.read_text()
+    assert '"event": "stopped"' in log
+    assert "Traceback" not in log

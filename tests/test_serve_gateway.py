@@ -1,0 +1,178 @@
+"""The local gateway: HTTP requests become the API Gateway events AWS would send."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from clonesquad_interact.local import demo
+from clonesquad_interact.local.gateway import MAX_BODY, Gateway
+from signing import OPERATOR, REGION, SigV4
+
+
+class Recorder:
+    """A Lambda handler that records each event and answers a fixed proxy answer."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.answer: dict[str, Any] = {"statusCode": 200, "headers": {}, "body": "ok"}
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        return self.answer
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+def started(recorder: Recorder, *, auth: bool = True) -> Gateway:
+    gateway = Gateway(
+        recorder,
+        principals={demo.OPERATOR.access_key: demo.OPERATOR},
+        region=REGION,
+        auth=auth,
+        anonymous=demo.OPERATOR,
+        openapi=lambda url: {"openapi": "3.1.0", "servers": [{"url": url}]},
+    )
+    gateway.start()
+    return gateway
+
+
+@pytest.fixture
+def gateway(recorder: Recorder) -> Iterator[Gateway]:
+    running = started(recorder)
+    yield running
+    running.stop()
+
+
+def raw_request(gateway: Gateway, method: str, target: str, body: bytes = b"") -> int:
+    """Send ``target`` exactly as written (requests would clean it up), unsigned."""
+    host, port = gateway.server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=30)
+    try:
+        connection.request(method, target, body=body)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_signed_request_becomes_a_rest_proxy_event(gateway, recorder):
+    answer = requests.get(
+        f"{gateway.url}/v1/Configuration/app.disable?format=yaml&tag=a&tag=b",
+        auth=OPERATOR,
+        headers={"User-Agent": "tester/1"},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert answer.text == "ok"
+    (event,) = recorder.events
+    assert event["resource"] == "/{proxy+}"
+    assert event["httpMethod"] == "GET"
+    assert event["path"] == "/Configuration/app.disable"
+    assert event["pathParameters"] == {"proxy": "Configuration/app.disable"}
+    assert event["multiValueQueryStringParameters"] == {"format": ["yaml"], "tag": ["a", "b"]}
+    context = event["requestContext"]
+    assert context["stage"] == "v1"
+    assert context["path"] == "/v1/Configuration/app.disable"
+    assert context["identity"]["userArn"] == demo.OPERATOR.identity["userArn"]
+    assert context["identity"]["sourceIp"] == "127.0.0.1"
+    assert context["identity"]["userAgent"] == "tester/1"
+    assert answer.headers["x-amzn-RequestId"] == context["requestId"]
+    assert event["body"] is None
+
+
+def test_the_root_is_the_root_resource(gateway, recorder):
+    assert requests.get(f"{gateway.url}/v1/", auth=OPERATOR, timeout=30).status_code == 200
+    (event,) = recorder.events
+    assert (event["resource"], event["pathParameters"]) == ("/", None)
+
+
+def test_the_path_reaches_the_dispatcher_as_sent(recorder):
+    gateway = started(recorder, auth=False)
+    try:
+        for target in ("/v1/configuration/a%2Fb", "/v1/fleet//status", "/v1/x/./y/../z"):
+            assert raw_request(gateway, "GET", target) == 200
+    finally:
+        gateway.stop()
+    proxies = [event["pathParameters"]["proxy"] for event in recorder.events]
+    assert proxies == ["configuration/a%2Fb", "fleet//status", "x/./y/../z"]
+
+
+def test_a_binary_body_is_sent_base64_encoded(gateway, recorder):
+    requests.post(f"{gateway.url}/v1/x", data=b"\xff\x00", auth=OPERATOR, timeout=30)
+    requests.post(f"{gateway.url}/v1/x", data="héllo".encode(), auth=OPERATOR, timeout=30)
+    binary, text = recorder.events
+    assert binary["isBase64Encoded"] is True
+    assert base64.b64decode(binary["body"]) == b"\xff\x00"
+    assert (text["isBase64Encoded"], text["body"]) == (False, "héllo")
+
+
+def test_the_dispatcher_answer_is_sent_back(gateway, recorder):
+    recorder.answer = {
+        "statusCode": 404,
+        "headers": {"Content-Type": "application/json", "X-Request-Id": "r1"},
+        "body": '{"error": {}}',
+        "isBase64Encoded": False,
+    }
+    answer = requests.get(f"{gateway.url}/v1/nothing", auth=OPERATOR, timeout=30)
+    assert answer.status_code == 404
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.headers["X-Request-Id"] == "r1"
+    assert answer.text == '{"error": {}}'
+
+
+def test_a_malformed_answer_is_api_gateways_502(gateway, recorder):
+    recorder.answer = {"body": "no status"}
+    answer = requests.get(f"{gateway.url}/v1/x", auth=OPERATOR, timeout=30)
+    assert answer.status_code == 502
+    assert answer.json() == {"message": "Internal server error"}
+
+
+def test_paths_outside_the_stage_are_not_found(gateway, recorder):
+    answer = requests.get(f"{gateway.url}/v2/x", auth=OPERATOR, timeout=30)
+    assert answer.status_code == 404
+    assert "/v1/" in answer.json()["message"]
+    assert recorder.events == []
+
+
+def test_the_openapi_document_is_served_unsigned(gateway):
+    answer = requests.get(f"{gateway.url}/openapi.json", timeout=30)
+    assert answer.status_code == 200
+    assert answer.json()["servers"] == [{"url": gateway.url}]
+
+
+def test_unsigned_requests_are_refused_unless_auth_is_off(gateway, recorder):
+    assert raw_request(gateway, "GET", "/v1/") == 403
+    assert recorder.events == []
+    open_gateway = started(recorder, auth=False)
+    try:
+        assert raw_request(open_gateway, "GET", "/v1/") == 200
+        # A signature is still checked when there is one.
+        bad = requests.get(
+            f"{open_gateway.url}/v1/", auth=SigV4("AKIAUNKNOWN0000000000", "x"), timeout=30
+        )
+        assert bad.status_code == 403
+    finally:
+        open_gateway.stop()
+    (event,) = recorder.events
+    assert event["requestContext"]["identity"]["accessKey"] == demo.OPERATOR_ACCESS_KEY
+
+
+def test_a_body_over_api_gateways_limit_is_refused(gateway, recorder):
+    host, port = gateway.server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=30)
+    try:
+        connection.putrequest("POST", "/v1/x")
+        connection.putheader("Content-Length", str(MAX_BODY + 1))
+        connection.endheaders()
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+    assert recorder.events == []
