@@ -165,7 +165,9 @@ def test_an_unreadable_write_index_means_uncached_answers(
 
     client.get("/shared")
     with Stubber(client.dispatcher.aws.client("dynamodb")) as dynamodb:
-        dynamodb.add_client_error("get_item", "ProvisionedThroughputExceededException", 400)
+        dynamodb.add_client_error(
+            "get_item", "ProvisionedThroughputExceededException", http_status_code=400
+        )
         answer = client.get("/shared")
     assert (answer.status_code, answer.headers[CACHE_HEADER]) == (200, "miss")
     assert len(counted.runs) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,13 @@ import pytest
 from botocore.stub import Stubber
 
 from clonesquad_interact import Dispatcher
-from clonesquad_interact.plugins.instances import Fleet, Instance
-from clonesquad_interact.plugins.metrics import read_cpu_metrics
 from clonesquad_interact.producer import produce
 from clonesquad_interact.testing import InteractClient
 from demo_fleet import CallCounter, Demo, running_demo
+
+# The built-in plugins ship as clonesquad_interact.plugins, from the top-level plugins/.
+instances = importlib.import_module("clonesquad_interact.plugins.instances")
+metrics = importlib.import_module("clonesquad_interact.plugins.metrics")
 
 SOURCE = "X-Clonesquad-Data-Source"
 AGE = "X-Clonesquad-Data-Age"
@@ -191,8 +194,10 @@ def test_metric_cache_is_a_503_when_cloudwatch_refuses(dispatcher: Dispatcher) -
 
 
 def test_metric_queries_go_by_batches_of_500(demo: Demo) -> None:
-    instances = tuple(
-        Instance(f"i-{n:017x}", "eu-west-3a", "running", "ok", (), "t3.nano", False, "", "")
+    fleet = tuple(
+        instances.Instance(
+            f"i-{n:017x}", "eu-west-3a", "running", "ok", (), "t3.nano", False, "", ""
+        )
         for n in range(300)
     )
     cloudwatch = boto3.client("cloudwatch")
@@ -201,6 +206,8 @@ def test_metric_queries_go_by_batches_of_500(demo: Demo) -> None:
         "provide-client-params.cloudwatch.GetMetricData",
         lambda params, **kwargs: calls.append(len(params["MetricDataQueries"])),
     )
-    entries = read_cpu_metrics(cloudwatch, Fleet("test", instances, frozenset()), datetime.now(UTC))
+    entries = metrics.read_cpu_metrics(
+        cloudwatch, instances.Fleet("test", fleet, frozenset()), datetime.now(UTC)
+    )
     assert calls == [500, 100]
     assert len(entries) == 600
