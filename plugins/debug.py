@@ -51,6 +51,9 @@ from .instances import describe_fleet
 PERMANENT_S3_ERRORS = frozenset(
     {"AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidBucketName", "NoSuchBucket"}
 )
+#: HTTP statuses of S3 refusals that retrying cannot fix (a denial answered without a
+#: body has no error code): forbidden, no such bucket.
+PERMANENT_S3_STATUSES = frozenset({403, 404})
 #: State values longer than this are summarized in the report.
 LONGEST_VALUE = 4096
 #: Events in the report (the most recent).
@@ -96,11 +99,15 @@ def publish_report(request: Request) -> dict[str, Any]:
             ContentEncoding="gzip",
         )
     except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code is None:
+        error = getattr(exc, "response", None)
+        if not isinstance(error, dict):
             raise
+        status = error.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(error.get("Error", {}).get("Code") or "")
+        if not code or code.isdigit():  # an answer without a body: name it by its status
+            code = {403: "AccessDenied", 404: "NoSuchBucket"}.get(status, f"HTTP {status}")
         where = f"s3://{bucket}/{key}"
-        if code in PERMANENT_S3_ERRORS:
+        if code in PERMANENT_S3_ERRORS or status in PERMANENT_S3_STATUSES:
             raise ReportNotWritten(
                 f"S3 refused the debug report at {where} ({code}): allow the Interact "
                 "function's role s3:PutObject on LoggingS3Path, then send the message again",
