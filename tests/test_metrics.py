@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import importlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -211,3 +214,34 @@ def test_metric_queries_go_by_batches_of_500(demo: Demo) -> None:
     )
     assert calls == [500, 100]
     assert len(entries) == 600
+
+
+def test_metrics_from_a_blob_written_by_a_clonesquad_deployment(
+    demo: Demo, dispatcher: Dispatcher
+) -> None:
+    sent = [
+        {"Dimensions": [{"Name": "GroupName", "Value": "test"}], "MetricName": "RunningInstances",
+         "StorageResolution": 60, "Timestamp": "2020-11-20 14:52:01.386924+00:00",
+         "Unit": "Count", "Value": 17.0}
+    ]  # fmt: skip
+    cached = [
+        {"Id": "idx", "Label": "AWS/EC2 i-0aaaaaaaaaaaaaaaa CPUUtilization",
+         "StatusCode": "Complete", "Timestamps": ["2020-11-20 22:55:00+00:00"], "Values": [59.0],
+         "_MetricId": "CloneSquad-test-i-0aaaaaaaaaaaaaaaa-00",
+         "_SamplingTime": "2020-11-20 22:56:46.641023+00:00"}
+    ]  # fmt: skip
+    document = {"data": {"cloudwatch/sentmetrics": sent, "cloudwatch/metriccache": cached}}
+    blob = base64.b64encode(gzip.compress(json.dumps(document).encode(), compresslevel=9))
+    boto3.client("dynamodb").put_item(
+        TableName=demo.settings["StateTable"],
+        Item={
+            "Key": {"S": "interact.precomputed"},
+            "Value": {"S": blob.decode("ascii")},
+            "ExpirationTime": {"N": str(int(time.time()) + 300)},
+        },
+    )
+    client = InteractClient(dispatcher)
+    for path, expected in [("/cloudwatch/sentmetrics", sent), ("/cloudwatch/metriccache", cached)]:
+        answer = client.get(path)
+        assert answer.json() == expected
+        assert (answer.headers[SOURCE], answer.headers[AGE]) == ("precomputed", "unknown")
