@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import structlog
 import yaml
 from openapi_spec_validator import validate
 
@@ -27,6 +28,11 @@ _PLUGIN_SETTINGS = (
 def _plain_environment(monkeypatch):
     for name in _PLUGIN_SETTINGS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    # The command line configures logging, as an application does: undo it after the test.
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
