@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -234,3 +236,26 @@ def test_precompute_without_aws_settings_is_one_line(capsys, monkeypatch):
     assert code == 1
     assert out == ""
     assert "StateTable" in one_line_error(err)
+
+
+def test_serve_on_a_port_in_use_is_one_line(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--port", str(port))
+    assert code == 1
+    assert out == ""
+    assert f"port {port} is in use" in one_line_error(err)
+
+
+def test_invoke_on_an_embedded_aws_as_the_demo_instance(capsys, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    before = dict(os.environ)
+    code, out, err = run(capsys, "invoke", "--embedded", "metadata", "--instance")
+    assert code == 0, err
+    metadata = json.loads(out)
+    assert metadata["InstanceId"].startswith("i-")
+    assert metadata["Instance"]["State"] == "running"
+    # The embedded AWS is gone, and so are its settings.
+    assert dict(os.environ) == before

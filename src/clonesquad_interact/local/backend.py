@@ -111,7 +111,8 @@ def start_backend(
     region: str | None = None,
     quiet: bool = False,
 ) -> Iterator[Backend]:
-    """Prepare the AWS of a local run; the embedded one stops on exit.
+    """Prepare the AWS of a local run; on exit, the embedded one stops and the
+    environment is restored.
 
     :raises ServeError: it cannot start (moto missing, endpoint unreachable,
         settings missing for real AWS).
@@ -126,6 +127,7 @@ def start_backend(
     if mode == "embedded":
         server, endpoint_url = _start_moto()
     assert endpoint_url is not None
+    saved = dict(os.environ)
     try:
         for name in _ELSEWHERE:
             os.environ.pop(name, None)
@@ -142,6 +144,8 @@ def start_backend(
             logger.info("aws ready", mode=mode, endpoint=endpoint_url, group=group_name)
         yield backend
     finally:
+        os.environ.clear()
+        os.environ.update(saved)
         if server is not None:
             server.stop()
 

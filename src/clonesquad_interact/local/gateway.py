@@ -83,10 +83,11 @@ class Gateway:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving, and close the socket."""
+        """Stop serving, and close the socket (again: nothing)."""
         if self._thread is not None:
             self.server.shutdown()
             self._thread.join()
+            self._thread = None
         self.server.server_close()
 
     # ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TextIO
@@ -59,65 +59,73 @@ def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
     :raises ServeError: it cannot start.
     """
     stop = threading.Event()
-    with (
-        _signals(stop),
-        start_backend(
-            options.mode,
-            endpoint_url=options.endpoint_url,
-            demo=options.demo,
-            group_name=options.group_name,
-            region=options.region,
-        ) as backend,
-    ):
-        from ..dispatcher import Dispatcher
-        from ..openapi import openapi_document
-
-        dispatcher = Dispatcher()
-        gateway = _gateway(options, backend, dispatcher.handle, openapi_document, dispatcher)
-        consumer = None
-        if options.consume_queue and backend.queue_url:
-            consumer = QueueConsumer(
-                dispatcher.handle,
-                backend.client("sqs"),
-                backend.queue_url,
-                region=backend.region,
-            )
-        gateway.start()
-        if consumer is not None:
-            consumer.start()
-        if not options.auth:
-            logger.warning(
-                "authentication is off: unsigned requests are served as the demo operator"
-            )
-        routes = {op.name for op in dispatcher.operations}
-        print(banner(backend, gateway.url, options, routes), file=out or sys.stdout, flush=True)
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            logger.info("stopping")
-            gateway.stop()
-            if consumer is not None:
-                consumer.stop()
+    # The port first: a port in use is found before anything starts.
+    gateway = _gateway(options)
+    try:
+        with (
+            _signals(stop),
+            start_backend(
+                options.mode,
+                endpoint_url=options.endpoint_url,
+                demo=options.demo,
+                group_name=options.group_name,
+                region=options.region,
+            ) as backend,
+        ):
+            _serve_until(stop, options, backend, gateway, out or sys.stdout)
+    finally:
+        gateway.stop()
     logger.info("stopped")
     return 0
 
 
-def _gateway(
-    options: ServeOptions,
-    backend: Backend,
-    handle: Callable[[dict[str, Any], Any], dict[str, Any]],
-    openapi_document: Callable[..., dict[str, Any]],
-    dispatcher: Any,
-) -> Gateway:
+def _serve_until(
+    stop: threading.Event, options: ServeOptions, backend: Backend, gateway: Gateway, out: TextIO
+) -> None:
+    from ..dispatcher import Dispatcher
+    from ..openapi import openapi_document
+
+    dispatcher = Dispatcher()
+    gateway.handle = dispatcher.handle
+    gateway.principals = backend.principals
+    gateway.region = backend.region
+    gateway.openapi = lambda url: openapi_document(dispatcher, server_url=url)
+    consumer = None
+    if options.consume_queue and backend.queue_url:
+        consumer = QueueConsumer(
+            dispatcher.handle, backend.client("sqs"), backend.queue_url, region=backend.region
+        )
+    gateway.start()
+    if consumer is not None:
+        consumer.start()
+    if not options.auth:
+        logger.warning("authentication is off: unsigned requests are served as the demo operator")
+    routes = {op.name for op in dispatcher.operations}
+    print(banner(backend, gateway.url, options, routes), file=out, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        logger.info("stopping")
+        gateway.stop()
+        if consumer is not None:
+            consumer.stop()
+
+
+def _refuse(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The gateway's handler until the dispatcher is ready (it serves nothing before)."""
+    raise RuntimeError("the gateway serves before its dispatcher is ready")
+
+
+def _gateway(options: ServeOptions) -> Gateway:
+    """The gateway, its port bound; its handler and principals are set once AWS is ready."""
     try:
         return Gateway(
-            handle,
-            principals=backend.principals,
-            region=backend.region,
+            _refuse,
+            principals={},
+            region="",
             auth=options.auth,
             anonymous=OPERATOR,
-            openapi=lambda url: openapi_document(dispatcher, server_url=url),
             host=options.host,
             port=options.port,
         )
