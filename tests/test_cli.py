@@ -259,3 +259,13 @@ def test_invoke_on_an_embedded_aws_as_the_demo_instance(capsys, monkeypatch):
     assert metadata["Instance"]["State"] == "running"
     # The embedded AWS is gone, and so are its settings.
     assert dict(os.environ) == before
+
+
+def test_precompute_on_an_embedded_aws_writes_the_precomputed_data(capsys, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    code, out, err = run(capsys, "precompute", "--embedded", "--only", "fleet/status")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["written"] == ["fleet/status"]
+    assert report["failed"] == {}
+    assert report["size"] > 0
