@@ -92,7 +92,7 @@ def import_(request: Request) -> str:
 
 def read_key(request: Request) -> str:
     """The effective value of the key, as text (404 for a key nobody knows)."""
-    return _configuration(request).value(request.path_params["key"])
+    return _configuration(request).entry(request.path_params["key"]).value
 
 
 def first_line(body: str | None) -> str:

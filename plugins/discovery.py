@@ -27,10 +27,12 @@ def discovery(request: Request) -> dict[str, Any]:
     Only the settings that name resources are shown, never credentials.
     """
     assert request.dispatcher is not None
-    if not request.identity:
+    identity = request.identity or {}
+    if not (request.caller or identity.get("userArn")):
         raise Forbidden(
             "discovery answers authenticated callers only: call it through API Gateway "
-            "with SigV4-signed requests (or pass identity= to an in-process call)"
+            "with SigV4-signed requests (an identity with a caller or a userArn; in-process, "
+            "pass identity=)"
         )
     return {
         "discovery": request.dispatcher.settings.discovery(),

@@ -45,3 +45,20 @@ def test_discovery_without_an_identity_is_403(deployed_client: InteractClient) -
     assert "SigV4" in answer.json()["error"]["message"]
     assert deployed_client.call("discovery").status == 403
     assert deployed_client.call("discovery", identity=OPERATOR_IDENTITY).status == 200
+
+
+def test_an_identity_with_no_caller_is_not_an_identity(deployed_client: InteractClient) -> None:
+    anonymous = {**OPERATOR_IDENTITY, "caller": None, "user": None, "userArn": None}
+    assert deployed_client.get("discovery", identity=anonymous).status_code == 403
+
+
+def test_configuration_urls_are_shown_without_their_credentials(
+    deployment: dict[str, str], aws_clients: AWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    presigned = (
+        "https://bucket.s3.amazonaws.com/c.yaml?X-Amz-Signature=abc123&X-Amz-Security-Token=tok"
+    )
+    monkeypatch.setenv("ConfigurationURLs", f"s3://cs/base.yaml;{presigned} https://u:pw@h/x.yaml")
+    client = InteractClient(Dispatcher(entry_points=False, aws=aws_clients))
+    shown = client.get("discovery").json()["discovery"]["ConfigurationURLs"]
+    assert shown == "s3://cs/base.yaml;https://bucket.s3.amazonaws.com/c.yaml https://h/x.yaml"

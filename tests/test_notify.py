@@ -97,3 +97,16 @@ def test_kept_records_are_marked_with_the_first_acknowledgement_date(
     assert events.get(DATES[0]) == marked
     assert dates(events) == set(DATES)
     assert events.get("unknown") is None
+
+
+def test_acknowledging_works_in_a_deployment_without_a_configuration_table(
+    events: RawTable, aws_clients: AWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clonesquad_interact import Dispatcher
+
+    monkeypatch.delenv("ConfigurationTable")
+    client = InteractClient(Dispatcher(entry_points=False, aws=aws_clients))
+    assert client.sqs({"OpType": "notify/ackevent", "Events": [DATES[0]]}) == {
+        "batchItemFailures": []
+    }
+    assert dates(events) == set(DATES[1:])

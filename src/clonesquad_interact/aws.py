@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["AWS", "CLIENT_CONFIG"]
 
 #: Keyword arguments of :class:`botocore.config.Config` for every client.
-CLIENT_CONFIG: Mapping[str, Any] = {
-    "retries": {"mode": "standard", "total_max_attempts": 3},
-    "connect_timeout": 2,
-    "read_timeout": 5,
-}
+CLIENT_CONFIG: Mapping[str, Any] = MappingProxyType(
+    {
+        "retries": MappingProxyType({"mode": "standard", "total_max_attempts": 3}),
+        "connect_timeout": 2,
+        "read_timeout": 5,
+    }
+)
 
 
 class AWS:
@@ -62,4 +65,12 @@ class AWS:
             self._session = boto3.session.Session(region_name=self.region)
         variable = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
         endpoint = self._environ.get(variable) or self._environ.get("AWS_ENDPOINT_URL") or None
-        return self._session.client(service, endpoint_url=endpoint, config=Config(**CLIENT_CONFIG))
+        return self._session.client(service, endpoint_url=endpoint, config=Config(**_config()))
+
+
+def _config() -> dict[str, Any]:
+    """A fresh copy of :data:`CLIENT_CONFIG` (botocore keeps and may change what it is given)."""
+    return {
+        name: dict(value) if isinstance(value, Mapping) else value
+        for name, value in CLIENT_CONFIG.items()
+    }

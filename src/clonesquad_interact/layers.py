@@ -176,16 +176,21 @@ class LayeredConfiguration:
 
     # -- reads ------------------------------------------------------------
 
-    def entry(self, key: str) -> Entry:
+    def entry(self, key: str, *, table_required: bool = True) -> Entry:
         """The effective value of ``key``: one ``GetItem``, plus the URL documents.
 
+        :param table_required: with ``False`` (how operations read the keys they
+            use), a deployment with no ``ConfigurationTable`` setting reads the other
+            layers instead of failing.
         :raises NotFound: no plugin declares ``key`` and no layer sets it.
+        :raises SettingMissing: ``ConfigurationTable`` is not configured and ``table_required``.
         """
         registration = self.keys.get(key)
-        table = self.table
-        item = table.get(key)
-        if item is not None and item.value != "":
-            return Entry(key, item.value, self.table_origin(table), registration)
+        if table_required or self.settings.get("ConfigurationTable") is not None:
+            table = self.table
+            item = table.get(key)
+            if item is not None and item.value != "":
+                return Entry(key, item.value, self.table_origin(table), registration)
         from_url = self.url_values().get(key)
         if from_url is not None and from_url[0] != "":
             return Entry(key, from_url[0], from_url[1], registration)
@@ -220,8 +225,8 @@ class LayeredConfiguration:
         return entries
 
     def value(self, key: str) -> str:
-        """The effective value of ``key`` as text."""
-        return self.entry(key).value
+        """The effective value of ``key`` as text (the table is optional: see :meth:`entry`)."""
+        return self.entry(key, table_required=False).value
 
     def get_bool(self, key: str) -> bool:
         """The effective value of a ``Bool`` key."""
@@ -229,7 +234,7 @@ class LayeredConfiguration:
 
     def get_int(self, key: str) -> int:
         """The effective value of an ``Integer`` key (its default when unreadable)."""
-        entry = self.entry(key)
+        entry = self.entry(key, table_required=False)
         try:
             return int(entry.value.strip())
         except ValueError:
@@ -239,7 +244,7 @@ class LayeredConfiguration:
 
     def get_duration(self, key: str) -> float:
         """The effective value of a ``Duration`` key, in seconds."""
-        entry = self.entry(key)
+        entry = self.entry(key, table_required=False)
         try:
             return parse_duration(entry.value)
         except ValueError:

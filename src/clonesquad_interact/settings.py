@@ -9,6 +9,7 @@ one is an error only for the operations that need it.
 from __future__ import annotations
 
 import threading
+import urllib.parse
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -104,5 +105,23 @@ class Settings:
         return tuple(url for part in text.split(";") for url in part.split())
 
     def discovery(self) -> dict[str, str]:
-        """The settings that locate the deployment's resources, by name."""
-        return dict(sorted(self._values.items()))
+        """The settings that locate the deployment's resources, by name.
+
+        Configuration URLs are shown without their query string and user part, which
+        may hold credentials (a presigned URL's signature and token).
+        """
+        shown = dict(sorted(self._values.items()))
+        for name in ("ConfigurationURL", "ConfigurationURLs"):
+            if name in shown:
+                shown[name] = ";".join(_without_secrets(url) for url in shown[name].split(";"))
+        return shown
+
+
+def _without_secrets(text: str) -> str:
+    """``text``'s URLs without query strings, fragments or ``user:password@``."""
+    shown = []
+    for url in text.split():
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        shown.append(urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")))
+    return " ".join(shown)
