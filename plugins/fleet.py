@@ -3,7 +3,9 @@ and ``fleet/status``, and the producers of their data.
 
 Their data comes from the precomputed blob (``metadata``: every managed instance's
 metadata by instance id; ``fleet/status``) when it holds it, else from EC2 and the
-State table (:mod:`clonesquad_interact.plugins.instances`).
+State table (:mod:`clonesquad_interact.plugins.instances`). ``metadata`` of an
+instance that the blob does not list (one booted since the blob was computed) is
+looked up live: only an instance EC2 does not show as managed is a 404.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from clonesquad_interact import (
     hookimpl,
 )
 from clonesquad_interact.access import allows
-from clonesquad_interact.precomputed import obtain
+from clonesquad_interact.precomputed import Source, live, obtain
 from clonesquad_interact.producer import Producer, Production
 
 from .instances import CONFIGURATION_KEYS, describe_fleet, shared_fleet
@@ -129,15 +131,21 @@ def metadata(request: Request) -> Response:
         raise Forbidden(f"the caller {request.caller!r} is not an EC2 instance: {HOW_TO_CALL}")
     dispatcher = request.dispatcher
     assert dispatcher is not None
-    data = obtain(
-        request, "metadata", lambda: describe_fleet(dispatcher, [instance_id]).all_metadata()
-    )
+
+    def lookup() -> dict[str, Any]:
+        return describe_fleet(dispatcher, [instance_id]).all_metadata()
+
+    data = obtain(request, "metadata", lookup)
     found = data.value.get(instance_id) if isinstance(data.value, dict) else None
+    if found is None and data.source is Source.PRECOMPUTED:
+        # An instance booted since the blob was computed: ask EC2 about it alone.
+        data = live("metadata", lookup)
+        found = data.value.get(instance_id)
     if found is None:
         raise NotFound(
             f"instance {instance_id} is not managed by group "
             f"{dispatcher.settings.group_name!r} (it lacks the tag clonesquad:group-name, "
-            "is terminated, or is too new for the precomputed data: try again in a minute)"
+            "or is terminated)"
         )
     return data.response(found)
 

@@ -214,9 +214,33 @@ def test_a_blob_written_by_a_clonesquad_deployment_is_served_as_is(
     assert (answer.headers[SOURCE], answer.headers[AGE]) == ("precomputed", "unknown")
     assert client.get("/metadata", identity=instance_identity(web)).json() == metadata[web]
     assert client.get("/allmetadatas").json() == metadata
-    # An instance the blob does not list is not managed, as far as the blob says.
-    impaired = client.get("/metadata", identity=instance_identity(demo.fleet["impaired"]))
-    assert impaired.status_code == 404
+
+
+def test_metadata_of_an_instance_newer_than_the_blob_is_looked_up_live(
+    demo: Demo, dispatcher: Dispatcher
+) -> None:
+    web = demo.fleet["web"]
+    blob = {"metadata": {web: expected_metadata(demo, "web", *EXPECTED["web"])}}
+    write_clonesquad_blob(demo, blob, int(time.time()) + 300)
+    client = InteractClient(dispatcher)
+    counter = CallCounter(dispatcher, ["ec2"])
+    listed = client.get("/metadata", identity=instance_identity(web))
+    assert listed.headers[SOURCE] == "precomputed"
+    assert counter.take() == {}
+    # "impaired" booted after the blob was computed: EC2 is asked about it alone.
+    described: list[Any] = []
+    dispatcher.aws.client("ec2").meta.events.register(
+        "provide-client-params.ec2.DescribeInstances",
+        lambda params, **kwargs: described.append(params["Filters"]),
+    )
+    fresh = client.get("/metadata", identity=instance_identity(demo.fleet["impaired"]))
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json() == expected_metadata(demo, "impaired", *EXPECTED["impaired"])
+    assert fresh.headers[SOURCE] == "live"
+    assert described[0][-1] == {"Name": "instance-id", "Values": [demo.fleet["impaired"]]}
+    # An instance that EC2 does not show as managed is still a 404.
+    unmanaged = client.get("/metadata", identity=instance_identity(demo.fleet["unmanaged"]))
+    assert unmanaged.status_code == 404
 
 
 def test_an_expired_blob_is_ignored(demo: Demo, client: InteractClient) -> None:
