@@ -7,19 +7,12 @@ write.
 
 from __future__ import annotations
 
-import math
 import re
 from importlib.resources import files
 from typing import Any
 
 from clonesquad_interact import Body, Operation, Request, hookimpl
-from clonesquad_interact.errors import ValidationFailed
-from clonesquad_interact.keyvalue import (
-    check_document,
-    check_value_of,
-    import_document,
-    parse_ttl,
-)
+from clonesquad_interact.keyvalue import import_params, write_key
 from clonesquad_interact.layers import LayeredConfiguration
 
 SCHEMAS = files("clonesquad_interact.schemas")
@@ -50,7 +43,7 @@ def register_operations() -> list[Operation]:
         ),
         Operation(
             route=re.compile(r"configuration/(?P<key>.+)"),
-            handler=write_key,
+            handler=write_one,
             summary="Write one configuration key (the body's first line), with an optional ttl.",
             schema=SCHEMAS / "configuration-key-write.json",
             methods={"POST"},
@@ -78,16 +71,9 @@ def dump(request: Request) -> dict[str, Any]:
 def import_(request: Request) -> str:
     """Merge the document into the table (``restore=true``: replace the table's content)."""
     configuration = _configuration(request)
-    document = request.parsed_body if request.parsed_body is not None else {}
-    values = check_document(document, configuration.keys)
-    table = configuration.table
-    result = import_document(
-        table,
-        values,
-        restore=bool(request.params.get("restore")),
-        confirm=bool(request.params.get("confirm")),
+    return import_params(
+        configuration.table, request.parsed_body, request.params, configuration.keys
     )
-    return result.message()
 
 
 def read_key(request: Request) -> str:
@@ -95,37 +81,18 @@ def read_key(request: Request) -> str:
     return _configuration(request).entry(request.path_params["key"]).value
 
 
-def first_line(body: str | None) -> str:
-    """The value a per-key POST writes: the body's first line, without its line ending."""
-    if not body:
-        return ""
-    return body.splitlines()[0].strip() if body.strip() else ""
-
-
-def expiration_time(request: Request, now: float) -> int | None:
-    """``ExpirationTime`` from the ``ttl`` parameter, if given."""
-    ttl = request.params.get("ttl")
-    if ttl is None:
-        return None
-    return math.ceil(now + parse_ttl(str(ttl)))
-
-
-def write_key(request: Request) -> str:
+def write_one(request: Request) -> str:
     """Write the key; an empty value deletes it. Answers the key's new effective value."""
     configuration = _configuration(request)
     key = request.path_params["key"]
-    value = first_line(request.body)
-    table = configuration.table
-    expires = expiration_time(request, table.clock())
-    problem = check_value_of(key, value, configuration.keys.get(key))
-    if problem is not None:
-        raise ValidationFailed(
-            f"nothing was written to {key!r}: {problem}",
-            details=[{"where": "body", "what": problem}],
-        )
-    if value == "":
-        table.delete(key)
-        registration = configuration.keys.get(key)
-        return registration.default if registration else ""
-    table.put(key, value, expiration_time=expires)
+    registration = configuration.keys.get(key)
+    value = write_key(
+        configuration.table,
+        key,
+        request.body,
+        ttl=request.params.get("ttl"),
+        registration=registration,
+    )
+    if value == "" and registration is not None:
+        return registration.default
     return value

@@ -8,11 +8,8 @@ from importlib.resources import files
 from typing import Any
 
 from clonesquad_interact import Body, NotFound, Operation, Request, hookimpl
-from clonesquad_interact.errors import ValidationFailed
-from clonesquad_interact.keyvalue import check_document, check_value_of, import_document
+from clonesquad_interact.keyvalue import import_params, write_key
 from clonesquad_interact.tables import KeyValueTable
-
-from .configuration import expiration_time, first_line
 
 SCHEMAS = files("clonesquad_interact.schemas")
 
@@ -42,7 +39,7 @@ def register_operations() -> list[Operation]:
         ),
         Operation(
             route=re.compile(r"scheduler/(?P<key>.+)"),
-            handler=write_key,
+            handler=write_one,
             summary="Write one Scheduler entry (the body's first line), with an optional ttl.",
             schema=SCHEMAS / "scheduler-key-write.json",
             methods={"POST"},
@@ -77,14 +74,7 @@ def dump(request: Request) -> dict[str, Any]:
 
 def import_(request: Request) -> str:
     """Merge the document into the table (``restore=true``: replace the table's content)."""
-    values = check_document(request.parsed_body if request.parsed_body is not None else {})
-    result = import_document(
-        _table(request),
-        values,
-        restore=bool(request.params.get("restore")),
-        confirm=bool(request.params.get("confirm")),
-    )
-    return result.message()
+    return import_params(_table(request), request.parsed_body, request.params)
 
 
 def read_key(request: Request) -> str:
@@ -96,20 +86,8 @@ def read_key(request: Request) -> str:
     return item.value
 
 
-def write_key(request: Request) -> str:
+def write_one(request: Request) -> str:
     """Write the entry; an empty value deletes it. Answers the value written."""
-    key = request.path_params["key"]
-    value = first_line(request.body)
-    table = _table(request)
-    expires = expiration_time(request, table.clock())
-    problem = check_value_of(key, value, None)
-    if problem is not None:
-        raise ValidationFailed(
-            f"nothing was written to {key!r}: {problem}",
-            details=[{"where": "body", "what": problem}],
-        )
-    if value == "":
-        table.delete(key)
-    else:
-        table.put(key, value, expiration_time=expires)
-    return value
+    return write_key(
+        _table(request), request.path_params["key"], request.body, ttl=request.params.get("ttl")
+    )

@@ -16,7 +16,16 @@ from .configuration import ConfigurationKey, parse_duration, to_text
 from .errors import BadRequest, ValidationFailed
 from .tables import KeyValueTable
 
-__all__ = ["ImportResult", "check_document", "check_value_of", "import_document", "parse_ttl"]
+__all__ = [
+    "ImportResult",
+    "check_document",
+    "check_value_of",
+    "first_line",
+    "import_document",
+    "import_params",
+    "parse_ttl",
+    "write_key",
+]
 
 #: Longest key: DynamoDB allows 2048 bytes for a hash key.
 MAX_KEY_BYTES = 2048
@@ -144,3 +153,63 @@ def parse_ttl(text: str) -> float:
             details=[{"where": "params.ttl", "what": "must be more than 0 seconds"}],
         )
     return seconds
+
+
+def first_line(body: str | None) -> str:
+    """The value a per-key ``POST`` writes: the body's first line, stripped."""
+    if not body or not body.strip():
+        return ""
+    return body.splitlines()[0].strip()
+
+
+def write_key(
+    table: KeyValueTable,
+    key: str,
+    body: str | None,
+    *,
+    ttl: Any = None,
+    registration: ConfigurationKey | None = None,
+) -> str:
+    """Write ``key`` from a per-key ``POST``: the body's first line, expiring after
+    ``ttl`` when given; an empty value deletes the key.
+
+    Everything is checked before the one write (``PutItem`` or ``DeleteItem``).
+
+    :returns: the value written (``""`` for a deletion).
+    :raises ValidationFailed: a bad ``ttl``, or a value that does not fit the key.
+    """
+    value = first_line(body)
+    expires = None if ttl is None else math.ceil(table.clock() + parse_ttl(str(ttl)))
+    problem = check_value_of(key, value, registration)
+    if problem is not None:
+        raise ValidationFailed(
+            f"nothing was written to {key!r}: {problem}",
+            details=[{"where": "body", "what": problem}],
+        )
+    if value == "":
+        table.delete(key)
+    else:
+        table.put(key, value, expiration_time=expires)
+    return value
+
+
+def import_params(
+    table: KeyValueTable,
+    document: Any,
+    params: Mapping[str, Any],
+    keys: Mapping[str, ConfigurationKey] | None = None,
+) -> str:
+    """Serve a document ``POST``: check ``document`` whole, then merge it into
+    ``table`` (``restore=true``: replace the table's content; ``confirm=true``
+    allows restoring an empty document).
+
+    :returns: the answer, ``Ok (N key(s) processed)``.
+    """
+    values = check_document(document if document is not None else {}, keys)
+    result = import_document(
+        table,
+        values,
+        restore=bool(params.get("restore")),
+        confirm=bool(params.get("confirm")),
+    )
+    return result.message()
