@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from clonesquad_interact import Dispatcher, PluginError, Request, Response, hookimpl
 from clonesquad_interact.lambda_handler import get_dispatcher
-from clonesquad_interact.precomputed import decode, encode, obtain
+from clonesquad_interact.precomputed import Precomputed, decode, encode, obtain
 from clonesquad_interact.producer import BlobTooLarge, Producer, Production, handler, produce
 from clonesquad_interact.testing import InteractClient
 
@@ -59,7 +59,7 @@ class AcmePlugin:
         raise RuntimeError("the widget counter is broken")
 
 
-def acme_dispatcher(plugin: AcmePlugin, *more: object) -> Dispatcher:
+def acme_dispatcher(plugin: object, *more: object) -> Dispatcher:
     return Dispatcher([plugin, *more], builtins=False, entry_points=False, raise_unexpected=True)
 
 
@@ -123,6 +123,81 @@ def test_each_run_changes_the_cache_write_index(deployment: dict[str, str]) -> N
     produce(dispatcher)
     assert first is not None
     assert write_index(deployment) not in (None, first)
+
+
+class Counters:
+    """Producers ``a`` and ``b``: each answers how many times it ran; ``b`` can fail."""
+
+    __name__ = "counters"
+
+    def __init__(self) -> None:
+        self.runs = {"a": 0, "b": 0}
+        self.b_fails = False
+
+    @hookimpl
+    def register_producers(self) -> list[Producer]:
+        return [Producer("a", self.count_a), Producer("b", self.count_b)]
+
+    def count_a(self, production: Production) -> int:
+        self.runs["a"] += 1
+        return self.runs["a"]
+
+    def count_b(self, production: Production) -> int:
+        if self.b_fails:
+            raise RuntimeError("b is broken")
+        self.runs["b"] += 1
+        return self.runs["b"]
+
+
+def stored_blob(settings: dict[str, str]) -> tuple[Precomputed, int]:
+    """The blob in the State table, and its ``ExpirationTime``."""
+    item = precomputed_item(settings)
+    assert item is not None
+    return decode(item["Value"]["S"]), int(item["ExpirationTime"]["N"])
+
+
+def age(blob: Precomputed, name: str, now: float) -> float | None:
+    found = blob.get(name, now)
+    assert found is not None, f"{name!r} is not served at {now}"
+    return found.age
+
+
+def test_a_run_of_some_producers_keeps_the_data_of_the_others(
+    deployment: dict[str, str],
+) -> None:
+    counters = Counters()
+    dispatcher = acme_dispatcher(counters)
+    start = 1_000.0
+    assert produce(dispatcher, clock=lambda: start, ttl=100).written == ("a", "b")
+    report = produce(dispatcher, only=("b",), clock=lambda: start + 50, ttl=1_000)
+    assert (report.written, report.kept) == (("b",), ("a",))
+    blob, expiration_time = stored_blob(deployment)
+    assert blob.data == {"a": 1, "b": 2}
+    assert expiration_time == start + 1_050
+    # Each keeps its own age and expiry: "a" was computed at 1000 and expires at 1100.
+    assert age(blob, "a", start + 60) == 60
+    assert age(blob, "b", start + 60) == 10
+    assert blob.get("a", start + 100) is None
+    assert blob.get("b", start + 100) is not None
+    # Once expired, the data of "a" is no longer kept.
+    report = produce(dispatcher, only=("b",), clock=lambda: start + 100, ttl=1_000)
+    assert (report.written, report.kept) == (("b",), ())
+    assert stored_blob(deployment)[0].data == {"b": 3}
+
+
+def test_a_failing_producer_leaves_its_earlier_data_until_it_expires(
+    deployment: dict[str, str],
+) -> None:
+    counters = Counters()
+    dispatcher = acme_dispatcher(counters)
+    produce(dispatcher, clock=lambda: 1_000.0, ttl=10**10)
+    counters.b_fails = True
+    report = produce(dispatcher, clock=lambda: 2_000.0, ttl=10**10)
+    assert (report.written, report.kept) == (("a",), ("b",))
+    assert report.failed == {"b": "RuntimeError: b is broken"}
+    blob, _ = stored_blob(deployment)
+    assert blob.data == {"a": 2, "b": 1}
+    assert age(blob, "b", 2_000.0) == 1_000
 
 
 def test_a_blob_over_the_item_limit_is_refused_and_nothing_is_written(
@@ -197,7 +272,12 @@ def test_the_scheduled_lambda_entry_point_runs_the_built_in_producers(
     deployment: dict[str, str], fresh_lambda_dispatcher: None
 ) -> None:
     answer = handler({"only": ["fleet/status", "metadata"], "ttl": 60}, None)
-    assert answer == {"written": ["fleet/status", "metadata"], "failed": {}, "size": answer["size"]}
+    assert answer == {
+        "written": ["fleet/status", "metadata"],
+        "kept": [],
+        "failed": {},
+        "size": answer["size"],
+    }
     item = precomputed_item(deployment)
     assert item is not None
     empty = {"FaultyFleetSize": 0, "ManagedFleetSize": 0, "MaximumFleetSize": 0,

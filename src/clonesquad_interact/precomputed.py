@@ -5,7 +5,10 @@ the State table under ``interact.precomputed``: the JSON document
 ``{"data": {"<operation>": <value>, ...}}``, gzip-compressed (level 9) then
 base64-encoded. The producer of this library (:mod:`clonesquad_interact.producer`)
 writes the same format and adds ``"generated_at"`` (epoch seconds), which tells how
-old the data is; a blob without it is of unknown age.
+old the data is (a blob without it is of unknown age), and, per name, when its data
+was computed and when it expires (``"generated"`` and ``"expires"``): a run of some
+producers keeps the others' data, which stays as old as it was and expires when it
+would have.
 
 :func:`obtain` serves an operation's data from that blob when it is present and not
 expired, else computes it live; every answer says which, and how old the data is
@@ -104,20 +107,51 @@ class Precomputed:
     generated_at: float | None = None
     #: Epoch seconds of its expiry, from the item's ``ExpirationTime``.
     expiration_time: int | None = field(default=None, compare=False)
+    #: Name -> epoch seconds of the computation of its data, when it differs.
+    generated: Mapping[str, float] = field(default_factory=dict)
+    #: Name -> epoch seconds of the expiry of its data, when the writer said.
+    expires: Mapping[str, float] = field(default_factory=dict)
+
+    def generated_at_of(self, name: str) -> float | None:
+        """Epoch seconds of the computation of ``name``'s data, when known."""
+        return self.generated.get(name, self.generated_at)
+
+    def expires_at(self, name: str) -> float | None:
+        """Epoch seconds of the expiry of ``name``'s data, when known."""
+        return self.expires.get(name, self.expiration_time)
 
     def get(self, name: str, now: float) -> Sourced | None:
-        """The data of ``name``, or ``None`` when the blob does not hold it."""
+        """The data of ``name``, or ``None`` when the blob does not hold it (or no longer)."""
         if name not in self.data:
             return None
-        age = None if self.generated_at is None else now - self.generated_at
+        expires = self.expires.get(name)
+        if expires is not None and expires <= now:
+            return None
+        generated_at = self.generated_at_of(name)
+        age = None if generated_at is None else now - generated_at
         return Sourced(self.data[name], Source.PRECOMPUTED, age)
 
 
-def encode(data: Mapping[str, Any], *, generated_at: float | None = None) -> str:
-    """The blob of ``data`` as a CloneSquad deployment writes it (gzip level 9, base64)."""
+def encode(
+    data: Mapping[str, Any],
+    *,
+    generated_at: float | None = None,
+    generated: Mapping[str, float] | None = None,
+    expires: Mapping[str, float] | None = None,
+) -> str:
+    """The blob of ``data`` as a CloneSquad deployment writes it (gzip level 9, base64).
+
+    :param generated_at: when the data was computed (epoch seconds).
+    :param generated: per name, when its data was computed, if not ``generated_at``.
+    :param expires: per name, when its data expires.
+    """
     document: dict[str, Any] = {"data": dict(data)}
     if generated_at is not None:
         document["generated_at"] = generated_at
+    if generated:
+        document["generated"] = dict(generated)
+    if expires:
+        document["expires"] = dict(expires)
     text = json.dumps(document, separators=(",", ":"), sort_keys=True, default=str)
     return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9)).decode("ascii")
 
@@ -134,9 +168,25 @@ def decode(blob: str) -> Precomputed:
     if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
         raise ValueError('the document is not shaped {"data": {...}}')
     generated_at = document.get("generated_at")
-    if not isinstance(generated_at, int | float) or isinstance(generated_at, bool):
+    if not _is_time(generated_at):
         generated_at = None
-    return Precomputed(document["data"], generated_at)
+    return Precomputed(
+        document["data"],
+        generated_at,
+        generated=_times(document.get("generated")),
+        expires=_times(document.get("expires")),
+    )
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _times(value: Any) -> dict[str, float]:
+    """A name -> epoch seconds map of a document, without what is not one."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(name): float(when) for name, when in value.items() if _is_time(when)}
 
 
 def state_table(dispatcher: Dispatcher) -> KeyValueTable | None:
@@ -165,7 +215,13 @@ def read_precomputed(table: KeyValueTable) -> Precomputed | None:
     except ValueError as exc:
         logger.warning("precomputed data corrupt", table=table.name, error=str(exc))
         return None
-    return Precomputed(precomputed.data, precomputed.generated_at, item.expiration_time)
+    return Precomputed(
+        precomputed.data,
+        precomputed.generated_at,
+        item.expiration_time,
+        generated=precomputed.generated,
+        expires=precomputed.expires,
+    )
 
 
 def live(name: str, compute: Callable[[], Any]) -> Sourced:

@@ -1,11 +1,13 @@
 """The producer: precompute operations' data into the State table.
 
 Plugins contribute :class:`Producer` objects (hook ``register_producers``); each
-computes the data of one operation. :func:`produce` runs them all, each in
-isolation (a failure is logged and does not stop the others), and writes what
-they computed as one ``interact.precomputed`` blob in the format a CloneSquad
-deployment writes (see :mod:`clonesquad_interact.precomputed`), then changes
-``cache.last_write_index`` so that warm containers drop their caches.
+computes the data of one operation. :func:`produce` runs them all (or those it is
+told to), each in isolation (a failure is logged and does not stop the others),
+merges what they computed into the current ``interact.precomputed`` blob (the data
+of the producers that did not run, or failed, is kept until it expires) and writes
+it back in the format a CloneSquad deployment writes (see
+:mod:`clonesquad_interact.precomputed`), then changes ``cache.last_write_index`` so
+that warm containers drop their caches.
 
 ``clonesquad_interact.producer.handler`` is the entry point of a Lambda function
 run on a schedule (every minute, for example).
@@ -13,6 +15,7 @@ run on a schedule (every minute, for example).
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -23,7 +26,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import structlog
 
 from .errors import InteractError, PluginError
-from .precomputed import LAST_WRITE_INDEX_KEY, PRECOMPUTED_KEY, encode
+from .precomputed import (
+    LAST_WRITE_INDEX_KEY,
+    PRECOMPUTED_KEY,
+    Precomputed,
+    encode,
+    read_precomputed,
+)
 from .tables import KeyValueTable
 
 if TYPE_CHECKING:
@@ -107,15 +116,22 @@ class Production:
 class ProductionReport:
     """What a run of the producers did."""
 
-    #: Names of the data written, sorted.
+    #: Names of the data computed and written, sorted.
     written: tuple[str, ...]
     #: Name of each producer that failed -> why.
     failed: Mapping[str, str]
     #: Size of the item written, in bytes (0 when nothing was written).
     size: int
+    #: Names of the data of an earlier run written again (not expired, not recomputed).
+    kept: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"written": list(self.written), "failed": dict(self.failed), "size": self.size}
+        return {
+            "written": list(self.written),
+            "kept": list(self.kept),
+            "failed": dict(self.failed),
+            "size": self.size,
+        }
 
 
 class BlobTooLarge(InteractError):
@@ -152,6 +168,37 @@ def item_size(key: str, value: str, expiration_time: int) -> int:
     )  # fmt: skip
 
 
+def _keep(
+    current: Precomputed | None,
+    data: dict[str, Any],
+    generated: dict[str, float],
+    expires: dict[str, float],
+    now: float,
+) -> list[str]:
+    """Add to ``data`` what ``current`` holds, has not expired and was not computed now.
+
+    Each keeps its computation time and its expiry (data of unknown expiry then expires
+    with the item).
+
+    :returns: the names kept.
+    """
+    if current is None:
+        return []
+    kept = []
+    for name, value in current.data.items():
+        expiry = current.expires_at(name)
+        if name in data or (expiry is not None and expiry <= now):
+            continue
+        kept.append(name)
+        data[name] = value
+        if expiry is not None:
+            expires[name] = expiry
+        previous = current.generated_at_of(name)
+        if previous is not None:
+            generated[name] = previous
+    return kept
+
+
 def produce(
     dispatcher: Dispatcher,
     *,
@@ -159,16 +206,19 @@ def produce(
     only: tuple[str, ...] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> ProductionReport:
-    """Run the producers and write the blob in the State table.
+    """Run the producers and merge what they computed into the blob in the State table.
 
-    :param ttl: seconds the blob is served before it expires.
+    The data of the current blob that no producer computed this time (not run, or
+    failed) is kept, with its age and expiry, until it expires.
+
+    :param ttl: seconds the data computed now is served before it expires.
     :param only: names of the producers to run (default: all).
     :raises SettingMissing: the deployment names no ``StateTable``.
     :raises BlobTooLarge: the data exceeds DynamoDB's 400 KB item limit; nothing is
         written, and the message names the largest data.
     """
     table = KeyValueTable(
-        dispatcher.aws.client("dynamodb"), dispatcher.settings.require("StateTable")
+        dispatcher.aws.client("dynamodb"), dispatcher.settings.require("StateTable"), clock=clock
     )
     production = Production(dispatcher, clock=clock)
     data: dict[str, Any] = {}
@@ -184,8 +234,12 @@ def produce(
     if not data:
         logger.error("no data produced", failed=failed)
         return ProductionReport((), MappingProxyType(failed), 0)
-    blob = encode(data, generated_at=production.started_at)
-    expiration_time = int(production.started_at + ttl)
+    now = production.started_at
+    generated = dict.fromkeys(data, now)
+    expires = dict.fromkeys(data, now + ttl)
+    kept = _keep(read_precomputed(table), data, generated, expires, now)
+    blob = encode(data, generated_at=now, generated=generated, expires=expires)
+    expiration_time = math.ceil(max(expires.values()))
     size = item_size(PRECOMPUTED_KEY, blob, expiration_time)
     if size > ITEM_LIMIT:
         sizes = sorted(((len(encode({k: v})), k) for k, v in data.items()), reverse=True)
@@ -197,7 +251,9 @@ def produce(
         )
     table.put(PRECOMPUTED_KEY, blob, expiration_time=expiration_time)
     table.put(LAST_WRITE_INDEX_KEY, f"{production.started_at:.6f}-{uuid.uuid4().hex[:8]}")
-    report = ProductionReport(tuple(sorted(data)), MappingProxyType(failed), size)
+    report = ProductionReport(
+        tuple(sorted(set(data) - set(kept))), MappingProxyType(failed), size, tuple(sorted(kept))
+    )
     logger.info("precomputed data written", **report.as_dict())
     return report
 
