@@ -21,6 +21,14 @@ class Counted:
 
     def answer(self, request: Request) -> Response:
         self.runs.append(request.op)
+        if request.params.get("meanwhile") == "write":  # a write served during this answer
+            assert request.dispatcher is not None
+            assert InteractClient(request.dispatcher).post("/write").status_code == 200
+        if request.params.get("meanwhile") == "index":  # another request reads a new index
+            assert request.dispatcher is not None
+            table = request.dispatcher.settings.require("StateTable")
+            set_write_index({"StateTable": table}, request.request_id)
+            assert InteractClient(request.dispatcher).get("/shared?other=1").status_code == 200
         if request.params.get("fail"):
             return Response(body={"failed": True}, status=404)
         return Response(
@@ -112,6 +120,26 @@ def test_a_write_served_by_the_container_empties_the_cache(
         assert client.post("/write").status_code == 200
     assert client.get("/shared").headers[CACHE_HEADER] == "miss"
     assert len(client.dispatcher.cache) == 1
+
+
+def test_an_answer_computed_while_a_write_was_served_is_not_kept(
+    client: InteractClient, counted: Counted
+) -> None:
+    first = client.get("/shared?meanwhile=write")
+    assert (first.status_code, first.headers[CACHE_HEADER]) == (200, "miss")
+    assert len(client.dispatcher.cache) == 0, "it may predate the write"
+    assert client.get("/shared?meanwhile=write").headers[CACHE_HEADER] == "miss"
+    assert counted.runs == ["shared", "write", "shared", "write"]
+
+
+def test_an_answer_computed_while_the_write_index_changed_is_not_kept(
+    deployment: dict[str, str], client: InteractClient, counted: Counted
+) -> None:
+    set_write_index(deployment, "1")
+    first = client.get("/shared?meanwhile=index")
+    assert (first.status_code, first.headers[CACHE_HEADER]) == (200, "miss")
+    assert client.get("/shared?other=1").headers[CACHE_HEADER] == "hit", "read under index 2"
+    assert client.get("/shared?meanwhile=index").headers[CACHE_HEADER] == "miss"
 
 
 def test_failures_are_not_kept(client: InteractClient, counted: Counted) -> None:

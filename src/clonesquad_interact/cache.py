@@ -11,7 +11,8 @@ An answer is served again only while:
   was stored (one ``GetItem`` per cacheable request checks it; a deployment with
   no State table, or a State table that cannot be read, caches nothing);
 * no write has been served by this container since (any ``POST`` or SQS message
-  empties the cache, whatever its outcome);
+  empties the cache, whatever its outcome; an answer computed while a write was
+  served, or while the write index changed, is not kept);
 * it is younger than ``max_age`` seconds, and among the ``max_entries`` most
   recently used.
 
@@ -72,15 +73,19 @@ class ResponseCache:
         self.clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, Response]] = OrderedDict()
         self._index: str | _Unknown | None = _UNKNOWN
+        #: Changes with every :meth:`clear` and write index change: an answer computed
+        #: across one (a write served meanwhile) may be stale, and is not kept.
+        self._generation = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def clear(self) -> None:
-        """Forget every answer."""
+        """Forget every answer, and those being computed."""
         with self._lock:
             self._entries.clear()
+            self._generation += 1
 
     def __call__(self, request: Request, operation: Operation, call_next: CallNext) -> Response:
         if request.method != "GET" or request.interface is Interface.SQS:
@@ -99,14 +104,16 @@ class ResponseCache:
             if index != self._index:
                 self._entries.clear()
                 self._index = index
+                self._generation += 1
             entry = self._entries.get(key)
             if entry is not None and now - entry[0] < self.max_age:
                 self._entries.move_to_end(key)
                 return _hit(entry[1], now - entry[0])
+            generation = self._generation
         response = call_next(request)
         if response.status == 200:
             with self._lock:
-                if index == self._index:
+                if generation == self._generation:
                     self._entries[key] = (now, response)
                     self._entries.move_to_end(key)
                     while len(self._entries) > self.max_entries:
