@@ -147,6 +147,7 @@ def start_backend(
         os.environ.clear()
         os.environ.update(saved)
         if server is not None:
+            _reset_moto(endpoint_url)
             server.stop()
 
 
@@ -163,7 +164,20 @@ def _start_moto() -> tuple[Any, str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process: an embedded AWS started earlier in this
+    # process (or a test's mock) left its resources there.
+    _reset_moto(endpoint)
+    return server, endpoint
+
+
+def _reset_moto(endpoint: str) -> None:
+    import urllib.request
+
+    # Our own loopback server, over http:// only.
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+        pass
 
 
 def _has_credentials() -> bool:
