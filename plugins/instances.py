@@ -16,6 +16,7 @@ a :class:`Fleet`, read with :func:`describe_fleet`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ ADVISORY_STATES = frozenset({"bounced", "draining"})
 SPOT_INTERRUPTIONS = frozenset({"Server.SpotInstanceShutdown", "Server.SpotInstanceTermination"})
 #: Health ranks: the worse of the instance and system checks wins.
 _HEALTH_RANK = {"impaired": 4, "insufficient-data": 3, "initializing": 2, "ok": 1}
+#: Burstable instance types: the t families (t2, t3, t3a, t4g...).
+BURSTABLE_TYPE = re.compile(r"t\d")
 #: Instance ids per ``describe_instance_status`` and keys per ``BatchGetItem``.
 IDS_PER_CALL = 100
 
@@ -93,8 +96,8 @@ class Instance:
 
     @property
     def burstable(self) -> bool:
-        """Whether it earns CPU credits (t2, t3, t3a, t4g...)."""
-        return self.instance_type.startswith("t")
+        """Whether it earns CPU credits (t2, t3, t3a, t4g...; not trn1)."""
+        return BURSTABLE_TYPE.match(self.instance_type) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,18 @@ from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
+import structlog
+
 from clonesquad_interact import (
     CachePolicy,
     ConfigurationKey,
+    Dispatcher,
     Operation,
     Request,
     Response,
     hookimpl,
 )
+from clonesquad_interact.configuration import parse_duration
 from clonesquad_interact.precomputed import (
     Source,
     Sourced,
@@ -43,9 +47,12 @@ from clonesquad_interact.producer import Producer, Production
 
 from .instances import Fleet, describe_fleet, shared_fleet
 
+logger = structlog.get_logger(__name__)
+
 NAMESPACE = "CloneSquad"
 PUBLISH_KEY = "cloudwatch.sentmetrics.publish"
 CACHE_TTL_KEY = "cloudwatch.metriccache.ttl"
+CACHE_TTL_DEFAULT = "60"
 #: Queries per ``GetMetricData`` call (CloudWatch's limit).
 QUERIES_PER_CALL = 500
 #: Metric data per ``PutMetricData`` call.
@@ -107,7 +114,7 @@ def register_configuration_keys() -> list[ConfigurationKey]:
         ),
         ConfigurationKey(
             CACHE_TTL_KEY,
-            "60",
+            CACHE_TTL_DEFAULT,
             "Duration",
             "How long a warm Interact function serves the CPU metrics it read from "
             "CloudWatch before reading them again (cloudwatch/metriccache).",
@@ -248,6 +255,23 @@ def produce_metric_cache(production: Production) -> list[dict[str, Any]]:
     return read_cpu_metrics(cloudwatch, shared_fleet(production), now)
 
 
+def cache_ttl(dispatcher: Dispatcher) -> float:
+    """Seconds to keep the CPU metrics: ``cloudwatch.metriccache.ttl``, or its default
+    when the configuration cannot be read (logged)."""
+    try:
+        return dispatcher.configuration.get_duration(CACHE_TTL_KEY)
+    except Exception as exc:
+        registration = dispatcher.configuration.keys.get(CACHE_TTL_KEY)
+        default = registration.default if registration is not None else CACHE_TTL_DEFAULT
+        logger.warning(
+            "configuration unreadable; keeping the CPU metrics for the default time",
+            key=CACHE_TTL_KEY,
+            default=default,
+            error=repr(exc),
+        )
+        return parse_duration(default)
+
+
 class MetricCache:
     """The CPU metrics a warm container read, served until ``cloudwatch.metriccache.ttl``.
 
@@ -280,8 +304,8 @@ class MetricCache:
             cloudwatch = dispatcher.aws.client("cloudwatch")
             return read_cpu_metrics(cloudwatch, fleet, datetime.fromtimestamp(now, UTC))
 
+        ttl = cache_ttl(dispatcher)
         fresh = live("cloudwatch/metriccache", compute)
-        ttl = dispatcher.configuration.get_duration(CACHE_TTL_KEY)
         with self._lock:
             self._kept = (now, now + ttl, fresh.value)
         return fresh.response()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,3 +196,40 @@ class CallCounter:
         calls = dict(sorted(self.calls.items()))
         self.calls.clear()
         return calls
+
+
+@contextmanager
+def refusing(
+    client: Any, operation: str, code: str, status: int, *, only_if_sent: bytes | None = None
+) -> Iterator[list[str]]:
+    """``client`` answers ``operation`` with the AWS error ``code`` while in the block.
+
+    The answer takes botocore's own way (a ``before-call`` handler that gives the
+    response): the client raises the error class it models for ``code``, shaped as
+    AWS shapes it. Used where moto cannot be made to refuse (throttling, or a denial
+    of a service whose IAM checks moto does not answer in the service's protocol).
+
+    :param only_if_sent: refuse only the requests whose body holds these bytes.
+    :returns: (in the ``with``) the operations refused so far.
+    """
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    refused: list[str] = []
+    service = client.meta.service_model.service_id.hyphenize()
+    event = f"before-call.{service}.{operation}"
+
+    def refuse(params: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        body = params.get("body") or b""
+        body = body.encode() if isinstance(body, str) else body
+        if only_if_sent is not None and only_if_sent not in body:
+            return None
+        refused.append(operation)
+        error = {"Code": code, "Message": f"{code} (refused by the test)"}
+        http = AWSResponse(params.get("url", ""), status, HTTPHeaders(), None)
+        return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    client.meta.events.register(event, refuse)
+    try:
+        yield refused
+    finally:
+        client.meta.events.unregister(event, refuse)

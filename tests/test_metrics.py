@@ -14,11 +14,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from structlog.testing import capture_logs
 
 from clonesquad_interact import Dispatcher
 from clonesquad_interact.producer import produce
 from clonesquad_interact.testing import InteractClient
-from demo_fleet import CallCounter, Demo, running_demo
+from demo_fleet import CallCounter, Demo, refusing, running_demo
 
 # The built-in plugins ship as clonesquad_interact.plugins, from the top-level plugins/.
 instances = importlib.import_module("clonesquad_interact.plugins.instances")
@@ -181,6 +182,37 @@ def test_metric_cache_reads_cloudwatch_once_then_keeps_the_answer_for_its_ttl(
     assert counter.take()["cloudwatch.GetMetricData"] == 1
 
 
+def test_metric_cache_keeps_its_metrics_for_the_default_time_when_the_ttl_is_unreadable(
+    demo: Demo, dispatcher: Dispatcher
+) -> None:
+    client = InteractClient(dispatcher)
+    client.post("/configuration/cloudwatch.metriccache.ttl", body="minutes=2")
+    now = [time.time()]
+    metric_cache(dispatcher).clock = lambda: now[0]
+    counter = CallCounter(dispatcher, ["cloudwatch"])
+    dynamodb = dispatcher.aws.client("dynamodb")
+    ttl_read = b"cloudwatch.metriccache.ttl"
+    with (
+        capture_logs() as logs,
+        refusing(dynamodb, "GetItem", "InternalServerError", 500, only_if_sent=ttl_read) as refused,
+    ):
+        first = client.get("/cloudwatch/metriccache")
+        assert first.status_code == 200, first.text
+        check_metric_cache(demo, first.json())
+        assert refused == ["GetItem"]
+        assert counter.take() == {"cloudwatch.GetMetricData": 1}
+        now[0] += 59
+        assert client.get("/cloudwatch/metriccache").headers[AGE] == "59"
+        now[0] += 1  # the default is 60 seconds (the configured 2 minutes cannot be read)
+        assert client.get("/cloudwatch/metriccache").headers[AGE] == "0"
+        assert counter.take() == {"cloudwatch.GetMetricData": 1}
+    warnings = [entry for entry in logs if entry.get("key") == "cloudwatch.metriccache.ttl"]
+    assert len(warnings) == 2, "one per read of CloudWatch"
+    assert warnings[0]["log_level"] == "warning"
+    assert warnings[0]["default"] == "60"
+    assert "InternalServerError" in warnings[0]["error"]
+
+
 def test_metric_cache_from_the_producer(demo: Demo, dispatcher: Dispatcher) -> None:
     produce(dispatcher)
     answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
@@ -194,6 +226,29 @@ def test_metric_cache_is_a_503_when_cloudwatch_refuses(dispatcher: Dispatcher) -
         answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
     assert answer.status_code == 503
     assert "AccessDenied" in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "burstable"),
+    [
+        ("t2.micro", True),
+        ("t3.nano", True),
+        ("t3a.small", True),
+        ("t4g.medium", True),
+        ("trn1.2xlarge", False),
+        ("trn1n.32xlarge", False),
+        ("m5.large", False),
+        ("", False),
+    ],
+)
+def test_only_t_families_are_burstable(instance_type: str, burstable: bool) -> None:
+    instance = instances.Instance(
+        "i-0123456789abcdef0", "eu-west-3a", "running", "ok", (), instance_type, False, "", ""
+    )
+    assert instance.burstable is burstable
+    queries = metrics.cpu_queries(instances.Fleet("test", (instance,), frozenset()))
+    names = [query["MetricStat"]["Metric"]["MetricName"] for _, query in queries]
+    assert names == ["CPUUtilization"] + ["CPUCreditBalance"] * burstable
 
 
 def test_metric_queries_go_by_batches_of_500(demo: Demo) -> None:
