@@ -200,14 +200,35 @@ def test_a_failing_producer_leaves_its_earlier_data_until_it_expires(
     assert age(blob, "b", 2_000.0) == 1_000
 
 
-def test_a_blob_over_the_item_limit_is_refused_and_nothing_is_written(
+def test_data_that_fits_in_no_item_is_refused_and_nothing_is_written(
     deployment: dict[str, str],
 ) -> None:
     with pytest.raises(BlobTooLarge, match=r"400 KB|409600 bytes") as refused:
         produce(acme_dispatcher(AcmePlugin(huge=True)))
     assert "'acme/widgets'" in refused.value.message
+    assert "no part of it fits" in refused.value.message
     assert precomputed_item(deployment) is None
     assert write_index(deployment) is None
+
+
+def test_data_too_large_for_the_item_is_left_out_and_the_rest_written(
+    deployment: dict[str, str],
+) -> None:
+    dispatcher = acme_dispatcher(AcmePlugin(huge=True), Counters())
+    with capture_logs() as logs:
+        report = produce(dispatcher)
+    assert report.written == ("a", "b")
+    assert list(report.failed) == ["acme/widgets"]
+    assert report.failed["acme/widgets"].startswith("BlobTooLarge: ")
+    assert "409600 bytes" in report.failed["acme/widgets"]
+    assert report.size <= 400 * 1024
+    left_out = [entry for entry in logs if entry["event"] == "precomputed data left out"]
+    assert [(entry["data"], entry["log_level"]) for entry in left_out] == [
+        ("acme/widgets", "error")
+    ]
+    blob, _ = stored_blob(deployment)
+    assert blob.data == {"a": 1, "b": 1}
+    assert write_index(deployment) is not None
 
 
 def test_two_plugins_producing_the_same_data_stop_the_run(deployment: dict[str, str]) -> None:

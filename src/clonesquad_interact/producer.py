@@ -2,7 +2,8 @@
 
 Plugins contribute :class:`Producer` objects (hook ``register_producers``); each
 computes the data of one operation. :func:`produce` runs them all (or those it is
-told to), each in isolation (a failure is logged and does not stop the others),
+told to), each in isolation (a failure is logged and does not stop the others; data
+too large for the DynamoDB item is left out, largest first, until the rest fits),
 merges what they computed into the current ``interact.precomputed`` blob (the data
 of the producers that did not run, or failed, is kept until it expires) and writes
 it back in the format a CloneSquad deployment writes (see
@@ -214,8 +215,10 @@ def produce(
     :param ttl: seconds the data computed now is served before it expires.
     :param only: names of the producers to run (default: all).
     :raises SettingMissing: the deployment names no ``StateTable``.
-    :raises BlobTooLarge: the data exceeds DynamoDB's 400 KB item limit; nothing is
-        written, and the message names the largest data.
+    :raises BlobTooLarge: no data fits in DynamoDB's 400 KB item limit; nothing is
+        written, and the message names the largest data. (When only some data does not
+        fit, the largest are left out, one at a time, until the rest fits: each one is
+        logged and reported failed, with the reason.)
     """
     table = KeyValueTable(
         dispatcher.aws.client("dynamodb"), dispatcher.settings.require("StateTable"), clock=clock
@@ -238,17 +241,37 @@ def produce(
     generated = dict.fromkeys(data, now)
     expires = dict.fromkeys(data, now + ttl)
     kept = _keep(read_precomputed(table), data, generated, expires, now)
-    blob = encode(data, generated_at=now, generated=generated, expires=expires)
-    expiration_time = math.ceil(max(expires.values()))
-    size = item_size(PRECOMPUTED_KEY, blob, expiration_time)
-    if size > ITEM_LIMIT:
-        sizes = sorted(((len(encode({k: v})), k) for k, v in data.items()), reverse=True)
-        largest = ", ".join(f"{name!r} (~{n} bytes compressed)" for n, name in sizes[:3])
-        raise BlobTooLarge(
-            f"the precomputed data takes {size} bytes, more than DynamoDB's item limit of "
-            f"{ITEM_LIMIT} bytes; nothing was written. Largest: {largest}",
-            details=[{"size": size, "limit": ITEM_LIMIT}],
+    sizes = {name: len(encode({name: value})) for name, value in data.items()}
+    first_size = 0
+    while True:
+        blob = encode(data, generated_at=now, generated=generated, expires=expires)
+        expiration_time = math.ceil(max(expires.values(), default=now + ttl))
+        size = item_size(PRECOMPUTED_KEY, blob, expiration_time)
+        first_size = first_size or size
+        if size <= ITEM_LIMIT:
+            break
+        if len(data) == 1:
+            largest = ", ".join(
+                f"{name!r} (~{n} bytes compressed)"
+                for name, n in sorted(sizes.items(), key=lambda entry: -entry[1])[:3]
+            )
+            raise BlobTooLarge(
+                f"the precomputed data takes {first_size} bytes, more than DynamoDB's item "
+                f"limit of {ITEM_LIMIT} bytes, and no part of it fits alone; nothing was "
+                f"written. Largest: {largest}",
+                details=[{"size": first_size, "limit": ITEM_LIMIT}],
+            )
+        name = max(data, key=lambda candidate: sizes[candidate])
+        reason = (
+            f"BlobTooLarge: its data (~{sizes[name]} bytes compressed) left out so that the "
+            f"others fit in DynamoDB's item limit of {ITEM_LIMIT} bytes"
         )
+        logger.error("precomputed data left out", data=name, size=sizes[name], limit=ITEM_LIMIT)
+        failed[name] = reason
+        for mapping in (data, generated, expires):
+            mapping.pop(name, None)
+        if name in kept:
+            kept.remove(name)
     table.put(PRECOMPUTED_KEY, blob, expiration_time=expiration_time)
     table.put(LAST_WRITE_INDEX_KEY, f"{production.started_at:.6f}-{uuid.uuid4().hex[:8]}")
     report = ProductionReport(
