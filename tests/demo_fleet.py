@@ -199,6 +199,42 @@ class CallCounter:
 
 
 @contextmanager
+def iam_denying(*actions: str) -> Iterator[str]:
+    """Moto checks IAM in the block, and the environment's credentials are those of an
+    IAM user allowed everything but ``actions``.
+
+    Clients created in the block (a fresh dispatcher's) sign with that user's keys, so
+    that moto refuses those actions (``AccessDenied``, 403) as IAM would.
+
+    :returns: (in the ``with``) the user's ARN.
+    """
+    import json
+    import uuid
+
+    from moto.core import enable_iam_authentication
+
+    iam = boto3.client("iam")
+    name = f"denied-{uuid.uuid4().hex[:8]}"
+    arn: str = iam.create_user(UserName=name)["User"]["Arn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": list(actions), "Resource": "*"},
+        ],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="deny", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        for variable in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            monkeypatch.delenv(variable, raising=False)
+        with enable_iam_authentication():
+            yield arn
+
+
+@contextmanager
 def refusing(
     client: Any, operation: str, code: str, status: int, *, only_if_sent: bytes | None = None
 ) -> Iterator[list[str]]:

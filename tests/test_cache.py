@@ -8,7 +8,7 @@ import pytest
 from clonesquad_interact import CachePolicy, Dispatcher, Request, Response
 from clonesquad_interact.cache import CACHE_HEADER, ResponseCache
 from clonesquad_interact.testing import OPERATOR_IDENTITY, InteractClient, instance_identity
-from demo_fleet import CallCounter
+from demo_fleet import CallCounter, refusing
 
 from helpers import OPEN_PARAMS, OperationsPlugin, make_operation
 
@@ -186,16 +186,17 @@ def test_a_warm_cached_answer_costs_one_get_item(client: InteractClient, counted
     assert counter.take() == {"dynamodb.GetItem": 1}
 
 
+@pytest.mark.parametrize("failure", ["throttled", "no State table"])
 def test_an_unreadable_write_index_means_uncached_answers(
-    client: InteractClient, counted: Counted
+    deployment: dict[str, str], client: InteractClient, counted: Counted, failure: str
 ) -> None:
-    from botocore.stub import Stubber
-
     client.get("/shared")
-    with Stubber(client.dispatcher.aws.client("dynamodb")) as dynamodb:
-        dynamodb.add_client_error(
-            "get_item", "ProvisionedThroughputExceededException", http_status_code=400
-        )
+    dynamodb = client.dispatcher.aws.client("dynamodb")
+    if failure == "throttled":
+        with refusing(dynamodb, "GetItem", "ProvisionedThroughputExceededException", 400):
+            answer = client.get("/shared")
+    else:
+        boto3.client("dynamodb").delete_table(TableName=deployment["StateTable"])
         answer = client.get("/shared")
     assert (answer.status_code, answer.headers[CACHE_HEADER]) == (200, "miss")
     assert len(counted.runs) == 2

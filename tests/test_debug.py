@@ -9,11 +9,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 from structlog.testing import capture_logs
 
 from clonesquad_interact import Dispatcher
 from clonesquad_interact.testing import InteractClient, sqs_record
+from demo_fleet import refusing
 
 BUCKET = "clonesquad-test-logging"
 
@@ -147,8 +147,7 @@ def test_access_denied_by_the_bucket_fails_the_message_for_good(
 
 
 def test_s3_throttling_sends_the_message_back_to_the_queue(client: InteractClient) -> None:
-    with Stubber(client.dispatcher.aws.client("s3")) as s3:
-        s3.add_client_error("put_object", "SlowDown", http_status_code=503)
+    with refusing(client.dispatcher.aws.client("s3"), "PutObject", "SlowDown", 503):
         answer = client.sqs(sqs_record({"OpType": "Debug/PublishReportNow"}, message_id="m-4"))
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m-4"}]}
 

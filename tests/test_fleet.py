@@ -11,12 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
 from clonesquad_interact import Dispatcher, Request, hookimpl
 from clonesquad_interact.producer import produce
 from clonesquad_interact.testing import InteractClient, instance_identity
-from demo_fleet import CallCounter, Demo, running_demo
+from demo_fleet import CallCounter, Demo, iam_denying, running_demo
 
 AGE = "X-Clonesquad-Data-Age"
 SOURCE = "X-Clonesquad-Data-Source"
@@ -258,19 +257,16 @@ def test_a_corrupt_blob_is_ignored(demo: Demo, client: InteractClient) -> None:
     assert client.get("/fleet/status").headers[SOURCE] == "live"
 
 
-def test_data_that_cannot_be_had_is_a_503_with_retry_after(
-    client: InteractClient, dispatcher: Dispatcher
-) -> None:
-    with Stubber(dispatcher.aws.client("ec2")) as ec2:
-        ec2.add_client_error(
-            "describe_instances", service_error_code="UnauthorizedOperation", http_status_code=403
-        )
-        answer = client.get("/fleet/status")
+@pytest.mark.usefixtures("dispatcher")  # a deployment with no precomputed data
+def test_data_that_cannot_be_had_is_a_503_with_retry_after(demo: Demo) -> None:
+    with iam_denying("ec2:DescribeInstances") as user:
+        answer = InteractClient(demo.dispatcher()).get("/fleet/status")
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "30"
     error = answer.json()["error"]
-    assert "UnauthorizedOperation" in error["message"]
+    assert "AccessDenied" in error["message"]
     assert "fleet/status" in error["message"]
+    assert user not in answer.text, "the answer does not echo AWS's message"
 
 
 # -------------------------------------------------------------------------

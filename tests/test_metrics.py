@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 from structlog.testing import capture_logs
 
 from clonesquad_interact import Dispatcher
@@ -221,8 +220,8 @@ def test_metric_cache_from_the_producer(demo: Demo, dispatcher: Dispatcher) -> N
 
 
 def test_metric_cache_is_a_503_when_cloudwatch_refuses(dispatcher: Dispatcher) -> None:
-    with Stubber(dispatcher.aws.client("cloudwatch")) as cloudwatch:
-        cloudwatch.add_client_error("get_metric_data", "AccessDenied", http_status_code=403)
+    # moto's IAM checks answer CloudWatch's JSON protocol in XML: refused by a hook instead.
+    with refusing(dispatcher.aws.client("cloudwatch"), "GetMetricData", "AccessDenied", 403):
         answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
     assert answer.status_code == 503
     assert "AccessDenied" in answer.json()["error"]["message"]
