@@ -152,10 +152,45 @@ def _run(
     return instance_id
 
 
+#: What to do when :func:`moto_internals_problems` finds some.
+MOTO_INTERNALS_HELP = (
+    "tests/demo_fleet.py marks instances impaired and Availability Zones with issues by "
+    "patching moto's internals (moto has no API for either), and this moto version "
+    "changed them: update mark_impaired() and mark_zone() to the new names"
+)
+
+
+def moto_internals_problems() -> list[str]:
+    """What :func:`mark_impaired` and :func:`mark_zone` need of moto's internals and miss."""
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.instances import Instance
+
+    problems = [
+        f"moto.ec2.models.instances.Instance.{name} is no longer a property"
+        for name in ("instance_status", "state_code")
+        if not isinstance(getattr(Instance, name, None), property)
+    ]
+    backend = ec2_backends[ACCOUNT][REGION]
+    get_zone = getattr(backend, "get_zone_by_name", None)
+    if get_zone is None:
+        problems.append("the EC2 backend has no get_zone_by_name()")
+    else:
+        zone = get_zone(f"{REGION}a")
+        if getattr(zone, "state", None) != "available":
+            problems.append(f"an Availability Zone has no state 'available': {vars(zone)!r}")
+    return problems
+
+
+def _require_moto_internals() -> None:
+    problems = moto_internals_problems()
+    assert not problems, f"{MOTO_INTERNALS_HELP}: {'; '.join(problems)}"
+
+
 def mark_impaired(monkeypatch: pytest.MonkeyPatch, instance_ids: set[str]) -> None:
     """Make moto report these running instances' status checks as impaired."""
     from moto.ec2.models.instances import Instance
 
+    _require_moto_internals()
     healthy = Instance.instance_status
 
     def instance_status(self: Any) -> dict[str, Any]:
@@ -170,6 +205,7 @@ def mark_zone(monkeypatch: pytest.MonkeyPatch, zone_name: str, state: str) -> No
     """Make moto report an Availability Zone in ``state`` (until the test ends)."""
     from moto.ec2.models import ec2_backends
 
+    _require_moto_internals()
     backend = ec2_backends[ACCOUNT][REGION]
     zone = backend.get_zone_by_name(zone_name)
     assert zone is not None
