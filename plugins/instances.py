@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from clonesquad_interact import ConfigurationKey, Dispatcher, ServiceUnavailable
@@ -42,7 +43,7 @@ ADVISORY_STATES = frozenset({"bounced", "draining"})
 #: ``StateReason`` codes of a spot instance that AWS interrupted.
 SPOT_INTERRUPTIONS = frozenset({"Server.SpotInstanceShutdown", "Server.SpotInstanceTermination"})
 #: Health ranks: the worse of the instance and system checks wins.
-_HEALTH_RANK = {"impaired": 4, "insufficient-data": 3, "initializing": 2, "ok": 1}
+_HEALTH_RANK = MappingProxyType({"impaired": 4, "insufficient-data": 3, "initializing": 2, "ok": 1})
 #: Burstable instance types: the t families (t2, t3, t3a, t4g...).
 BURSTABLE_TYPE = re.compile(r"t\d")
 #: Instance ids per ``describe_instance_status`` and keys per ``BatchGetItem``.

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -62,20 +63,22 @@ LOOKBACK = 600
 PERIOD = 60
 
 #: Fleet metric name -> the counter of :meth:`Fleet.counts` it reports.
-FLEET_METRICS = {
-    "ManagedInstances": "managed",
-    "MaximumInstances": "maximum",
-    "RunningInstances": "running",
-    "PendingInstances": "pending",
-    "StoppingInstances": "stopping",
-    "StoppedInstances": "stopped",
-    "ServingInstances": "serving",
-    "FaultyInstances": "faulty",
-    "DrainingInstances": "draining",
-    "BouncedInstances": "bounced",
-    "InstancesInError": "error",
-    "InstancesInAZWithIssues": "az_evicted",
-}
+FLEET_METRICS = MappingProxyType(
+    {
+        "ManagedInstances": "managed",
+        "MaximumInstances": "maximum",
+        "RunningInstances": "running",
+        "PendingInstances": "pending",
+        "StoppingInstances": "stopping",
+        "StoppedInstances": "stopped",
+        "ServingInstances": "serving",
+        "FaultyInstances": "faulty",
+        "DrainingInstances": "draining",
+        "BouncedInstances": "bounced",
+        "InstancesInError": "error",
+        "InstancesInAZWithIssues": "az_evicted",
+    }
+)
 
 
 def _schema(name: str) -> Any:

@@ -250,6 +250,25 @@ def test_only_t_families_are_burstable(instance_type: str, burstable: bool) -> N
     assert names == ["CPUUtilization"] + ["CPUCreditBalance"] * burstable
 
 
+@pytest.mark.parametrize(
+    "module",
+    ["instances", "metrics", "fleet", "debug", "producer", "precomputed", "cache", "access"],
+)
+def test_nothing_mutable_at_module_level(module: str) -> None:
+    name = (
+        f"clonesquad_interact.plugins.{module}"
+        if module in {"instances", "metrics", "fleet", "debug"}
+        else f"clonesquad_interact.{module}"
+    )
+    namespace = vars(importlib.import_module(name))
+    mutable = sorted(
+        variable
+        for variable, value in namespace.items()
+        if not variable.startswith("__") and isinstance(value, dict | list | set | bytearray)
+    )
+    assert mutable == [], f"{name}: make these read-only (MappingProxyType, tuple, frozenset)"
+
+
 def test_metric_queries_go_by_batches_of_500(demo: Demo) -> None:
     fleet = tuple(
         instances.Instance(
