@@ -17,16 +17,16 @@ a :class:`Fleet`, read with :func:`describe_fleet`.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
-from clonesquad_interact import ConfigurationKey, Dispatcher, ServiceUnavailable
+from clonesquad_interact import ConfigurationKey, Dispatcher
 from clonesquad_interact.precomputed import state_table
 from clonesquad_interact.producer import Production
-from clonesquad_interact.tables import expired
+
+T = TypeVar("T")
 
 GROUP_TAG = "clonesquad:group-name"
 SUBFLEET_TAG = "clonesquad:subfleet-name"
@@ -46,7 +46,7 @@ SPOT_INTERRUPTIONS = frozenset({"Server.SpotInstanceShutdown", "Server.SpotInsta
 _HEALTH_RANK = MappingProxyType({"impaired": 4, "insufficient-data": 3, "initializing": 2, "ok": 1})
 #: Burstable instance types: the t families (t2, t3, t3a, t4g...).
 BURSTABLE_TYPE = re.compile(r"t\d")
-#: Instance ids per ``describe_instance_status`` and keys per ``BatchGetItem``.
+#: Instance ids per ``describe_instance_status``.
 IDS_PER_CALL = 100
 
 CONFIGURATION_KEYS = (
@@ -273,7 +273,8 @@ def _described_instances(
                     yield instance
 
 
-def _chunks(items: Sequence[str], size: int = IDS_PER_CALL) -> Iterator[Sequence[str]]:
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -281,7 +282,7 @@ def _chunks(items: Sequence[str], size: int = IDS_PER_CALL) -> Iterator[Sequence
 def _health(ec2: Any, ids: Sequence[str]) -> dict[str, str]:
     """Each instance's health: the worse of its instance and system status checks."""
     health: dict[str, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, IDS_PER_CALL):
         arguments: dict[str, Any] = {"InstanceIds": list(chunk), "IncludeAllInstances": True}
         while True:
             answer = ec2.describe_instance_status(**arguments)
@@ -313,31 +314,11 @@ def scaling_states(dispatcher: Dispatcher, ids: Sequence[str]) -> dict[str, str]
     table = state_table(dispatcher)
     if table is None or not ids:
         return {}
-    states: dict[str, str] = {}
-    now = time.time()
-    for chunk in _chunks(ids):
-        request: dict[str, Any] = {
-            table.name: {
-                "Keys": [{"Key": {"S": SCALING_STATE_PREFIX + i}} for i in chunk],
-                "ConsistentRead": True,
-            }
-        }
-        for attempt in range(5):
-            answer = table.client.batch_get_item(RequestItems=request)
-            for item in answer.get("Responses", {}).get(table.name, ()):
-                if expired(item, now):
-                    continue
-                instance_id = item["Key"]["S"].removeprefix(SCALING_STATE_PREFIX)
-                states[instance_id] = item.get("Value", {}).get("S", "").strip().lower()
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise ServiceUnavailable(
-                f"DynamoDB left scaling states of table {table.name!r} unprocessed; try again"
-            )
-    return states
+    items = table.batch_get(SCALING_STATE_PREFIX + instance_id for instance_id in ids)
+    return {
+        key.removeprefix(SCALING_STATE_PREFIX): item.value.strip().lower()
+        for key, item in items.items()
+    }
 
 
 def shared_fleet(production: Production) -> Fleet:

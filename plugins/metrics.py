@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from types import MappingProxyType
@@ -46,7 +46,7 @@ from clonesquad_interact.precomputed import (
 )
 from clonesquad_interact.producer import Producer, Production
 
-from .instances import Fleet, describe_fleet, shared_fleet
+from .instances import Fleet, chunks, describe_fleet, shared_fleet
 
 logger = structlog.get_logger(__name__)
 
@@ -210,18 +210,13 @@ def cpu_queries(fleet: Fleet) -> list[tuple[str, dict[str, Any]]]:
     return queries
 
 
-def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def read_cpu_metrics(cloudwatch: Any, fleet: Fleet, now: datetime) -> list[dict[str, Any]]:
     """The CPU metrics of the running instances: one ``GetMetricData`` per 500 queries
     (more only when CloudWatch pages an answer)."""
     queries = cpu_queries(fleet)
     metric_ids = {query["Id"]: metric_id for metric_id, query in queries}
     results: dict[str, dict[str, Any]] = {}
-    for batch in _batches([query for _, query in queries], QUERIES_PER_CALL):
+    for batch in chunks([query for _, query in queries], QUERIES_PER_CALL):
         arguments: dict[str, Any] = {
             "MetricDataQueries": list(batch),
             "StartTime": now - timedelta(seconds=LOOKBACK),

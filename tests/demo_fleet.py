@@ -76,6 +76,13 @@ class Demo:
         """A fresh dispatcher (a cold container) on the deployment."""
         return Dispatcher(plugins, entry_points=False, raise_unexpected=True)
 
+    def clean(self, dispatcher: Dispatcher) -> Dispatcher:
+        """``dispatcher`` (a module's warm one) as each test starts with it: the
+        deployment reset (:meth:`reset`), nothing cached."""
+        self.reset()
+        dispatcher.cache.clear()
+        return dispatcher
+
     def reset(self) -> None:
         """Forget what a test wrote: configuration, and State items other than scaling states."""
         dynamodb = boto3.client("dynamodb", region_name=REGION)

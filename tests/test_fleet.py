@@ -34,9 +34,7 @@ def warm(demo: Demo) -> Dispatcher:
 
 @pytest.fixture
 def dispatcher(demo: Demo, warm: Dispatcher) -> Dispatcher:
-    demo.reset()
-    warm.cache.clear()
-    return warm
+    return demo.clean(warm)
 
 
 @pytest.fixture

@@ -76,12 +76,10 @@ def warm(demo: Demo) -> Dispatcher:
 
 @pytest.fixture
 def dispatcher(demo: Demo, warm: Dispatcher) -> Dispatcher:
-    """The warm dispatcher, with nothing cached."""
-    demo.reset()
-    warm.cache.clear()
+    """The warm dispatcher, with nothing cached (the CPU metrics neither)."""
     metric_cache(warm)._kept = None
     metric_cache(warm).clock = time.time
-    return warm
+    return demo.clean(warm)
 
 
 def metric_cache(dispatcher: Dispatcher) -> Any:

@@ -228,3 +228,77 @@ def test_yaml_answers_are_written_by_libyaml_when_pyyaml_has_it() -> None:
 
     expected = yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper
     assert formats._Dumper is expected
+
+
+# -- batch reads -----------------------------------------------------------------
+
+
+def test_batch_get_reads_100_keys_a_call_and_ignores_missing_and_expired_items(
+    table: KeyValueTable, aws_clients: AWS
+) -> None:
+    raw = RawTable(aws_clients.client("dynamodb"), table.name)
+    for n in range(150):
+        raw.put_item(Item={"Key": f"k{n}", "Value": str(n)})
+    raw.put_item(Item={"Key": "old", "Value": "x", "ExpirationTime": 1000})
+    raw.put_item(Item={"Key": "live", "Value": "y", "ExpirationTime": 5000})
+    table.clock = lambda: 2000.0
+    client = aws_clients.client("dynamodb")
+    sizes: list[int] = []
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        sizes.append(len(params["RequestItems"][table.name]["Keys"]))
+
+    client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count)
+    try:
+        keys = [f"k{n}" for n in range(150)] + ["k0", "old", "live", "missing"]
+        items = table.batch_get(keys)
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.BatchGetItem", count)
+    assert sizes == [100, 53], "100 keys a call, each key once"
+    assert set(items) == {f"k{n}" for n in range(150)} | {"live"}
+    assert (items["k7"].value, items["live"].expiration_time) == ("7", 5000)
+    assert table.batch_get([]) == {}
+
+
+def test_batch_get_asks_again_for_unprocessed_keys(
+    table: KeyValueTable, aws_clients: AWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(10):
+        table.put(f"k{n}", str(n))
+    client = aws_clients.client("dynamodb")
+    held_back: list[dict[str, Any]] = []
+
+    def hold_back(parsed: dict[str, Any], **_: Any) -> None:
+        if not held_back:  # the first answer: DynamoDB leaves some keys for later
+            answered = parsed["Responses"][table.name]
+            held_back.extend({"Key": item["Key"]} for item in answered[4:])
+            del answered[4:]
+            parsed["UnprocessedKeys"] = {table.name: {"Keys": held_back, "ConsistentRead": True}}
+
+    sleeps: list[float] = []
+    monkeypatch.setattr("clonesquad_interact.tables.time.sleep", sleeps.append)
+    client.meta.events.register("after-call.dynamodb.BatchGetItem", hold_back)
+    try:
+        items = table.batch_get(f"k{n}" for n in range(10))
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.BatchGetItem", hold_back)
+    assert len(held_back) == 6
+    assert {key: item.value for key, item in items.items()} == {f"k{n}": str(n) for n in range(10)}
+    assert len(sleeps) == 1
+
+
+def test_keys_left_unprocessed_every_time_are_a_503(
+    table: KeyValueTable, aws_clients: AWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = aws_clients.client("dynamodb")
+
+    def never(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["UnprocessedKeys"] = {table.name: {"Keys": [{"Key": {"S": "a"}}]}}
+
+    monkeypatch.setattr("clonesquad_interact.tables.time.sleep", lambda seconds: None)
+    client.meta.events.register("after-call.dynamodb.BatchGetItem", never)
+    try:
+        with pytest.raises(ServiceUnavailable, match=r"1 key\(s\) .* unprocessed"):
+            table.batch_get(["a"])
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.BatchGetItem", never)

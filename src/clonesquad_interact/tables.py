@@ -15,11 +15,13 @@ from typing import Any
 
 from .errors import ServiceUnavailable
 
-__all__ = ["BATCH_SIZE", "Item", "KeyValueTable"]
+__all__ = ["BATCH_GET_SIZE", "BATCH_SIZE", "Item", "KeyValueTable"]
 
 #: Items per ``BatchWriteItem`` call (DynamoDB's limit).
 BATCH_SIZE = 25
-#: Attempts at writing a batch's unprocessed items before giving up.
+#: Keys per ``BatchGetItem`` call (DynamoDB's limit).
+BATCH_GET_SIZE = 100
+#: Attempts at writing a batch's unprocessed items (or reading its keys) before giving up.
 UNPROCESSED_ATTEMPTS = 5
 
 
@@ -102,6 +104,45 @@ class KeyValueTable:
             for attributes in self._scan()
             if not expired(attributes, now)
         }
+
+    def batch_get(self, keys: Iterable[str]) -> dict[str, Item]:
+        """The items of ``keys`` that exist and have not expired, by key: consistent
+        ``BatchGetItem`` calls of 100 keys.
+
+        Unprocessed keys are asked again (with a short back-off) until DynamoDB answers
+        them all.
+
+        :raises ServiceUnavailable: DynamoDB kept keys unprocessed after several attempts.
+        """
+        unique = list(dict.fromkeys(keys))
+        now = self.clock()
+        found: dict[str, Item] = {}
+        for start in range(0, len(unique), BATCH_GET_SIZE):
+            chunk = unique[start : start + BATCH_GET_SIZE]
+            for attributes in self._batch_get(chunk):
+                if not expired(attributes, now):
+                    item = _item(attributes, self.hash_key)
+                    found[item.key] = item
+        return found
+
+    def _batch_get(self, keys: list[str]) -> Iterator[Mapping[str, Any]]:
+        pending: dict[str, Any] = {
+            self.name: {
+                "Keys": [{self.hash_key: {"S": key}} for key in keys],
+                "ConsistentRead": True,
+            }
+        }
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            answer = self.client.batch_get_item(RequestItems=pending)
+            yield from answer.get("Responses", {}).get(self.name, ())
+            pending = answer.get("UnprocessedKeys") or {}
+            if not pending:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        left = sum(len(request.get("Keys", ())) for request in pending.values())
+        raise ServiceUnavailable(
+            f"DynamoDB left {left} key(s) of table {self.name!r} unprocessed; try again"
+        )
 
     def _scan(self) -> Iterator[Mapping[str, Any]]:
         paginator = self.client.get_paginator("scan")
