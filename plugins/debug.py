@@ -11,7 +11,8 @@ idempotent).
 
 How a failure is reported:
 
-* no ``LoggingS3Path`` (or not an ``s3://`` URL), or S3 refusing the write for good
+* no ``LoggingS3Path`` (or not an ``s3://`` URL) or no ``GroupName`` (both checked
+  before anything is gathered), or S3 refusing the write for good
   (``AccessDenied``, ``NoSuchBucket``...): the message failed permanently. It is
   logged whole, with the reason, and not sent back to the queue: retrying cannot
   succeed until an operator fixes the deployment (the bucket policy, the function's
@@ -86,8 +87,14 @@ def publish_report(request: Request) -> dict[str, Any]:
     dispatcher = request.dispatcher
     assert dispatcher is not None
     bucket, prefix = _logging_location(dispatcher)
+    group = dispatcher.settings.get("GroupName")
+    if group is None:
+        raise ReportNotWritten(
+            "debug reports are written under the GroupName, which is not set: set the "
+            "Interact function's GroupName, then send the message again"
+        )
+    key = f"{prefix}{group}/debug-report-{request.request_id}.json.gz"
     report = gather(dispatcher, request.request_id)
-    key = f"{prefix}{dispatcher.settings.group_name}/debug-report-{request.request_id}.json.gz"
     body = gzip.compress(json.dumps(report, default=str, sort_keys=True).encode(), compresslevel=9)
     s3 = dispatcher.aws.client("s3")
     try:

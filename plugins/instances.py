@@ -8,8 +8,10 @@ a :class:`Fleet`, read with :func:`describe_fleet`.
   ``clonesquad:subfleet-name``; the others make the autoscaled fleet.
 * An instance's health (``Status``) is the worse of its instance and system status
   checks (``describe_instance_status`` with ``IncludeAllInstances``).
-* AZs with issues are those that ``describe_availability_zones`` does not report
-  ``available``, plus those (names or ids) listed in ``ec2.az.unavailable_list``.
+* AZs with issues are those that ``describe_availability_zones`` reports
+  ``impaired``, ``unavailable`` or ``constrained`` (not ``available`` nor
+  ``information``, a notice), plus those (names or ids) listed in
+  ``ec2.az.unavailable_list``.
 * An instance's scaling state (``error``, ``bounced``, ``draining``...) is the value
   of ``ec2.instance.scaling.state.<instance-id>`` in the State table.
 """
@@ -38,6 +40,9 @@ ACTIVE = frozenset({"pending", "running"})
 STOPPED = frozenset({"stopping", "stopped"})
 GONE = frozenset({"shutting-down", "terminated"})
 UNHEALTHY = frozenset({"impaired", "unhealthy"})
+#: ``describe_availability_zones`` states of an AZ with issues (the others are
+#: ``available`` and ``information``).
+AZ_ISSUE_STATES = frozenset({"impaired", "unavailable", "constrained"})
 #: Scaling states that replace a pending or running instance's ``State``.
 ADVISORY_STATES = frozenset({"bounced", "draining"})
 #: ``StateReason`` codes of a spot instance that AWS interrupted.
@@ -303,7 +308,7 @@ def _azs_with_issues(ec2: Any, configured: Iterable[str]) -> frozenset[str]:
     """Names of the AZs EC2 reports with issues or that the configuration lists."""
     zones = ec2.describe_availability_zones().get("AvailabilityZones", ())
     by_id = {zone.get("ZoneId"): zone.get("ZoneName") for zone in zones}
-    names = {zone["ZoneName"] for zone in zones if zone.get("State") != "available"}
+    names = {zone["ZoneName"] for zone in zones if zone.get("State") in AZ_ISSUE_STATES}
     for entry in configured:
         names.add(by_id.get(entry) or entry)
     return frozenset(names)

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from clonesquad_interact import Dispatcher
 from clonesquad_interact.testing import InteractClient, sqs_record
-from demo_fleet import refusing
+from demo_fleet import CallCounter, refusing
 
 BUCKET = "clonesquad-test-logging"
 
@@ -107,18 +107,22 @@ def test_a_section_that_cannot_be_gathered_is_named_and_the_rest_written(
     assert report["instances"] == {}
 
 
-def test_without_logging_s3_path_the_message_fails_for_good(
-    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("setting", ["LoggingS3Path", "GroupName"])
+def test_without_a_setting_the_message_fails_for_good_before_gathering(
+    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, setting: str
 ) -> None:
-    monkeypatch.delenv("LoggingS3Path")
+    monkeypatch.delenv(setting)
     client = InteractClient(Dispatcher(entry_points=False, raise_unexpected=True))
+    counter = CallCounter(client.dispatcher)
     with capture_logs() as logs:
         answer = client.sqs(sqs_record({"OpType": "Debug/PublishReportNow"}, message_id="m-2"))
     assert answer == {"batchItemFailures": []}, "acknowledged: retrying cannot succeed"
     (outcome,) = outcomes(logs)
     assert (outcome["outcome"], outcome["message_id"]) == ("failed", "m-2")
-    assert "LoggingS3Path" in outcome["error"]
+    assert outcome["status"] == 424
+    assert setting in outcome["error"]
     assert outcome["record"]["messageId"] == "m-2", "the message is logged whole"
+    assert counter.take() == {}, "nothing gathered"
 
 
 def test_access_denied_by_the_bucket_fails_the_message_for_good(

@@ -15,7 +15,7 @@ import pytest
 from clonesquad_interact import Dispatcher, Request, hookimpl
 from clonesquad_interact.producer import produce
 from clonesquad_interact.testing import InteractClient, instance_identity
-from demo_fleet import CallCounter, Demo, iam_denying, running_demo
+from demo_fleet import CallCounter, Demo, iam_denying, mark_zone, running_demo
 
 AGE = "X-Clonesquad-Data-Age"
 SOURCE = "X-Clonesquad-Data-Source"
@@ -163,6 +163,21 @@ def test_configured_unavailable_azs_by_name_or_id(demo: Demo, client: InteractCl
     # "stopped" (eu-west-3b) can no longer be started
     assert fleet["MaximumFleetSize"] == 5
     assert fleet["ServingFleet_vs_MaximumFleetSizePourcentage"] == 60
+
+
+@pytest.mark.parametrize(
+    ("state", "issues"),
+    [("information", False), ("impaired", True), ("unavailable", True), ("constrained", True)],
+)
+def test_azs_with_issues_are_those_ec2_reports_impaired_unavailable_or_constrained(
+    demo: Demo, client: InteractClient, monkeypatch: pytest.MonkeyPatch, state: str, issues: bool
+) -> None:
+    mark_zone(monkeypatch, "eu-west-3b", state)
+    spot = client.get("/metadata", identity=instance_identity(demo.fleet["spot"])).json()
+    assert spot["LocatedInAZWithIssues"] is issues
+    assert spot["Instance"]["Status"] == ("az_evicted" if issues else "ok")
+    fleet = client.get("/fleet/status").json()["AutoscaledFleet"]
+    assert fleet["MaximumFleetSize"] == (5 if issues else 6), "stopped is in eu-west-3b"
 
 
 # -------------------------------------------------------------------------
