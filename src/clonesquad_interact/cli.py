@@ -21,50 +21,36 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
-import importlib.metadata
-import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NoReturn
-from urllib.parse import parse_qsl
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 import structlog
-import yaml
 
 from . import __version__
-from .errors import InteractError, PluginError
-from .formats import parse_json
-from .local.backend import Mode, ServeError
+from .commands import (
+    DEMO_INSTANCE,
+    EXIT_ERROR,
+    EXIT_USAGE,
+    CommandError,
+    cmd_invoke,
+    cmd_openapi,
+    cmd_ops,
+    cmd_plugins,
+    cmd_precompute,
+    cmd_serve,
+)
+from .errors import PluginError
+from .local.backend import ServeError
 from .log import configure_logging
-from .manager import PluginInfo
-from .operation import Operation
-from .rendering import render_body
 from .request import Interface
 
 __all__ = ["main"]
 
 PROG = "clonesquad-interact"
-DISTRIBUTION = "clonesquad-interact"
 
 logger = structlog.get_logger(__name__)
-
-#: Exit codes.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-#: ``invoke``: the operation answered an error (4xx or 5xx).
-EXIT_ANSWERED_ERROR = 3
-
-
-class CommandError(Exception):
-    """A failure to report as one line, with an exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,312 +58,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-# -------------------------------------------------------------------------
-# Subcommands
-# -------------------------------------------------------------------------
-
-
-def _dispatcher() -> Any:
-    from .dispatcher import Dispatcher
-
-    return Dispatcher()
-
-
-def cmd_ops(args: argparse.Namespace) -> int:
-    """List every operation."""
-    dispatcher = _dispatcher()
-    plugins = {info.name: info for info in dispatcher.plugins.describe()}
-    listed = [
-        _describe_operation(dispatcher, operation, plugins)
-        for operation in sorted(dispatcher.operations, key=lambda op: (op.is_regex, op.name))
-    ]
-    if args.json:
-        _print_json(listed)
-        return EXIT_OK
-    for entry in listed:
-        route = entry["route"] if not entry["regex"] else f"{entry['route']}  (regex)"
-        plugin = entry["plugin"]
-        print(route or "(root: GET /)")
-        print(f"    {entry['summary']}")
-        print(
-            f"    methods {','.join(entry['methods'])}; "
-            f"interfaces {','.join(entry['interfaces'])}; "
-            f"body {entry['body']}; cache {entry['cache']}"
-        )
-        params = ", ".join(_param_text(name, schema) for name, schema in entry["params"].items())
-        print(f"    params: {params or 'none'}")
-        print(f"    plugin {plugin['name']}{_source_text(plugin)}")
-    return EXIT_OK
-
-
-def _describe_operation(
-    dispatcher: Any, operation: Operation, plugins: Mapping[str, PluginInfo]
-) -> dict[str, Any]:
-    schema = dispatcher.schema(operation)
-    params = schema.get("properties", {}).get("params", {}).get("properties", {})
-    return {
-        "route": operation.name,
-        "regex": operation.is_regex,
-        "summary": operation.summary,
-        "interfaces": sorted(str(i) for i in operation.interfaces),
-        "methods": sorted(operation.methods),
-        "body": str(operation.body),
-        "cache": str(operation.cache),
-        "params": params,
-        "schema": schema,
-        "plugin": _plugin_source(dispatcher, operation.plugin, plugins.get(operation.plugin)),
-    }
-
-
-def _source_text(plugin: Mapping[str, Any]) -> str:
-    """`` (distribution version)``, or nothing for a plugin no distribution installed."""
-    if not plugin["distribution"]:
-        return ""
-    version = f" {plugin['version']}" if plugin["version"] else ""
-    return f" ({plugin['distribution']}{version})"
-
-
-def _param_text(name: str, schema: Any) -> str:
-    if not isinstance(schema, Mapping):
-        return name
-    if isinstance(schema.get("enum"), list):
-        return f"{name} ({'|'.join(str(v) for v in schema['enum'])})"
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = "|".join(str(k) for k in kind)
-    return f"{name} ({kind})" if kind else name
-
-
-def _plugin_source(dispatcher: Any, name: str, info: PluginInfo | None) -> dict[str, Any]:
-    """The plugin's name, and the distribution (and version) that installed it."""
-    distribution = info.distribution if info else None
-    version = info.version if info else None
-    if distribution is None:
-        plugin = dispatcher.plugins.manager.get_plugin(name)
-        module = getattr(plugin, "__name__", None)
-        if not isinstance(module, str) or module != name:
-            module = type(plugin).__module__
-        distribution, version = _distribution_of(module)
-    return {"name": name, "distribution": distribution, "version": version}
-
-
-def _distribution_of(module: str) -> tuple[str | None, str | None]:
-    top = module.split(".", 1)[0]
-    if top == __package__:
-        return DISTRIBUTION, __version__
-    names = _packages_distributions().get(top, [])
-    if not names:
-        return None, None
-    try:
-        return names[0], importlib.metadata.version(names[0])
-    except importlib.metadata.PackageNotFoundError:
-        return names[0], None
-
-
-@functools.cache
-def _packages_distributions() -> Mapping[str, list[str]]:
-    """Top-level package -> distributions (reading every installed one: done once)."""
-    return importlib.metadata.packages_distributions()
-
-
-def cmd_plugins(args: argparse.Namespace) -> int:
-    """List the installed plugins and their hooks."""
-    dispatcher = _dispatcher()
-    listed = []
-    for info in dispatcher.plugins.describe():
-        source = _plugin_source(dispatcher, info.name, info)
-        listed.append({**source, "hooks": list(info.hooks)})
-    if args.json:
-        _print_json(listed)
-        return EXIT_OK
-    for entry in listed:
-        print(f"{entry['name']}{_source_text(entry)}")
-        print(f"    hooks: {', '.join(entry['hooks']) or 'none'}")
-    return EXIT_OK
-
-
-def cmd_openapi(args: argparse.Namespace) -> int:
-    """Print the OpenAPI document."""
-    from .openapi import openapi_document
-
-    document = openapi_document(_dispatcher(), server_url=args.server_url)
-    if args.yaml:
-        print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), end="")
-    else:
-        _print_json(document)
-    return EXIT_OK
-
-
-def cmd_invoke(args: argparse.Namespace) -> int:
-    """Run one request in-process and print the answer."""
-    method, path = _method_and_path(args.request)
-    interface = Interface(args.interface)
-    if interface is Interface.SQS:
-        method = "POST"  # SQS messages count as POST
-    op, params = _op_and_params(path, args.param, interface)
-    body = _read_body(args.body)
-    with _backend(args) as identities:
-        dispatcher = _dispatcher()
-        identity = identities(args.instance) if args.interface == Interface.APIGW else None
-        response = dispatcher.call(
-            op,
-            method=method,
-            params=params,
-            body=body,
-            identity=identity,
-            interface=Interface(args.interface),
-        )
-    fmt = "yaml" if params.get("format") == "yaml" and response.status < 400 else "json"
-    text, content_type = render_body(response.body, fmt)
-    if args.include:
-        print(f"{response.status}")
-        print(f"Content-Type: {content_type}")
-        for name, value in response.headers.items():
-            print(f"{name}: {value}")
-        print()
-    print(text)
-    return EXIT_OK if response.status < 400 else EXIT_ANSWERED_ERROR
-
-
-def _method_and_path(words: Sequence[str]) -> tuple[str, str]:
-    if len(words) == 1:
-        return "GET", words[0]
-    if len(words) == 2:
-        method = words[0].upper()
-        if method not in ("GET", "POST"):
-            raise CommandError(f"the method must be GET or POST, not {words[0]!r}", EXIT_USAGE)
-        return method, words[1]
-    raise CommandError("give at most a METHOD and a PATH", EXIT_USAGE)
-
-
-def _op_and_params(
-    path: str, pairs: Sequence[str], interface: Interface
-) -> tuple[str, dict[str, Any]]:
-    """The operation name (``/v1/`` and one ``/`` removed) and the parameters."""
-    path, _, query = path.partition("?")
-    for prefix in ("/v1/", "/"):
-        if path.startswith(prefix):
-            path = path[len(prefix) :]
-            break
-    collected: list[tuple[str, str]] = parse_qsl(query, keep_blank_values=True)
-    for pair in pairs:
-        name, equals, value = pair.partition("=")
-        if not equals or not name:
-            raise CommandError(f"--param {pair!r}: write it NAME=VALUE", EXIT_USAGE)
-        collected.append((name, value))
-    params: dict[str, Any] = {}
-    for name, value in collected:
-        # API Gateway sends text (typed by the schema); SQS and direct callers send JSON.
-        typed: Any = value if interface is Interface.APIGW else _json_or_text(value)
-        if name in params:
-            previous = params[name]
-            params[name] = (*previous, typed) if isinstance(previous, tuple) else (previous, typed)
-        else:
-            params[name] = typed
-    if interface is not Interface.APIGW:
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-    return path, params
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return parse_json(value)
-    except (ValueError, InteractError, RecursionError):
-        return value
-
-
-def _read_body(source: str | None) -> str | None:
-    if source is None:
-        return None
-    try:
-        if source == "-":
-            return sys.stdin.read()
-        with open(source, encoding="utf-8") as file:
-            return file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"cannot read the body from {source}: {exc}") from None
-
-
-@contextlib.contextmanager
-def _backend(args: argparse.Namespace) -> Iterator[Callable[[str | None], dict[str, Any]]]:
-    """The AWS to run against (``--endpoint-url``, ``--embedded``, else the environment's).
-
-    Yields ``identity(instance_id)``: the caller of API Gateway requests.
-    """
-    from .testing.builders import OPERATOR_IDENTITY, instance_identity
-
-    def default_identity(instance: str | None) -> dict[str, Any]:
-        if instance == DEMO_INSTANCE:
-            raise CommandError(f"--instance {DEMO_INSTANCE} needs --embedded; give an instance id")
-        return instance_identity(instance) if instance else dict(OPERATOR_IDENTITY)
-
-    if args.endpoint_url:
-        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-    if not args.embedded:
-        yield default_identity
-        return
-    from .local.backend import start_backend
-
-    with start_backend("embedded", demo=not args.no_demo, quiet=True) as backend:
-
-        def identity(instance: str | None) -> dict[str, Any]:
-            if instance == DEMO_INSTANCE:
-                if backend.demo is None:
-                    raise CommandError(f"--instance {DEMO_INSTANCE}: there is no demo fleet")
-                instance = backend.demo.caller_instance
-            return backend.identity_of(instance)
-
-        yield identity
-
-
-#: ``--instance demo``: the demo instance whose role the embedded AWS's instance principal is.
-DEMO_INSTANCE = "demo"
-
-
-def cmd_precompute(args: argparse.Namespace) -> int:
-    """Run the producer once and print its report."""
-    import importlib
-
-    try:
-        producer = importlib.import_module(PRODUCER_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != PRODUCER_MODULE:
-            raise
-        raise CommandError(
-            f"this installation has no producer ({PRODUCER_MODULE} is missing)"
-        ) from None
-    with _backend(args):
-        dispatcher = _dispatcher()
-        report = producer.produce(
-            dispatcher, ttl=args.ttl, only=tuple(args.only) if args.only else None
-        )
-    _print_json(report.as_dict())
-    return EXIT_OK if report.written or not report.failed else EXIT_ERROR
-
-
-#: The module of the producer (its scheduled Lambda function is ``handler`` there).
-PRODUCER_MODULE = "clonesquad_interact.producer"
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the API over HTTP until interrupted."""
-    from .local.serve import ServeOptions, serve
-
-    mode: Mode = "aws" if args.aws else ("endpoint" if args.endpoint_url else "embedded")
-    return serve(
-        ServeOptions(
-            mode=mode,
-            endpoint_url=args.endpoint_url,
-            port=args.port,
-            demo=not args.no_demo,
-            auth=not args.no_auth,
-            consume_queue=args.queue if args.queue is not None else mode != "aws",
-            group_name=args.group_name,
-            region=args.region,
-        )
-    )
 
 
 # -------------------------------------------------------------------------
@@ -538,10 +218,6 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-demo", action="store_true", help="with --embedded: do not seed the demo fleet"
     )
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, default=str))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
