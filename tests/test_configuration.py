@@ -431,3 +431,83 @@ def test_values_from_yaml_become_the_text_a_table_holds(
         "ec2.schedule.min_instance_count": "7",
         "f": "0.5",
     }
+
+
+def _self_signed(directory: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (cryptography comes with moto)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = directory / "cert.pem"
+    key_path = directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_an_https_document_is_a_layer_too(
+    deployment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
+) -> None:
+    import functools
+    import http.server
+    import ssl
+    import threading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "config.yaml").write_text("ec2.schedule.min_instance_count: 6\n")
+    cert, key = _self_signed(tmp_path)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", cert)  # the client trusts this certificate only
+        url = f"https://127.0.0.1:{server.server_address[1]}/config.yaml"
+        monkeypatch.setenv("ConfigurationURLs", url)
+        client = InteractClient(
+            Dispatcher(
+                [OperationsPlugin(keys=KEYS)],
+                entry_points=False,
+                raise_unexpected=True,
+                aws=aws_clients,
+            )
+        )
+        entry = client.get("configuration").json()["ec2.schedule.min_instance_count"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert entry["Value"] == "6"
+    assert entry["ConfigurationOrigin"] == f"URL '{url}'"
