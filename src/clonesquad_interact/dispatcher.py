@@ -36,6 +36,7 @@ from .events import (
     from_direct_event,
 )
 from .layers import LayeredConfiguration
+from .log import LineLogger
 from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
@@ -121,8 +122,7 @@ class Dispatcher:
         self._run = chain([*middlewares, self.cache], _invoke)
         authorize = self.plugins.manager.hook.authorize_request
         self._authorize = authorize if authorize.get_hookimpls() else None
-        self._log: Any = None
-        self._log_configuration: tuple[Any, ...] = ()
+        self._request_log = LineLogger(__name__)
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -290,33 +290,11 @@ class Dispatcher:
         if exception is not None:
             fields["exc_info"] = exception
         try:
-            log = self._request_logger()
-            if response.status >= 500:
-                log.error("request", **fields)
-            else:
-                log.info("request", **fields)
+            self._request_log.log("error" if response.status >= 500 else "info", "request", fields)
         except Exception as exc:  # a broken log must not break the answer
             print(
                 f"clonesquad-interact: the request line cannot be logged: {exc!r}", file=sys.stderr
             )
-
-    def _request_logger(self) -> Any:
-        """The logger of the per-request line, bound once per logging configuration.
-
-        It is on every request's path: binding it once saves structlog's lookup of
-        the configuration on each call. ``capture_logs()`` changes the configured
-        processors in place, so it sees this logger's lines too.
-        """
-        configuration = structlog.get_config()
-        current = (
-            configuration["logger_factory"],
-            configuration["wrapper_class"],
-            id(configuration["processors"]),
-        )
-        if self._log is None or current != self._log_configuration:
-            self._log = structlog.get_logger(__name__).bind()
-            self._log_configuration = current
-        return self._log
 
     def _check_authorization(self, request: Request, operation: Operation) -> None:
         assert self._authorize is not None

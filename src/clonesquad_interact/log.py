@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict
 
-__all__ = ["JSONLines", "configure_logging"]
+__all__ = ["JSONLines", "LineLogger", "configure_logging"]
 
 
 #: Built once: ``json.dumps`` with options builds an encoder on every call. ASCII
@@ -70,6 +70,100 @@ def _loggable(value: Any) -> Any:
             value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
         )
     return repr(value)
+
+
+#: The filtering wrappers ``structlog.make_filtering_bound_logger`` gives for the
+#: standard levels (it hands out one class per level), and their levels.
+_WRAPPER_LEVELS: dict[Any, int] = {
+    structlog.make_filtering_bound_logger(level): level
+    for level in (
+        logging.NOTSET,
+        logging.DEBUG,
+        logging.INFO,
+        logging.WARNING,
+        logging.ERROR,
+        logging.CRITICAL,
+    )
+}
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+class LineLogger:
+    """Logs one line, on the request path, through structlog's current configuration.
+
+    The structlog logger is bound once per configuration, which saves structlog's
+    lookup of the configuration on each call. When the configuration is the one
+    :func:`configure_logging` installs (its :class:`JSONLines` processor alone, a
+    ``WriteLoggerFactory``, a standard-level filtering wrapper, ``dict`` contexts),
+    the line is made by that same processor from the same event dict (the fields,
+    then ``event``) and written by a logger of that same factory, at the same
+    levels: the bytes structlog would write, without its per-call machinery. Any
+    other configuration (``structlog.testing.capture_logs()``, which changes the
+    processors in place, or a program's own) goes through structlog.
+    """
+
+    __slots__ = ("_name", "_state")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        #: (configuration key, bound structlog logger, fast path or None)
+        self._state: tuple[tuple[Any, ...], Any, tuple[JSONLines, Any, int] | None] = (
+            (),
+            None,
+            None,
+        )
+
+    @property
+    def direct(self) -> bool:
+        """Whether the configuration last seen lets lines skip structlog's call chain."""
+        return self._state[2] is not None
+
+    def log(self, method: str, event: str, fields: dict[str, Any]) -> None:
+        """Log ``event`` with ``fields`` (taken over) at ``method`` (``"info"``, ``"error"``...)."""
+        config = structlog.get_config()
+        processors = config["processors"]
+        key = (
+            config["logger_factory"],
+            config["wrapper_class"],
+            config["context_class"],
+            id(processors),
+            *processors,
+        )
+        state = self._state
+        if key != state[0]:
+            state = self._state = self._bind(key, config)
+        fast = state[2]
+        if fast is None:
+            getattr(state[1], method)(event, **fields)
+            return
+        processor, writer, min_level = fast
+        if _METHOD_LEVELS[method] < min_level:
+            return
+        fields["event"] = event
+        getattr(writer, method)(processor(writer, method, fields))
+
+    def _bind(
+        self, key: tuple[Any, ...], config: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], Any, tuple[JSONLines, Any, int] | None]:
+        processors = config["processors"]
+        factory = config["logger_factory"]
+        level = _WRAPPER_LEVELS.get(config["wrapper_class"])
+        fast: tuple[JSONLines, Any, int] | None = None
+        if (
+            len(processors) == 1
+            and type(processors[0]) is JSONLines
+            and type(factory) is structlog.WriteLoggerFactory
+            and level is not None
+            and config["context_class"] is dict
+        ):
+            fast = (processors[0], factory(self._name), level)
+        return key, structlog.get_logger(self._name).bind(), fast
 
 
 def configure_logging(
