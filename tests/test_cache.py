@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from clonesquad_interact import CachePolicy, Dispatcher, Request, Response
+from clonesquad_interact import CachePolicy, Dispatcher, Interface, Request, Response
 from clonesquad_interact.cache import CACHE_HEADER, ResponseCache
 from clonesquad_interact.testing import OPERATOR_IDENTITY, InteractClient, instance_identity
 from demo_fleet import CallCounter, refusing
@@ -200,3 +200,26 @@ def test_an_unreadable_write_index_means_uncached_answers(
         answer = client.get("/shared")
     assert (answer.status_code, answer.headers[CACHE_HEADER]) == (200, "miss")
     assert len(counted.runs) == 2
+
+
+def test_the_cache_is_left_out_only_where_it_has_nothing_to_do(
+    client: InteractClient, counted: Counted
+) -> None:
+    operations = {operation.name: operation for operation in client.dispatcher.operations}
+    cases = [
+        ("shared", "GET", "apigw", True),
+        ("mine", "GET", "direct", True),
+        ("never", "GET", "apigw", False),
+        ("never", "GET", "direct", False),
+        ("never", "POST", "apigw", True),
+        ("write", "POST", "sqs", True),
+        ("never", "GET", "sqs", True),
+    ]
+    for name, method, interface, needed in cases:
+        request = Request(op=name, interface=Interface(interface), method=method)
+        assert ResponseCache.needed(request, operations[name]) is needed, (name, method, interface)
+    client.get("/shared")
+    answer = client.get("/never")
+    assert CACHE_HEADER not in answer.headers
+    assert len(client.dispatcher.cache) == 1
+    assert client.get("/shared").headers[CACHE_HEADER] == "hit"

@@ -87,6 +87,17 @@ class ResponseCache:
             self._entries.clear()
             self._generation += 1
 
+    @staticmethod
+    def needed(request: Request, operation: Operation) -> bool:
+        """Whether the cache has anything to do for ``request``: a write to clear it
+        for, or a cacheable operation. When it has not, it only calls the next step,
+        and the dispatcher leaves it out of the chain."""
+        return (
+            operation.cache is not CachePolicy.NONE
+            or request.method != "GET"
+            or request.interface is Interface.SQS
+        )
+
     def __call__(self, request: Request, operation: Operation, call_next: CallNext) -> Response:
         if request.method != "GET" or request.interface is Interface.SQS:
             try:

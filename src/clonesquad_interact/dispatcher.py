@@ -120,6 +120,8 @@ class Dispatcher:
         #: Answers of the operations declared cacheable, kept for the warm container.
         self.cache = ResponseCache()
         self._run = chain([*middlewares, self.cache], _invoke)
+        #: The chain without the cache, for the requests it has nothing to do for.
+        self._run_uncached = chain(middlewares, _invoke)
         authorize = self.plugins.manager.hook.authorize_request
         self._authorize = authorize if authorize.get_hookimpls() else None
         self._request_log = LineLogger(__name__)
@@ -247,7 +249,8 @@ class Dispatcher:
                 self._check_authorization(routed, operation)
             params, parsed_body = self._schemas[operation].validate(request, operation)
             request = _routed(request, match, params, parsed_body, self)
-            response = self._run(request, operation)
+            run = self._run if ResponseCache.needed(request, operation) else self._run_uncached
+            response = run(request, operation)
             if not isinstance(response, Response):
                 raise TypeError(
                     f"a middleware of operation {operation.name!r} answered {response!r}, "
