@@ -1064,3 +1064,17 @@ def test_direct_event_lists_every_unknown_field() -> None:
 def test_direct_event_malformed_fields_are_bad_requests(event: Any, fragment: str) -> None:
     with pytest.raises(BadRequest, match=fragment):
         from_direct_event(event)
+
+
+def test_headers_are_a_read_only_mapping_that_compares_as_one() -> None:
+    event = sample("apigw_rest_get_configuration_key")
+    headers = from_apigw_rest(event).headers
+    expected = {name.lower(): value for name, value in event["headers"].items()}
+    assert headers == expected
+    assert dict(headers) == expected
+    assert len(headers) == len(expected)
+    assert "host" in headers
+    assert "Host" not in headers
+    assert headers.get("X-Amz-Date") is None
+    assert repr(expected) in repr(from_apigw_rest(event))
+    assert from_apigw_rest(event) == from_apigw_rest(event)

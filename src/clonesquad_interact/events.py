@@ -11,8 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
@@ -307,10 +306,45 @@ def _multi_params(raw: Any, field: str) -> dict[str, str | tuple[str, ...]]:
 
 
 def _headers(raw: Any) -> Mapping[str, str]:
-    headers: dict[str, str] = {}
-    if _is_mapping(raw):
-        headers = {str(k).lower(): v for k, v in raw.items() if type(v) is str}
-    return MappingProxyType(headers)
+    if type(raw) is dict:
+        return _Headers(raw.copy())  # a copy: a later change of the event changes nothing
+    return _Headers(dict(raw) if _is_mapping(raw) else {})
+
+
+class _Headers(Mapping[str, str]):
+    """Read-only request headers, names lower-cased (text values only).
+
+    Made from a copy of the event's headers taken at normalization; the names are
+    lower-cased on first use, as most operations never read a header.
+    """
+
+    __slots__ = ("_lower", "_raw")
+
+    def __init__(self, raw: dict[Any, Any]) -> None:
+        self._raw = raw
+        self._lower: dict[str, str] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        lower = self._lower
+        if lower is None:
+            lower = {str(k).lower(): v for k, v in self._raw.items() if type(v) is str}
+            self._lower = lower
+        return lower
+
+    def __getitem__(self, name: str) -> str:
+        return self._headers()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._headers()
+
+    def __repr__(self) -> str:
+        return repr(self._headers())
 
 
 def _body(event: Mapping[str, Any]) -> str | None:
