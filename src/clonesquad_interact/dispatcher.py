@@ -41,7 +41,7 @@ from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
 from .rendering import error_response, to_apigw, to_direct, unexpected_response
-from .request import Interface, Request, freeze
+from .request import Interface, Request, build_request, freeze
 from .response import Response
 from .routing import Match, Router
 from .settings import Settings
@@ -345,20 +345,20 @@ def _routed(
     dispatcher: Dispatcher,
 ) -> Request:
     """The request as the operation sees it (built directly: it is on every request's path)."""
-    return Request(
-        op=request.op,
-        interface=request.interface,
-        method=request.method,
-        params=params,
-        body=request.body,
-        identity=request.identity,
-        request_id=request.request_id,
-        path_args=match.args,
-        path_params=match.kwargs,
-        parsed_body=parsed_body,
-        headers=request.headers,
-        raw_event=request.raw_event,
-        dispatcher=dispatcher,
+    return build_request(
+        request.op,
+        request.interface,
+        request.method,
+        params,
+        request.body,
+        request.identity,
+        request.request_id,
+        match.args,
+        match.kwargs,
+        parsed_body,
+        request.headers,
+        request.raw_event,
+        dispatcher,
     )
 
 

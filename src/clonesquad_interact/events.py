@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from .errors import BadRequest
 from .formats import parse_json
-from .request import Interface, Request, freeze, new_request_id
+from .request import _EMPTY, Interface, Request, build_request, freeze, new_request_id
 
 __all__ = [
     "EventKind",
@@ -93,16 +93,20 @@ def from_apigw_rest(event: Mapping[str, Any]) -> Request:
     else:
         params = _single_params(event.get("queryStringParameters"), "queryStringParameters")
     identity = context.get("identity") if context else None
-    return Request(
-        op=op,
-        interface=Interface.APIGW,
-        method=_string(event, "httpMethod").upper(),
-        params=freeze(params),
-        body=_body(event),
-        identity=freeze(identity) if _is_mapping(identity) else None,
-        request_id=_request_id(context),
-        headers=_headers(event.get("headers")),
-        raw_event=event,
+    return build_request(
+        op,
+        Interface.APIGW,
+        _string(event, "httpMethod").upper(),
+        freeze(params),
+        _body(event),
+        freeze(identity) if _is_mapping(identity) else None,
+        _request_id(context),
+        (),
+        _EMPTY,
+        None,
+        _headers(event.get("headers")),
+        event,
+        None,
     )
 
 

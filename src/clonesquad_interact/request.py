@@ -110,3 +110,44 @@ class Request:
         """The requested output format: ``json`` (default) or ``yaml``."""
         value = self.params.get("format")
         return value if value in ("json", "yaml") else "json"
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def build_request(
+    op: str,
+    interface: Interface,
+    method: str,
+    params: Mapping[str, Any],
+    body: str | None,
+    identity: Mapping[str, Any] | None,
+    request_id: str,
+    path_args: tuple[str, ...],
+    path_params: Mapping[str, str],
+    parsed_body: Any,
+    headers: Mapping[str, str],
+    raw_event: Any,
+    dispatcher: Dispatcher | None,
+) -> Request:
+    """A :class:`Request` from every field, in their order, as frozen as any other.
+
+    The request path's constructor: it binds no keyword and computes no default,
+    which makes it about twice as cheap as ``Request(...)``.
+    """
+    request: Request = _new(Request)
+    _set(request, "op", op)
+    _set(request, "interface", interface)
+    _set(request, "method", method)
+    _set(request, "params", params)
+    _set(request, "body", body)
+    _set(request, "identity", identity)
+    _set(request, "request_id", request_id)
+    _set(request, "path_args", path_args)
+    _set(request, "path_params", path_params)
+    _set(request, "parsed_body", parsed_body)
+    _set(request, "headers", headers)
+    _set(request, "raw_event", raw_event)
+    _set(request, "dispatcher", dispatcher)
+    return request
