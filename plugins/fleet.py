@@ -32,6 +32,20 @@ from .instances import CONFIGURATION_KEYS, describe_fleet, shared_fleet
 
 #: An EC2 instance id.
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+#: The ARN of an assumed-role session: ``arn:aws:sts::<account>:assumed-role/<role>/<session>``.
+ASSUMED_ROLE = re.compile(
+    r"arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/(?P<role>[^/]+)/(?P<session>.+)"
+)
+INSTANCE_ROLES_KEY = "metadata.instance_role_names"
+INSTANCE_ROLES = ConfigurationKey(
+    INSTANCE_ROLES_KEY,
+    "",
+    "StringList",
+    "The IAM roles whose sessions metadata accepts as EC2 instances (comma-separated role "
+    "names). Empty: any role session named like an instance id. Set it to the fleet's "
+    "instance roles so that a principal that can assume some other role cannot pose as an "
+    "instance by naming its session after it.",
+)
 #: How an instance calls: the caller of an instance role session is ``<role-id>:<instance-id>``.
 HOW_TO_CALL = (
     "call metadata from a managed EC2 instance, signing the request (SigV4) with the "
@@ -86,7 +100,7 @@ def register_operations() -> list[Operation]:
 
 @hookimpl
 def register_configuration_keys() -> tuple[ConfigurationKey, ...]:
-    return CONFIGURATION_KEYS
+    return (*CONFIGURATION_KEYS, INSTANCE_ROLES)
 
 
 @hookimpl
@@ -111,6 +125,26 @@ def caller_instance(request: Request) -> str | None:
     return session if sep and INSTANCE_ID.fullmatch(session) else None
 
 
+def _check_instance_role(request: Request, instance_id: str) -> None:
+    """With ``metadata.instance_role_names`` set, the caller must be a session of one of
+    those roles, named after the instance.
+
+    :raises Forbidden: it is not.
+    """
+    assert request.dispatcher is not None
+    roles = request.dispatcher.configuration.get_list(INSTANCE_ROLES_KEY)
+    if not roles:
+        return
+    arn = (request.identity or {}).get("userArn")
+    session = ASSUMED_ROLE.fullmatch(arn) if isinstance(arn, str) else None
+    if session is None or session["role"] not in roles or session["session"] != instance_id:
+        raise Forbidden(
+            f"the caller {arn!r} is not a session of an instance role named in "
+            f"{INSTANCE_ROLES_KEY} ({', '.join(roles)}) for instance {instance_id}: "
+            f"{HOW_TO_CALL}"
+        )
+
+
 def metadata(request: Request) -> Response:
     """``metadata``: the calling instance's (or, when allowed, another's) metadata."""
     own = caller_instance(request)
@@ -124,6 +158,7 @@ def metadata(request: Request) -> Response:
             )
         instance_id = named
     elif own is not None:
+        _check_instance_role(request, own)
         instance_id = own
     elif request.identity is None or request.caller is None:
         raise Forbidden(f"metadata needs the caller's identity: {HOW_TO_CALL}")

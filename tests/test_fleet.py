@@ -404,12 +404,33 @@ def test_aws_calls_of_metadata_live(demo: Demo, dispatcher: Dispatcher) -> None:
     client = InteractClient(dispatcher)
     counter = CallCounter(dispatcher)
     client.get("/metadata", identity=instance_identity(demo.fleet["web"]))
+    # GetItem: the cache index, the blob, and the keys ec2.az.unavailable_list and
+    # metadata.instance_role_names.
     assert counter.take() == {
         "dynamodb.BatchGetItem": 1,
-        "dynamodb.GetItem": 3,
+        "dynamodb.GetItem": 4,
         "ec2.DescribeAvailabilityZones": 1,
         "ec2.DescribeInstanceStatus": 1,
         "ec2.DescribeInstances": 1,
     }
     client.get("/metadata", identity=instance_identity(demo.fleet["web"]))
     assert counter.take() == {"dynamodb.GetItem": 1}
+
+
+def test_metadata_can_require_the_callers_role_to_be_an_instance_role(
+    demo: Demo, client: InteractClient
+) -> None:
+    web = demo.fleet["web"]
+    own_role = instance_identity(web)  # a session of CloneSquadInstanceRole named after web
+    posing = instance_identity(web, role_name="SomeOtherRole")
+    assert client.get("/metadata", identity=posing).status_code == 200  # no list: any role
+    written = client.post(
+        "/configuration/metadata.instance_role_names", "CloneSquadInstanceRole,SpareRole"
+    )
+    assert written.status_code == 200
+    assert client.get("/metadata", identity=own_role).status_code == 200
+    refused = client.get("/metadata", identity=posing)
+    assert refused.status_code == 403
+    assert "metadata.instance_role_names" in refused.json()["error"]["message"]
+    other_session = {**own_role, "userArn": own_role["userArn"].rsplit("/", 1)[0] + "/i-0ffff"}
+    assert client.get("/metadata", identity=other_session).status_code == 403
