@@ -8,7 +8,8 @@ import pytest
 from openapi_spec_validator import validate
 
 from clonesquad_interact import Body, Dispatcher, Operation, hookimpl
-from clonesquad_interact.openapi import openapi_document, path_template
+from clonesquad_interact.openapi import openapi_document
+from clonesquad_interact.pathtemplates import path_template
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -130,6 +131,59 @@ def test_query_parameters_have_the_types_and_enums_of_the_schema(document):
     assert (parameters["tags"]["style"], parameters["tags"]["explode"]) == ("form", True)
     # Every operation takes format=json|yaml.
     assert parameters["format"]["schema"]["enum"] == ["json", "yaml"]
+
+
+class References:
+    """A plugin whose schema reaches its parameters through an anchor and %-encoded pointers."""
+
+    @hookimpl
+    def register_operations(self):
+        return [
+            Operation(
+                route="referenced",
+                handler=answer,
+                summary="Parameters behind references.",
+                schema={
+                    "$schema": DRAFT,
+                    "$defs": {
+                        "the params": {
+                            "properties": {
+                                "mode": {"$ref": "#mode"},
+                                "count": {"$ref": "#/$defs/a~1b%25c"},
+                            }
+                        },
+                        "mode": {"$anchor": "mode", "type": "string", "enum": ["on", "off"]},
+                        "a/b%c": {"type": "integer", "minimum": 0},
+                    },
+                    "properties": {"params": {"$ref": "#/$defs/the%20params"}},
+                },
+            )
+        ]
+
+
+def test_references_by_anchor_and_percent_encoded_pointer_are_resolved():
+    dispatcher = Dispatcher([References()], entry_points=False)
+    document = openapi_document(dispatcher)
+    validate(document)
+    get = document["paths"]["/v1/referenced"]["get"]
+    parameters = {p["name"]: p["schema"] for p in get["parameters"]}
+    assert parameters["mode"] == {"type": "string", "enum": ["on", "off"]}
+    assert parameters["count"] == {"type": "integer", "minimum": 0}
+
+    # The dispatcher reads the same references: the document and validation agree.
+    def status(query):
+        event = {
+            "httpMethod": "GET",
+            "path": "/referenced",
+            "resource": "/{proxy+}",
+            "queryStringParameters": query,
+            "requestContext": {"stage": "v1", "identity": {}},
+        }
+        return dispatcher.handle(event)["statusCode"]
+
+    assert status({"mode": "off", "count": "2"}) == 200
+    assert status({"mode": "off", "count": "-1"}) == 400
+    assert status({"mode": "maybe"}) == 400
 
 
 def test_a_document_body_is_json_or_yaml_and_only_on_post(document):

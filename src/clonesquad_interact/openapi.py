@@ -9,11 +9,11 @@ operation appears here with no extra work from its author.
 * An exact name ``fleet/status`` is the path ``/v1/fleet/status``; the root
   operation ``""`` is ``/v1/``.
 * A regex route becomes a templated path where it is literal text and capture
-  groups: ``configuration/(?P<key>.+)`` is ``/v1/configuration/{key}`` (an
-  unnamed group is ``{arg1}``, ``{arg2}``...), each parameter carrying the group's
-  pattern. A regex with anything else outside its groups (an alternation, a
-  quantifier, a class) cannot be written as a path: it is listed under
-  ``x-clonesquad-unlisted-operations`` with the reason.
+  groups (see :mod:`.pathtemplates`): ``configuration/(?P<key>.+)`` is
+  ``/v1/configuration/{key}``. A regex that cannot be written as a path is
+  listed under ``x-clonesquad-unlisted-operations`` with the reason.
+* Local ``$ref`` (JSON pointers, %-encoded or not, and ``#anchor``) are followed
+  with the resolver validation uses, so that each parameter stands alone.
 * Callers authenticate with SigV4, as API Gateway's ``AWS_IAM`` authorizer wants.
 """
 
@@ -22,17 +22,18 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .formats import CONTENT_TYPES
 from .operation import Body, Operation
+from .pathtemplates import PathTemplate, path_template
 from .request import Interface
+from .validation import local_reference_target
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
 
-__all__ = ["STAGE", "openapi_document", "path_template"]
+__all__ = ["STAGE", "openapi_document"]
 
 #: The API Gateway stage the API is deployed to.
 STAGE = "v1"
@@ -48,112 +49,6 @@ _ERRORS = {
     "500": "An unexpected error; the log has the details under the request id.",
     "503": "An AWS service is unavailable or throttling: try again after Retry-After.",
 }
-_SPECIALS = frozenset(".^$*+?{}[]|()")
-#: Escapes that stand for a class of characters, not for one character.
-_CLASS_ESCAPES = frozenset("dDwWsSbBAZ")
-#: Characters that a path template cannot hold as literal text.
-_NOT_IN_TEMPLATE = frozenset("{}?#")
-
-
-@dataclass(frozen=True, slots=True)
-class PathTemplate:
-    """A regex route written as an OpenAPI path: literal text and ``{name}`` parameters."""
-
-    template: str
-    #: ``(parameter name, the group's regex)`` in order.
-    parameters: tuple[tuple[str, str], ...]
-
-
-class _NotExpressible(ValueError):
-    """The regex is more than literal text and capture groups."""
-
-
-def path_template(pattern: re.Pattern[str] | str) -> PathTemplate:
-    """Write a route as an OpenAPI path template (after ``/v1/``).
-
-    :raises ValueError: the regex cannot be written as a path; the message says why.
-    """
-    if isinstance(pattern, str):
-        if _NOT_IN_TEMPLATE & set(pattern):
-            raise _NotExpressible("the name holds a character a path template cannot")
-        return PathTemplate(pattern, ())
-    if pattern.flags & re.IGNORECASE:
-        raise _NotExpressible("the regex ignores case")
-    return _parse(pattern.pattern)
-
-
-def _parse(source: str) -> PathTemplate:
-    template: list[str] = []
-    parameters: list[tuple[str, str]] = []
-    i = 0
-    while i < len(source):
-        char = source[i]
-        if char == "\\":
-            if i + 1 >= len(source):
-                raise _NotExpressible("the regex ends with a backslash")
-            escaped = source[i + 1]
-            if escaped.isalnum() or escaped in _CLASS_ESCAPES:
-                raise _NotExpressible(f"\\{escaped} outside a group is not literal text")
-            char, i = escaped, i + 2
-        elif char == "(":
-            end = _group_end(source, i)
-            name, inner = _group(source[i + 1 : end], len(parameters) + 1)
-            if end + 1 < len(source) and source[end + 1] in "*+?{":
-                raise _NotExpressible("a group is repeated or optional")
-            if any(name == known for known, _ in parameters):
-                raise _NotExpressible(f"two groups are named {name!r}")
-            parameters.append((name, inner))
-            template.append(f"{{{name}}}")
-            i = end + 1
-            continue
-        elif char in _SPECIALS:
-            raise _NotExpressible(f"{char!r} outside a group is not literal text")
-        else:
-            i += 1
-        if char in _NOT_IN_TEMPLATE:
-            raise _NotExpressible(f"{char!r} cannot be written in a path template")
-        template.append(char)
-    return PathTemplate("".join(template), tuple(parameters))
-
-
-def _group_end(source: str, start: int) -> int:
-    """The index of the ``)`` closing the group opened at ``start``."""
-    depth, i, in_class = 0, start, False
-    while i < len(source):
-        char = source[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if source[i + 1 : i + 2] == "]":  # "[]...]": a leading ] is literal
-                i += 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise _NotExpressible("a group is not closed")
-
-
-def _group(body: str, index: int) -> tuple[str, str]:
-    """The parameter name and the regex of a group's body (``?P<name>...`` or ``...``)."""
-    named = re.match(r"\?P<([A-Za-z_][A-Za-z0-9_]*)>", body)
-    if named:
-        name, inner = named.group(1), body[named.end() :]
-    elif body.startswith("?"):
-        raise _NotExpressible("a group that does not capture")
-    else:
-        name, inner = f"arg{index}", body
-    if re.search(r"(?<!\\)\((?!\?:)", inner):
-        raise _NotExpressible("a group holds another capture group")
-    return name, inner
-
-
 # -------------------------------------------------------------------------
 # The document
 # -------------------------------------------------------------------------
@@ -297,7 +192,7 @@ def _path_parameter(name: str, regex: str) -> dict[str, Any]:
 
 
 def _query_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
-    params = _resolved(schema.get("properties", {}).get("params", {}), schema)
+    params = schema.get("properties", {}).get("params", {})
     properties: dict[str, Any] = {}
     required: set[str] = set()
     for part in _combined(params, schema):
@@ -398,9 +293,9 @@ def _resolved(schema: Any, root: Mapping[str, Any]) -> Any:
         if not isinstance(schema, Mapping):
             return schema
         reference = schema.get("$ref")
-        if not (isinstance(reference, str) and reference.startswith("#/")):
+        if not (isinstance(reference, str) and reference.startswith("#")):
             return schema
-        target = _pointer(root, reference)
+        target = local_reference_target(root, reference)
         if target is None:
             return schema
         schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
@@ -408,14 +303,21 @@ def _resolved(schema: Any, root: Mapping[str, Any]) -> Any:
 
 
 def _combined(schema: Any, root: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """``schema`` and the branches it combines (``allOf``, ``anyOf``, ``oneOf``), resolved."""
+    """``schema`` and what it combines: its local ``$ref`` target, ``allOf``, ``anyOf``, ``oneOf``.
+
+    A ``$ref`` is one more branch here (not merged into its siblings), so that
+    ``properties`` beside a ``$ref`` add to the target's rather than hide them.
+    """
     pending, seen = [schema], 0
     while pending and seen < 64:
-        current = _resolved(pending.pop(), root)
+        current = pending.pop()
         seen += 1
         if not isinstance(current, Mapping):
             continue
         yield current
+        reference = current.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#"):
+            pending.append(local_reference_target(root, reference))
         for keyword in ("allOf", "anyOf", "oneOf"):
             branches = current.get(keyword)
             if isinstance(branches, list):
@@ -444,16 +346,3 @@ def _inline(schema: Any, root: Mapping[str, Any], depth: int = 0) -> Any:
 
 
 _DATA = frozenset({"const", "enum", "default", "examples", "example"})
-
-
-def _pointer(root: Mapping[str, Any], reference: str) -> Any:
-    node: Any = root
-    for part in reference[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node

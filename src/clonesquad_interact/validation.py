@@ -267,7 +267,7 @@ def _compile(operation: Operation, schema: dict[str, Any]) -> InputSchema:
     for reference in _references(schema):
         if not reference.startswith("#"):
             raise _fail(operation, f"$ref {reference!r}: only references inside the schema (#...)")
-        if _pointer(schema, reference) is None:
+        if local_reference_target(schema, reference) is None:
             raise _fail(operation, f"$ref {reference!r} points to nothing in the schema")
     validator = jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -308,7 +308,7 @@ def _anchor(schema: Any, name: str) -> Any:
     return None
 
 
-def _pointer(root: Mapping[str, Any], reference: str) -> Any:
+def local_reference_target(root: Mapping[str, Any], reference: str) -> Any:
     """The subschema a local reference (``#/$defs/name`` or ``#anchor``) designates, or ``None``."""
     fragment = unquote(reference[1:])
     if fragment and not fragment.startswith("/"):
@@ -337,7 +337,7 @@ def _subschemas(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Iterator[
         yield current
         reference = current.get("$ref")
         if isinstance(reference, str) and reference.startswith("#"):
-            target = _pointer(root, reference)
+            target = local_reference_target(root, reference)
             if isinstance(target, Mapping):
                 pending.append(target)
         for keyword in _BRANCHES:
