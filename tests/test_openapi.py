@@ -122,15 +122,17 @@ def test_query_parameters_have_the_types_and_enums_of_the_schema(document):
         p["name"]: p for p in document["paths"]["/v1/greeting/{name}"]["get"]["parameters"]
     }
     assert parameters["tone"]["required"] is True
-    assert parameters["tone"]["schema"] == {"enum": ["warm", "cold"]}
+    assert parameters["tone"]["schema"] == {"type": "string", "enum": ["warm", "cold"]}
     # A local $ref is followed: the parameter stands alone in the document.
     assert parameters["level"]["schema"] == {"type": "integer", "minimum": 1, "description": "how"}
     assert parameters["level"]["description"] == "how"
     assert parameters["level"]["required"] is False
     assert parameters["tags"]["schema"]["type"] == "array"
     assert (parameters["tags"]["style"], parameters["tags"]["explode"]) == ("form", True)
-    # Every operation takes format=json|yaml.
+    # Every operation takes format=json|yaml, a string.
+    assert parameters["format"]["schema"]["type"] == "string"
     assert parameters["format"]["schema"]["enum"] == ["json", "yaml"]
+    assert "style" not in parameters["format"]
 
 
 class References:
@@ -186,6 +188,16 @@ def test_references_by_anchor_and_percent_encoded_pointer_are_resolved():
     assert status({"mode": "maybe"}) == 400
 
 
+def test_a_parameter_that_may_be_a_string_or_a_list_is_exploded():
+    document = openapi_document(Dispatcher())
+    operations = document["paths"]["/v1/notify/ackevent"]
+    for operation in operations.values():
+        parameters = {p["name"]: p for p in operation["parameters"]}
+        for name in ("Events", "EventData"):
+            assert (parameters[name]["style"], parameters[name]["explode"]) == ("form", True)
+            assert "anyOf" in parameters[name]["schema"]
+
+
 def test_a_document_body_is_json_or_yaml_and_only_on_post(document):
     item = document["paths"]["/v1/greeting/{name}"]
     assert "requestBody" not in item["get"]
@@ -210,10 +222,19 @@ def test_answers_and_the_shared_error_shape(document):
         "application/yaml",
         "text/plain",
     }
-    for status in ("400", "404", "405", "429", "500", "503"):
+    for status in ("400", "404", "405", "500", "503"):
         assert responses[status]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"
         }
+    # 405 says which methods would do, 503 when to try again.
+    assert responses["405"]["headers"]["Allow"]["schema"]["type"] == "string"
+    assert responses["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 0}
+    # API Gateway's own answers: throttling, a failed or late function.
+    gateway = {"$ref": "#/components/schemas/GatewayError"}
+    assert gateway in responses["429"]["content"]["application/json"]["schema"]["anyOf"]
+    for status in ("502", "504"):
+        assert responses[status]["content"]["application/json"]["schema"] == gateway
+    assert document["components"]["schemas"]["GatewayError"]["required"] == ["message"]
     error = document["components"]["schemas"]["Error"]["properties"]["error"]
     assert error["required"] == ["type", "message", "details", "request_id"]
     # API Gateway's own refusal is {"message": ...}.

@@ -208,11 +208,30 @@ def _query_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
         parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
         if isinstance(subschema, Mapping) and isinstance(subschema.get("description"), str):
             parameter["description"] = subschema["description"]
+        if isinstance(subschema, dict) and "type" not in subschema and _all_text(subschema):
+            subschema = {"type": "string", **subschema}
         parameter["schema"] = subschema
-        if isinstance(subschema, Mapping) and subschema.get("type") == "array":
+        if _may_be_array(subschema, schema):
             parameter.update(style="form", explode=True)
         described.append(parameter)
     return described
+
+
+def _all_text(schema: Mapping[str, Any]) -> bool:
+    """``schema`` only admits strings given by ``enum`` or ``const`` (``format=json|yaml``)."""
+    if "const" in schema:
+        return isinstance(schema["const"], str)
+    values = schema.get("enum")
+    return isinstance(values, list) and bool(values) and all(isinstance(v, str) for v in values)
+
+
+def _may_be_array(schema: Any, root: Mapping[str, Any]) -> bool:
+    """``schema`` admits an array: repeated ``?name=a&name=b`` are read as one list."""
+    for part in _combined(schema, root):
+        kind = part.get("type")
+        if kind == "array" or (isinstance(kind, list) and "array" in kind):
+            return True
+    return False
 
 
 def _request_body(operation: Operation, schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,19 +261,44 @@ def _responses(method: str) -> dict[str, Any]:
         }
     }
     error = {"$ref": "#/components/schemas/Error"}
+    gateway = {"$ref": "#/components/schemas/GatewayError"}
     for status, description in _ERRORS.items():
-        schema = (
-            {"anyOf": [error, {"$ref": "#/components/schemas/GatewayError"}]}
-            if status == "403"
-            else error
-        )
+        schema = {"anyOf": [error, gateway]} if status in _GATEWAY_TOO else error
         responses[status] = {
             "description": description,
             "content": {CONTENT_TYPES["json"]: {"schema": schema}},
         }
+        if status in _HEADERS:
+            responses[status]["headers"] = copy.deepcopy(_HEADERS[status])
+    for status, description in _GATEWAY_ERRORS.items():
+        responses[status] = {
+            "description": description,
+            "content": {CONTENT_TYPES["json"]: {"schema": gateway}},
+        }
     return responses
 
 
+#: Statuses that API Gateway also answers itself, with its own ``{"message": ...}``.
+_GATEWAY_TOO = frozenset({"403", "429"})
+#: Statuses only API Gateway answers (the dispatcher never does).
+_GATEWAY_ERRORS = {
+    "502": "API Gateway: the function failed or gave an answer API Gateway cannot read.",
+    "504": "API Gateway: the function did not answer in time (the integration timeout).",
+}
+_HEADERS: dict[str, dict[str, Any]] = {
+    "405": {
+        "Allow": {
+            "description": "The methods the operation answers, comma-separated.",
+            "schema": {"type": "string", "examples": ["GET, POST"]},
+        }
+    },
+    "503": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    },
+}
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Every error the dispatcher answers.",
@@ -274,7 +318,7 @@ _ERROR_SCHEMA: dict[str, Any] = {
 }
 _GATEWAY_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "An answer of API Gateway itself (a signature refused).",
+    "description": "An answer of API Gateway itself (bad signature, throttling, failed function).",
     "required": ["message"],
     "properties": {"message": {"type": "string"}},
 }
