@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from clonesquad_interact.local import demo
 from clonesquad_interact.local.gateway import MAX_BODY, Gateway
@@ -176,3 +179,44 @@ def test_a_body_over_api_gateways_limit_is_refused(gateway, recorder):
     finally:
         connection.close()
     assert recorder.events == []
+
+
+def signed_headers(gateway: Gateway, method: str, target: str) -> dict[str, str]:
+    """The headers botocore signs for ``target`` on this gateway."""
+    request = AWSRequest(method=method, url=f"{gateway.url}{target}")
+    SigV4Auth(
+        Credentials(demo.OPERATOR_ACCESS_KEY, demo.OPERATOR_SECRET_KEY), "execute-api", REGION
+    ).add_auth(request)
+    host, port = gateway.server.server_address[:2]
+    return {"Host": f"{host!s}:{port}", **dict(request.headers.items())}
+
+
+def send(gateway: Gateway, method: str, target: str, headers: dict[str, str]) -> int:
+    host, port = gateway.server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=30)
+    try:
+        connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_a_signature_is_not_accepted_for_another_encoding_of_the_query(gateway, recorder):
+    headers = signed_headers(gateway, "GET", "/v1/configuration?format=%2579aml")
+    assert send(gateway, "GET", "/v1/configuration?format=%79aml", headers) == 403
+    assert send(gateway, "GET", "/v1/configuration?format=%2579aml", headers) == 200
+    (event,) = recorder.events
+    assert event["queryStringParameters"] == {"format": "%79aml"}
+
+
+def test_the_events_query_does_not_depend_on_the_order_of_its_pairs(gateway, recorder):
+    headers = signed_headers(gateway, "GET", "/v1/x?tag=b&tag=a&k=1")
+    assert send(gateway, "GET", "/v1/x?tag=b&tag=a&k=1", headers) == 200
+    assert send(gateway, "GET", "/v1/x?k=1&tag=a&tag=b", headers) == 200
+    first, second = recorder.events
+    for event in (first, second):
+        assert event["multiValueQueryStringParameters"] == {"k": ["1"], "tag": ["a", "b"]}
+        assert event["queryStringParameters"] == {"k": "1", "tag": "b"}

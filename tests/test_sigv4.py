@@ -98,6 +98,48 @@ def test_paths_and_queries_are_canonicalized_as_aws_does(url):
     assert verify(signed(url=url), PRINCIPALS, region=REGION) is OPERATOR
 
 
+def test_a_query_signed_from_botocores_params_is_accepted():
+    """botocore encodes ``params`` values (``a+b`` as ``a%2Bb``) and signs them so."""
+    request = AWSRequest(
+        method="GET", url="http://127.0.0.1:8080/v1/configuration", params={"k": "a+b/c~"}
+    )
+    SigV4Auth(
+        Credentials(OPERATOR.access_key, OPERATOR.secret_key), "execute-api", REGION
+    ).add_auth(request)
+    prepared = request.prepare()
+    parts = urlsplit(prepared.url)
+    assert parts.query == "k=a%2Bb%2Fc~"
+    lines = [("Host", parts.netloc), *prepared.headers.items()]
+    sent = SignedRequest("GET", f"{parts.path}?{parts.query}", lines)
+    assert verify(sent, PRINCIPALS, region=REGION) is OPERATOR
+
+
+@pytest.mark.parametrize(
+    ("signed_target", "sent_target"),
+    [
+        # the query value '%41' sent as 'A'
+        ("/v1/configuration?k=%2541", "/v1/configuration?k=%41"),
+        ("/v1/configuration?k=%41", "/v1/configuration?k=%2541"),
+        # 'a+b' sent as 'a b' (the gateway reads '+' as a space)
+        ("/v1/configuration?k=a%2Bb", "/v1/configuration?k=a+b"),
+        ("/v1/configuration?k=a%20b", "/v1/configuration?k=a+b"),
+        ("/v1/configuration?format=%2579aml", "/v1/configuration?format=%79aml"),
+        ("/v1/configuration?format=yaml", "/v1/configuration?format=%79aml"),
+        # the path segment 'A' sent as '%41', and the other way
+        ("/v1/configuration/%41", "/v1/configuration/%2541"),
+        ("/v1/configuration/%2541", "/v1/configuration/%41"),
+        ("/v1/configuration/a%2Fb", "/v1/configuration/a%252Fb"),
+        ("/v1/configuration/app%252Edisable", "/v1/configuration/app.disable"),
+        ("/v1/configuration/app.disable", "/v1/configuration/app%2Edisable"),
+    ],
+)
+def test_a_signature_verifies_one_form_of_the_path_and_query(signed_target, sent_target):
+    request = signed(url=f"http://127.0.0.1:8080{signed_target}")
+    assert verify(request, PRINCIPALS, region=REGION) is OPERATOR
+    replayed = SignedRequest(request.method, sent_target, request.headers, request.body)
+    assert "does not match" in refused(replayed).message
+
+
 def test_an_unsigned_request_is_missing_its_token():
     request = SignedRequest("GET", "/v1/", [("Host", "127.0.0.1")])
     error = refused(request)
@@ -201,6 +243,83 @@ def test_a_malformed_authorization_header_is_refused(authorization):
     error = refused(request)
     assert error.error_type == "IncompleteSignatureException"
     assert "Authorization header requires" in error.message
+
+
+def with_authorization(edit) -> SignedRequest:
+    request = signed()
+    authorization = request.header("Authorization")
+    assert authorization is not None
+    return replace_header(request, "Authorization", edit(authorization))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda a: a.replace("Signature=", "Signature=\u00e9"),
+        lambda a: a.replace("Signature=", "Signature=\u00e9")[:-1],
+        lambda a: a[:-1] + "\u0660",  # an Arabic-Indic digit
+        lambda a: a[:-1],
+        lambda a: a + "0",
+        lambda a: a.upper().replace("AWS4-HMAC-SHA256 CREDENTIAL", "AWS4-HMAC-SHA256 Credential"),
+        lambda a: a.rsplit("=", 1)[0] + "=" + a.rsplit("=", 1)[1].upper(),
+        lambda a: a.rsplit("=", 1)[0] + "=" + "g" * 64,
+    ],
+)
+def test_a_signature_that_is_not_64_lower_case_hex_digits_is_refused(edit):
+    error = refused(with_authorization(edit))
+    assert error.error_type in ("IncompleteSignatureException", "InvalidSignatureException")
+
+
+def test_a_non_ascii_signature_is_incomplete():
+    error = refused(with_authorization(lambda a: a.replace("Signature=", "Signature=\u00e9")[:-1]))
+    assert error.error_type == "IncompleteSignatureException"
+    assert "64 lower-case hexadecimal" in error.message
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda a: a.replace(", ", ",   "),
+        lambda a: a.replace(", ", " , "),
+        lambda a: a.replace(", ", ","),
+        lambda a: a + " ",
+        lambda a: a.replace(" ", "  ", 1),
+    ],
+)
+def test_spaces_around_the_authorization_parts_do_not_matter(edit):
+    assert verify(with_authorization(edit), PRINCIPALS, region=REGION) is OPERATOR
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda a: a.replace(" ", "\t", 1),
+        lambda a: a + ", Signature=" + "0" * 64,
+        lambda a: a + ", SignedHeaders=host",
+        lambda a: (
+            a + ", Credential=AKIAEXAMPLEOPERATOR1/20261125/eu-west-3/execute-api/aws4_request"
+        ),
+        lambda a: a.replace("SignedHeaders=", "SignedHeaders=;;"),
+        lambda a: a.replace("SignedHeaders=", "SignedHeaders=HOST;"),
+        lambda a: a.replace("SignedHeaders=host;x-amz-date", "SignedHeaders=\u00e9;host"),
+        lambda a: a.replace("Credential=", "Credential=\u00e9"),
+        lambda a: a.replace("/aws4_request", "/aws4_request/"),
+        lambda a: a.replace("/eu-west-3/", "//"),
+        lambda a: a.replace("Credential=", "Credential"),
+        lambda a: a.replace("Signature=", "Signature"),
+        lambda a: a.replace(",", ""),
+        lambda a: a.replace(",", ";"),
+        lambda a: a.split(",")[0],
+        lambda a: "AWS4-HMAC-SHA256 " + ",".join(reversed(a.split(" ", 1)[1].split(","))) + "x",
+        lambda a: "",
+        lambda a: " ",
+        lambda a: ",,,",
+        lambda a: "AWS4-HMAC-SHA256 ===,=,",
+        lambda a: a + "\x00",
+    ],
+)
+def test_odd_authorization_headers_are_refused_never_a_crash(edit):
+    refused(with_authorization(edit))
 
 
 def test_a_bad_credential_scope_is_refused():

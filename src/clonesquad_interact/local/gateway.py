@@ -4,7 +4,9 @@ Each request under ``/v1/`` has its SigV4 signature checked (:mod:`.sigv4`), the
 becomes the event API Gateway sends for the resources ``/`` and ``/{proxy+}`` of
 stage ``v1``: ``pathParameters.proxy`` is the path after ``/v1/`` exactly as sent
 (no decoding, no clean-up), query parameters are decoded into
-``multiValueQueryStringParameters``, a body that is not UTF-8 text is sent
+``multiValueQueryStringParameters`` from the query as signed (its pairs sorted, so
+that the values of a repeated name come in one order whatever order they were sent
+in), a body that is not UTF-8 text is sent
 base64-encoded, and ``requestContext.identity`` is the signing principal's. The
 answer is what :meth:`Dispatcher.handle` renders. ``/openapi.json`` describes the
 API.
@@ -25,7 +27,7 @@ from typing import Any
 import structlog
 
 from ..testing.builders import apigw_rest_event
-from .sigv4 import Principal, SignatureRefused, SignedRequest, verify
+from .sigv4 import Principal, SignatureRefused, SignedRequest, canonical_query, verify
 
 __all__ = ["MAX_BODY", "Gateway"]
 
@@ -146,9 +148,10 @@ class Gateway:
             text = body.decode("utf-8") if body else None
         except UnicodeDecodeError:
             text = body
-        event = apigw_rest_event(
-            method, target[len(STAGE) + 1 :], body=text, identity=identity, stage=STAGE
-        )
+        path, question, query = target[len(STAGE) + 1 :].partition("?")
+        if question:
+            path = f"{path}?{canonical_query(query)}"
+        event = apigw_rest_event(method, path, body=text, identity=identity, stage=STAGE)
         event["headers"] = single or None
         event["multiValueHeaders"] = multi or None
         context = event["requestContext"]

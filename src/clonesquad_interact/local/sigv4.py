@@ -12,9 +12,14 @@ the principal's secret key. The principal is what the caller becomes:
 A refusal is a :class:`SignatureRefused`: status 403, API Gateway's message and
 its ``x-amzn-ErrorType``, answered as ``{"message": "..."}``.
 
-Clients build the canonical path and query slightly differently (botocore
-removes dot segments and encodes the path once more; others sign it as sent),
-so each of those forms is tried; each is an exact HMAC check.
+The canonical request has one form, the one botocore's ``SigV4Auth`` computes
+for services other than S3 (and awscurl with it): the path with its dot segments
+and repeated ``/`` removed, then encoded once more (``%`` becomes ``%25``); the
+query as sent, its ``name=value`` pairs sorted. For a query encoded as RFC 3986
+says (what URL builders send), that is also the form AWS computes. A signature
+therefore covers the exact query string the gateway decodes (up to the order of
+its pairs, which :func:`canonical_query` fixes for the event), and a path that
+the router serves only in its canonical form.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import datetime
 import email.utils
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 __all__ = [
     "ALGORITHM",
@@ -36,6 +42,8 @@ __all__ = [
     "Principal",
     "SignatureRefused",
     "SignedRequest",
+    "canonical_path",
+    "canonical_query",
     "verify",
 ]
 
@@ -166,15 +174,13 @@ def verify(
         raise SignatureRefused(SIGNATURE_MISMATCH, "InvalidSignatureException")
     key = _signing_key(principal.secret_key, scope_date, scope_region, scope_service)
     scope = f"{scope_date}/{scope_region}/{scope_service}/aws4_request"
-    expected = fields["Signature"].strip().lower()
-    headers_part = _canonical_headers(request, signed_headers)
-    for canonical in _canonical_requests(request, headers_part, signed_headers, payload_hash):
-        string_to_sign = "\n".join(
-            (ALGORITHM, date_text, scope, hashlib.sha256(canonical.encode()).hexdigest())
-        )
-        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        if hmac.compare_digest(signature, expected):
-            return principal
+    canonical = _canonical_request(request, signed_headers, payload_hash)
+    string_to_sign = "\n".join(
+        (ALGORITHM, date_text, scope, hashlib.sha256(canonical.encode()).hexdigest())
+    )
+    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    if hmac.compare_digest(signature.encode(), fields["Signature"].encode()):
+        return principal
     raise SignatureRefused(SIGNATURE_MISMATCH, "InvalidSignatureException")
 
 
@@ -183,6 +189,8 @@ def verify(
 # -------------------------------------------------------------------------
 
 _REQUIRED_FIELDS = ("Credential", "Signature", "SignedHeaders")
+#: A signature as SigV4 writes it: a SHA-256 HMAC in lower-case hexadecimal.
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 def _authorization_fields(authorization: str) -> Mapping[str, str]:
@@ -191,14 +199,27 @@ def _authorization_fields(authorization: str) -> Mapping[str, str]:
     if algorithm == ALGORITHM:
         for part in rest.split(","):
             name, equals, value = part.strip().partition("=")
-            if equals:
-                fields[name] = value.strip()
+            if not equals:
+                continue
+            if name in fields:
+                raise SignatureRefused(
+                    f"Authorization header has parameter '{name[:40]}' more than once. "
+                    f"Authorization={authorization[:120]}",
+                    "IncompleteSignatureException",
+                )
+            fields[name] = value.strip()
     missing = [name for name in _REQUIRED_FIELDS if not fields.get(name)]
     if algorithm != ALGORITHM or missing:
         required = missing or list(_REQUIRED_FIELDS)
         said = " ".join(f"Authorization header requires '{name}' parameter." for name in required)
         raise SignatureRefused(
             f"{said} Authorization={authorization[:120]}", "IncompleteSignatureException"
+        )
+    if _SIGNATURE.fullmatch(fields["Signature"]) is None:
+        raise SignatureRefused(
+            "Authorization header requires 'Signature' to be 64 lower-case hexadecimal "
+            f"characters. Authorization={authorization[:120]}",
+            "IncompleteSignatureException",
         )
     return MappingProxyType(fields)
 
@@ -287,32 +308,28 @@ def _canonical_headers(request: SignedRequest, signed_headers: Sequence[str]) ->
     return "".join(lines)
 
 
-def _canonical_requests(
-    request: SignedRequest, headers_part: str, signed_headers: Sequence[str], payload_hash: str
-) -> Iterable[str]:
-    """The canonical request, in each form a client may have computed it."""
+def _canonical_request(
+    request: SignedRequest, signed_headers: Sequence[str], payload_hash: str
+) -> str:
     path, _, query = request.target.partition("?")
-    seen: set[str] = set()
-    for canonical_path in _canonical_paths(path or "/"):
-        for canonical_query in _canonical_queries(query):
-            text = "\n".join(
-                (
-                    request.method.upper(),
-                    canonical_path,
-                    canonical_query,
-                    headers_part,
-                    ";".join(signed_headers),
-                    payload_hash,
-                )
-            )
-            if text not in seen:
-                seen.add(text)
-                yield text
+    return "\n".join(
+        (
+            request.method.upper(),
+            canonical_path(path),
+            canonical_query(query),
+            _canonical_headers(request, signed_headers),
+            ";".join(signed_headers),
+            payload_hash,
+        )
+    )
 
 
-def _canonical_paths(path: str) -> list[str]:
-    """AWS's form (dot segments and repeated ``/`` removed, encoded once more), and as sent."""
-    return [quote(_remove_dot_segments(path), safe="/~"), quote(path, safe="/~"), path]
+def canonical_path(path: str) -> str:
+    """The path as signed: dot segments and repeated ``/`` removed, encoded once more.
+
+    botocore's ``SigV4Auth._normalize_url_path`` (and AWS's own for non-S3 services).
+    """
+    return quote(_remove_dot_segments(path or "/") or "/", safe="/~")
 
 
 def _remove_dot_segments(path: str) -> str:
@@ -328,16 +345,13 @@ def _remove_dot_segments(path: str) -> str:
     return first + "/".join(kept) + last
 
 
-def _canonical_queries(query: str) -> list[str]:
-    """AWS's form (decoded, then encoded as RFC 3986 says), as sent, and encoded once more."""
+def canonical_query(query: str) -> str:
+    """The query as signed: its ``name=value`` pairs as sent, sorted, joined by ``&``.
+
+    botocore's ``SigV4Auth._canonical_query_string_url``: no part is decoded or encoded,
+    so the signature covers each byte of what the gateway decodes.
+    """
     if not query:
-        return [""]
-    pairs = [pair.partition("=")[::2] for pair in query.split("&") if pair]
-
-    def encoded(text: str) -> str:
-        return quote(text, safe="-_.~")
-
-    aws = sorted((encoded(unquote(k)), encoded(unquote(v))) for k, v in pairs)
-    as_sent = sorted(pairs)
-    again = sorted((encoded(k), encoded(v)) for k, v in pairs)
-    return ["&".join(f"{k}={v}" for k, v in form) for form in (aws, as_sent, again)]
+        return ""
+    pairs = sorted(pair.partition("=")[::2] for pair in query.split("&"))
+    return "&".join(f"{name}={value}" for name, value in pairs)
