@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,93 @@ def test_roles_are_explicit_and_scoped(resources):
                     assert all(a.startswith(("ec2:Describe", "cloudwatch:")) for a in actions), (
                         statement
                     )
+
+
+def evaluate(node, parameters, conditions):
+    """``node`` with the intrinsic functions the S3 statements use worked out."""
+    if isinstance(node, list):
+        values = [evaluate(item, parameters, conditions) for item in node]
+        return [value for value in values if value is not NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Ref"}:
+        return NO_VALUE if node["Ref"] == "AWS::NoValue" else parameters[node["Ref"]]
+    if set(node) == {"Fn::If"}:
+        condition, if_true, if_false = node["Fn::If"]
+        return evaluate(if_true if conditions[condition] else if_false, parameters, conditions)
+    if set(node) == {"Fn::Select"}:
+        index, values = node["Fn::Select"]
+        return evaluate(values, parameters, conditions)[index]
+    if set(node) == {"Fn::Split"}:
+        delimiter, text = node["Fn::Split"]
+        return evaluate(text, parameters, conditions).split(delimiter)
+    if set(node) == {"Fn::Sub"}:
+        sub = node["Fn::Sub"]
+        text, names = (sub, {}) if isinstance(sub, str) else sub
+        known = {**parameters, **evaluate(names, parameters, conditions)}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: known[m.group(1)], text)
+    return {key: evaluate(value, parameters, conditions) for key, value in node.items()}
+
+
+NO_VALUE = object()
+
+
+def s3_resources(resources, role, parameters):
+    """``{action: [object ARN, ...]}`` of ``role``'s S3 statements for these parameters."""
+    conditions = {
+        "CreateLoggingBucket": parameters["LoggingS3Path"] == "",
+        "HasConfigurationS3Path": parameters["ConfigurationS3Path"] != "",
+    }
+    known = {
+        **parameters,
+        "AWS::Partition": "aws",
+        "LoggingBucket": "created-bucket",
+        "LoggingBucket.Arn": "arn:aws:s3:::created-bucket",
+    }
+    found = {}
+    for policy in resources[role]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                if action.startswith("s3:"):
+                    arns = evaluate(statement["Resource"], known, conditions)
+                    found.setdefault(action, []).extend([arns] if isinstance(arns, str) else arns)
+    return found
+
+
+@pytest.mark.parametrize("role", ["InteractRole", "ProducerRole"])
+def test_s3_access_is_limited_to_the_logging_and_configuration_prefixes(resources, role):
+    named = {
+        "LoggingS3Path": "s3://logs-bucket/clonesquad/",
+        "ConfigurationS3Path": "s3://config-bucket/documents/",
+    }
+    found = s3_resources(resources, role, named)
+    assert found["s3:GetObject"] == [
+        "arn:aws:s3:::logs-bucket/clonesquad/*",
+        "arn:aws:s3:::config-bucket/documents/*",
+    ]
+    # Reports only (the producer writes none: see below).
+    assert found.get("s3:PutObject", []) in ([], ["arn:aws:s3:::logs-bucket/clonesquad/*"])
+    created = s3_resources(resources, role, {"LoggingS3Path": "", "ConfigurationS3Path": ""})
+    assert created["s3:GetObject"] == ["arn:aws:s3:::created-bucket/reports/*"]
+    for arns in (*found.values(), *created.values()):
+        for arn in arns:
+            _, _, prefix = arn.removeprefix("arn:aws:s3:::").partition("/")
+            assert prefix not in ("", "*"), f"{role}: {arn} is bucket-wide"
+
+
+def test_only_the_interact_function_writes_reports(resources):
+    parameters = {"LoggingS3Path": "s3://logs-bucket/p/", "ConfigurationS3Path": ""}
+    assert s3_resources(resources, "InteractRole", parameters)["s3:PutObject"] == [
+        "arn:aws:s3:::logs-bucket/p/*"
+    ]
+    assert "s3:PutObject" not in s3_resources(resources, "ProducerRole", parameters)
+
+
+def test_failed_messages_are_received_five_times_before_the_dead_letter_queue(resources):
+    assert resources["InteractQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+
+
+def test_user_notification_arns_say_they_take_no_spaces(template):
+    description = template["Parameters"]["UserNotificationArns"]["Description"]
+    assert "no spaces" in description
