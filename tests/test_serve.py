@@ -319,3 +319,36 @@ def test_sigint_stops_the_server_cleanly(server):
     log = server.log.read_text()
     assert '"event": "stopped"' in log
     assert "Traceback" not in log
+
+
+# -------------------------------------------------------------------------
+# Credentials outside the embedded AWS
+# -------------------------------------------------------------------------
+
+
+def test_against_real_aws_the_operator_secret_is_made_for_each_run(monkeypatch):
+    from clonesquad_interact.local.backend import start_backend
+    from clonesquad_interact.local.serve import ServeOptions, banner
+
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTTESTTESTTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("GroupName", "g")
+    secrets = []
+    for _ in range(2):
+        with start_backend("aws") as backend:
+            operator = backend.principals[demo.OPERATOR_ACCESS_KEY]
+            assert operator is backend.operator
+            assert operator.secret_key != demo.OPERATOR_SECRET_KEY
+            text = banner(backend, "http://127.0.0.1:1", ServeOptions(mode="aws"), set())
+            assert operator.secret_key in text
+            assert demo.OPERATOR_SECRET_KEY not in text
+            secrets.append(operator.secret_key)
+    assert secrets[0] != secrets[1]
+
+
+def test_the_embedded_aws_keeps_the_demo_credentials(server):
+    assert demo.OPERATOR_SECRET_KEY in server.banner
+    assert demo.INSTANCE_SECRET_KEY in server.banner

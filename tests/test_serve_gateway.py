@@ -191,12 +191,18 @@ def signed_headers(gateway: Gateway, method: str, target: str) -> dict[str, str]
     return {"Host": f"{host!s}:{port}", **dict(request.headers.items())}
 
 
-def send(gateway: Gateway, method: str, target: str, headers: dict[str, str]) -> int:
+def send(
+    gateway: Gateway,
+    method: str,
+    target: str,
+    headers: dict[str, str] | list[tuple[str, str]],
+) -> int:
     host, port = gateway.server.server_address[:2]
     connection = http.client.HTTPConnection(str(host), port, timeout=30)
+    lines = list(headers.items()) if isinstance(headers, dict) else headers
     try:
         connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-        for name, value in headers.items():
+        for name, value in lines:
             connection.putheader(name, value)
         connection.endheaders()
         return connection.getresponse().status
@@ -220,3 +226,29 @@ def test_the_events_query_does_not_depend_on_the_order_of_its_pairs(gateway, rec
     for event in (first, second):
         assert event["multiValueQueryStringParameters"] == {"k": ["1"], "tag": ["a", "b"]}
         assert event["queryStringParameters"] == {"k": "1", "tag": "b"}
+
+
+@pytest.mark.parametrize("host", ["rebind.example:{port}", "127.0.0.1:1", "localhost", None])
+def test_a_request_for_another_host_is_refused(gateway, recorder, host):
+    port = gateway.server.server_address[1]
+    headers = signed_headers(gateway, "GET", "/v1/")
+    if host is None:
+        del headers["Host"]
+    else:
+        headers["Host"] = host.format(port=port)
+    assert send(gateway, "GET", "/v1/", headers) == 403
+    assert send(gateway, "GET", "/openapi.json", headers) == 403
+    assert recorder.events == []
+
+
+def test_a_request_for_localhost_is_served(gateway, recorder):
+    port = gateway.server.server_address[1]
+    request = AWSRequest(method="GET", url=f"http://localhost:{port}/v1/")
+    SigV4Auth(
+        Credentials(demo.OPERATOR_ACCESS_KEY, demo.OPERATOR_SECRET_KEY), "execute-api", REGION
+    ).add_auth(request)
+    headers = {"Host": f"localhost:{port}", **dict(request.headers.items())}
+    assert send(gateway, "GET", "/v1/", headers) == 200
+    # Host twice: refused.
+    assert send(gateway, "GET", "/v1/", [*headers.items(), ("Host", f"127.0.0.1:{port}")]) == 403
+    assert len(recorder.events) == 1

@@ -17,8 +17,10 @@ region for the embedded AWS, and the deployment settings (``GroupName``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
+import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -64,6 +66,9 @@ class Backend:
     demo: DemoFleet | None = None
     #: The principals the local gateway accepts, by access key.
     principals: Mapping[str, Principal] = field(default_factory=dict)
+    #: The operator's credentials: the fixed demo ones for the embedded AWS, a secret
+    #: made for this run otherwise (anyone may read the demo one).
+    operator: Principal = OPERATOR
 
     @property
     def queue_url(self) -> str | None:
@@ -209,9 +214,12 @@ def _provisioned(
                 settings["ConfigurationURLs"] = configuration_url(settings)
     except (BotoCoreError, ClientError) as exc:
         raise ServeError(f"cannot prepare the AWS resources at {endpoint_url}: {exc}") from None
-    principals = {OPERATOR.access_key: OPERATOR}
+    operator = OPERATOR if mode == "embedded" else with_run_secret(OPERATOR)
+    principals = {operator.access_key: operator}
     if fleet is not None:
         principal = instance_principal(fleet.caller_instance)
+        if mode != "embedded":
+            principal = with_run_secret(principal)
         principals[principal.access_key] = principal
     return Backend(
         mode=mode,
@@ -220,7 +228,14 @@ def _provisioned(
         endpoint_url=endpoint_url,
         demo=fleet,
         principals=MappingProxyType(principals),
+        operator=operator,
     )
+
+
+def with_run_secret(principal: Principal) -> Principal:
+    """``principal`` with a secret key (and session token, if it has one) made for this run."""
+    token = secrets.token_urlsafe(24) if principal.session_token is not None else None
+    return dataclasses.replace(principal, secret_key=secrets.token_urlsafe(30), session_token=token)
 
 
 def _exists(session: Any, endpoint_url: str, settings: Mapping[str, str]) -> bool:
@@ -261,9 +276,11 @@ def _real_aws() -> Backend:
     region = session.region_name
     if region is None:
         raise ServeError("no AWS region configured: set AWS_DEFAULT_REGION or --region")
+    operator = with_run_secret(OPERATOR)
     return Backend(
         mode="aws",
         region=region,
         settings=MappingProxyType(settings),
-        principals=MappingProxyType({OPERATOR.access_key: OPERATOR}),
+        principals=MappingProxyType({operator.access_key: operator}),
+        operator=operator,
     )

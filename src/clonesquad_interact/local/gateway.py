@@ -70,6 +70,11 @@ class Gateway:
         self._thread: threading.Thread | None = None
         self.server = ThreadingHTTPServer((host, port), _handler_class(self))
         self.server.daemon_threads = True
+        bound = self.server.server_address[1]
+        #: The ``Host`` headers served (others are refused: DNS rebinding).
+        self.hosts = frozenset(
+            f"{name}:{bound}".lower() for name in (host, "127.0.0.1", "localhost")
+        )
 
     @property
     def url(self) -> str:
@@ -99,6 +104,10 @@ class Gateway:
     ) -> tuple[int, dict[str, str], bytes]:
         """Serve one request: ``(status, headers, body)``."""
         path = target.partition("?")[0]
+        given = [value.strip().lower() for name, value in headers if name.lower() == "host"]
+        if len(given) != 1 or given[0] not in self.hosts:
+            logger.warning("request refused", method=method, path=path, status=403, host=given)
+            return _json(403, {"message": "Forbidden: the Host header is not this server's"})
         if path == "/openapi.json" and self.openapi is not None:
             return _json(200, self.openapi(self.url))
         if path != f"/{STAGE}" and not path.startswith(f"/{STAGE}/"):

@@ -23,15 +23,9 @@ import structlog
 
 from .backend import Backend, Mode, ServeError, start_backend
 from .consumer import QueueConsumer
-from .demo import (
-    INSTANCE_ACCESS_KEY,
-    INSTANCE_SECRET_KEY,
-    INSTANCE_SESSION_TOKEN,
-    OPERATOR,
-    OPERATOR_ACCESS_KEY,
-    OPERATOR_SECRET_KEY,
-)
+from .demo import OPERATOR
 from .gateway import STAGE, Gateway
+from .sigv4 import Principal
 
 __all__ = ["ServeOptions", "banner", "serve"]
 
@@ -88,6 +82,7 @@ def _serve_until(
     dispatcher = Dispatcher()
     gateway.handle = dispatcher.handle
     gateway.principals = backend.principals
+    gateway.anonymous = backend.operator
     gateway.region = backend.region
     gateway.openapi = lambda url: openapi_document(dispatcher, server_url=url)
     consumer = None
@@ -173,22 +168,29 @@ def banner(backend: Backend, url: str, options: ServeOptions, routes: set[str]) 
         lines.append(f"  AWS endpoint:   {backend.endpoint_url}")
     lines.append("")
     region = backend.region
-    lines.append(f"Demo credentials (SigV4, service execute-api, region {region}):")
-    lines.append(f"  operator: access key {OPERATOR_ACCESS_KEY}, secret key {OPERATOR_SECRET_KEY}")
+    operator = backend.operator
+    if backend.mode == "embedded":
+        lines.append(f"Demo credentials (SigV4, service execute-api, region {region}):")
+    else:
+        lines.append(
+            f"Credentials made for this run (SigV4, service execute-api, region {region}):"
+        )
+    lines.append(f"  operator: access key {operator.access_key}, secret key {operator.secret_key}")
     fleet = backend.demo
-    if fleet is not None:
+    instance = _instance_principal(backend)
+    if fleet is not None and instance is not None:
         lines.append(
             f"  instance {fleet.caller_instance} (its role's temporary credentials): "
-            f"access key {INSTANCE_ACCESS_KEY}, secret key {INSTANCE_SECRET_KEY}, "
-            f"session token {INSTANCE_SESSION_TOKEN}"
+            f"access key {instance.access_key}, secret key {instance.secret_key}, "
+            f"session token {instance.session_token}"
         )
     if not options.auth:
         lines.append("  (authentication is off: unsigned requests are the operator's)")
     lines += ["", "Try (python3 -m pip install awscurl awscli):"]
     lines.append(
         "  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN; "
-        f"export AWS_ACCESS_KEY_ID={OPERATOR_ACCESS_KEY} "
-        f"AWS_SECRET_ACCESS_KEY={OPERATOR_SECRET_KEY} AWS_DEFAULT_REGION={region}"
+        f"export AWS_ACCESS_KEY_ID={operator.access_key} "
+        f"AWS_SECRET_ACCESS_KEY={operator.secret_key} AWS_DEFAULT_REGION={region}"
     )
     lines += [f"  {command}" for command in example_commands(backend, api, routes)]
     lines += ["", "Ctrl-C stops it."]
@@ -207,10 +209,11 @@ def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
         commands.append(f"{curl} {key}")
     if "fleet/status" in routes:
         commands.append(f"{curl} {api}fleet/status")
-    if "metadata" in routes and backend.demo is not None:
+    instance = _instance_principal(backend)
+    if "metadata" in routes and instance is not None:
         commands.append(
-            f"{curl} --access_key {INSTANCE_ACCESS_KEY} --secret_key {INSTANCE_SECRET_KEY} "
-            f"--session_token {INSTANCE_SESSION_TOKEN} {api}metadata"
+            f"{curl} --access_key {instance.access_key} --secret_key {instance.secret_key} "
+            f"--session_token {instance.session_token} {api}metadata"
         )
     if backend.queue_url and "notify/ackevent" in routes:
         events = backend.demo.events[:1] if backend.demo is not None else ("<EventDate>",)
@@ -221,6 +224,14 @@ def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
             f"--message-body {shlex.quote(message)}"
         )
     return commands
+
+
+def _instance_principal(backend: Backend) -> Principal | None:
+    """The demo instance's principal, if the gateway accepts one."""
+    for principal in backend.principals.values():
+        if principal.session_token is not None:
+            return principal
+    return None
 
 
 def _json_list(values: tuple[str, ...]) -> str:
