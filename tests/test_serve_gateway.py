@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -252,3 +254,100 @@ def test_a_request_for_localhost_is_served(gateway, recorder):
     # Host twice: refused.
     assert send(gateway, "GET", "/v1/", [*headers.items(), ("Host", f"127.0.0.1:{port}")]) == 403
     assert len(recorder.events) == 1
+
+
+def exchange(gateway: Gateway, data: bytes) -> bytes:
+    """Send ``data`` on one connection; everything the server sends until it closes."""
+    host, port = gateway.server.server_address[:2]
+    with socket.create_connection((str(host), port), timeout=30) as connection:
+        connection.sendall(data)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def statuses(received: bytes) -> list[int]:
+    return [int(line.split()[1]) for line in received.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+
+
+def signed_head(gateway: Gateway, method: str, target: str, body: bytes = b"") -> str:
+    request = AWSRequest(method=method, url=f"{gateway.url}{target}", data=body)
+    SigV4Auth(
+        Credentials(demo.OPERATOR_ACCESS_KEY, demo.OPERATOR_SECRET_KEY), "execute-api", REGION
+    ).add_auth(request)
+    host, port = gateway.server.server_address[:2]
+    lines = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    return f"{method} {target} HTTP/1.1\r\nHost: {host!s}:{port}\r\n{lines}"
+
+
+@pytest.mark.parametrize("encoding", ["chunked", "gzip, chunked", "identity", "Chunked "])
+def test_a_transfer_encoding_is_refused_and_the_connection_closed(gateway, recorder, encoding):
+    smuggled = signed_head(gateway, "POST", "/v1/configuration/x", b"4")
+    smuggled += "Content-Length: 1\r\n\r\n4"
+    chunked = f"{len(smuggled):x}\r\n{smuggled}\r\n0\r\n\r\n"
+    head = signed_head(gateway, "GET", "/v1/fleet/status")
+    data = f"{head}Transfer-Encoding: {encoding}\r\n\r\n{chunked}".encode()
+    assert statuses(exchange(gateway, data)) == [411]
+    assert recorder.events == []
+
+
+def test_a_repeated_content_length_is_refused_and_the_connection_closed(gateway, recorder):
+    head = signed_head(gateway, "POST", "/v1/x", b"1")
+    data = f"{head}Content-Length: 1\r\nContent-Length: 1\r\n\r\n1".encode()
+    assert statuses(exchange(gateway, data)) == [400]
+    bad = f"{head}Content-Length: +1\r\n\r\n1".encode()
+    assert statuses(exchange(gateway, bad)) == [400]
+    assert recorder.events == []
+
+
+def test_a_body_shorter_than_its_length_times_out(recorder):
+    gateway = Gateway(
+        recorder,
+        principals={demo.OPERATOR.access_key: demo.OPERATOR},
+        region=REGION,
+        timeout=0.2,
+    )
+    gateway.start()
+    try:
+        head = signed_head(gateway, "POST", "/v1/x", b"0123456789")
+        data = f"{head}Content-Length: 10\r\n\r\n012".encode()
+        assert statuses(exchange(gateway, data)) == [408]
+    finally:
+        gateway.stop()
+    assert recorder.events == []
+
+
+def test_stop_waits_for_the_request_being_dispatched():
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        entered.set()
+        release.wait(timeout=30)
+        order.append("dispatched")
+        return {"statusCode": 200, "body": "ok"}
+
+    gateway = Gateway(slow, principals={demo.OPERATOR.access_key: demo.OPERATOR}, region=REGION)
+    gateway.start()
+    serving = gateway._thread
+    assert serving is not None
+    client = threading.Thread(
+        target=lambda: requests.get(f"{gateway.url}/v1/x", auth=OPERATOR, timeout=30)
+    )
+    client.start()
+    assert entered.wait(timeout=30)
+
+    def stop() -> None:
+        gateway.stop()
+        order.append("stopped")
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    serving.join(timeout=30)
+    # Give stop() its chance to return early (it must not), then let the request end.
+    stopper.join(timeout=1)
+    release.set()
+    stopper.join(timeout=30)
+    client.join(timeout=30)
+    assert order == ["dispatched", "stopped"]

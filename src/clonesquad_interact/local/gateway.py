@@ -59,6 +59,7 @@ class Gateway:
         openapi: Callable[[str], dict[str, Any]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        timeout: float = 30.0,
     ) -> None:
         self.handle = handle
         self.principals = principals
@@ -66,7 +67,11 @@ class Gateway:
         self.auth = auth
         self.anonymous = anonymous
         self.openapi = openapi
+        #: How long a connection may stay silent (the request line, headers, body).
+        self.timeout = timeout
+        #: Held while the dispatcher runs; :meth:`stop` takes it, so nothing runs after.
         self._lock = threading.Lock()
+        self._stopped = False
         self._thread: threading.Thread | None = None
         self.server = ThreadingHTTPServer((host, port), _handler_class(self))
         self.server.daemon_threads = True
@@ -90,11 +95,17 @@ class Gateway:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving, and close the socket (again: nothing)."""
+        """Stop serving, wait for the request being dispatched, and close the socket.
+
+        Once it returns, no request reaches the dispatcher (a connection still open
+        gets 503), so what the dispatcher uses may go. Again: nothing.
+        """
         if self._thread is not None:
             self.server.shutdown()
             self._thread.join()
             self._thread = None
+        with self._lock:
+            self._stopped = True
         self.server.server_close()
 
     # ---------------------------------------------------------------------
@@ -125,6 +136,8 @@ class Gateway:
             return _json(refused.status, refused.body, {"x-amzn-ErrorType": refused.error_type})
         event = self._event(method, target, headers, body, principal, client)
         with self._lock:
+            if self._stopped:
+                return _json(503, {"message": "Service Unavailable: the server is stopping"})
             answer = self.handle(event, None)
         return _rendered(answer, event["requestContext"]["requestId"])
 
@@ -200,15 +213,20 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "clonesquad-interact"
+        timeout = gateway.timeout
 
         def _serve(self) -> None:
-            length_text = self.headers.get("Content-Length")
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            # Transfer-Encoding (any) is not served: a body is sized by one Content-Length,
+            # so that no two readings of the request's framing can disagree.
+            if self.headers.get_all("Transfer-Encoding"):
                 self._send(*_json(411, {"message": "Length Required"}), close=True)
                 return
-            try:
-                length = int(length_text or 0)
-            except ValueError:
+            lengths = [text.strip() for text in self.headers.get_all("Content-Length") or []]
+            if not lengths:
+                length = 0
+            elif len(lengths) == 1 and lengths[0].isascii() and lengths[0].isdigit():
+                length = int(lengths[0])
+            else:  # repeated, or not a number
                 length = -1
             if length < 0:
                 self._send(*_json(400, {"message": "Bad Request: Content-Length"}), close=True)
@@ -216,7 +234,13 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
             if length > MAX_BODY:
                 self._send(*_json(413, {"message": "Request Too Long"}), close=True)
                 return
-            body = self.rfile.read(length) if length else b""
+            try:
+                body = self.rfile.read(length) if length else b""
+            except TimeoutError:
+                body = b""
+            if len(body) != length:  # the client went silent, or away, before its body's end
+                self._send(*_json(408, {"message": "Request Timeout"}), close=True)
+                return
             headers = list(self.headers.items())
             try:
                 answer = gateway.respond(
