@@ -7,6 +7,7 @@ import json
 
 import boto3
 import pytest
+import structlog.testing
 
 from clonesquad_interact import Interface, Operation, ServiceUnavailable, hookimpl
 from clonesquad_interact.local.consumer import QueueConsumer, lambda_record
@@ -151,3 +152,35 @@ def test_records_have_the_shape_lambda_gives_them(deployment, sqs):
     assert record["eventSource"] == "aws:sqs"
     assert record["messageAttributes"]["kind"]["stringValue"] == "x"
     assert record["messageAttributes"]["raw"]["binaryValue"] == "AAE="
+
+
+class FailingDeletes:
+    """An SQS client whose batch deletes fail for their first entry."""
+
+    def __init__(self, sqs) -> None:
+        self.sqs = sqs
+
+    def __getattr__(self, name):
+        return getattr(self.sqs, name)
+
+    def delete_message_batch(self, QueueUrl, Entries):
+        answer = (
+            self.sqs.delete_message_batch(QueueUrl=QueueUrl, Entries=Entries[1:])
+            if len(Entries) > 1
+            else {}
+        )
+        failed = {"Id": Entries[0]["Id"], "SenderFault": True, "Code": "ReceiptHandleIsInvalid"}
+        return {**answer, "Failed": [*answer.get("Failed", []), failed]}
+
+
+def test_a_failed_delete_is_logged(deployment, interact_dispatcher, sqs):
+    url = deployment["InteractQueue"]
+    sent = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"OpType": "queue/fine", "n": 1}))
+    consumer = QueueConsumer(
+        interact_dispatcher.handle, FailingDeletes(sqs), url, region="eu-west-3"
+    )
+    with structlog.testing.capture_logs() as logs:
+        assert consumer.poll() == 1
+    (failure,) = [log for log in logs if log["event"].startswith("message not deleted")]
+    assert failure["message_id"] == sent["MessageId"]
+    assert failure["code"] == "ReceiptHandleIsInvalid"

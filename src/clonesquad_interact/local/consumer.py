@@ -100,12 +100,21 @@ class QueueConsumer:
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), BATCH_SIZE):
             chunk = done[start : start + BATCH_SIZE]
-            self.sqs.delete_message_batch(
+            deleted = self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
                 ],
             )
+            for failure in deleted.get("Failed") or []:
+                message = chunk[int(failure["Id"])]
+                logger.warning(
+                    "message not deleted: it will be received again",
+                    message_id=message["MessageId"],
+                    code=failure.get("Code"),
+                    reason=failure.get("Message"),
+                    queue=self.queue_url,
+                )
         if failed:
             logger.info("messages back to the queue", count=len(failed), queue=self.queue_url)
         return len(messages)
