@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "on an embedded AWS (moto's server; needs the 'local' extra) provisioned like a "
         "CloneSquad deployment and seeded with a demo fleet. Ctrl-C stops it.",
     )
-    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free)")
+    serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free)")
     where = serve.add_mutually_exclusive_group()
     where.add_argument(
         "--endpoint-url",
@@ -207,6 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    """A TCP port, 0 to 65535 (argparse ``type``)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535)")
+    return port
+
+
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     against = parser.add_mutually_exclusive_group()
     against.add_argument("--endpoint-url", metavar="URL", help="an AWS-compatible endpoint")
@@ -214,6 +225,10 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
         "--embedded",
         action="store_true",
         help="an embedded AWS, provisioned and seeded for the call (needs the 'local' extra)",
+    )
+    parser.add_argument(
+        "--region",
+        help="the AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the AWS configuration)",
     )
     parser.add_argument(
         "--no-demo", action="store_true", help="with --embedded: do not seed the demo fleet"

@@ -294,7 +294,11 @@ def _backend(args: argparse.Namespace) -> Iterator[Callable[[str | None], dict[s
             raise CommandError(f"--instance {DEMO_INSTANCE} needs --embedded; give an instance id")
         return instance_identity(instance) if instance else dict(OPERATOR_IDENTITY)
 
+    if args.region:
+        os.environ["AWS_REGION"] = args.region
     if args.endpoint_url:
+        if not _configured_region():
+            raise CommandError("--endpoint-url needs a region: give --region or set AWS_REGION")
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     if not args.embedded:
         yield default_identity
@@ -311,6 +315,17 @@ def _backend(args: argparse.Namespace) -> Iterator[Callable[[str | None], dict[s
             return backend.identity_of(instance)
 
         yield identity
+
+
+def _configured_region() -> str | None:
+    """The region the environment or the AWS configuration files give, if any."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        return region
+    import boto3.session
+
+    configured: str | None = boto3.session.Session().region_name
+    return configured
 
 
 #: ``--instance demo``: the demo instance whose role the embedded AWS's instance principal is.
