@@ -6,6 +6,7 @@ import importlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cfnlint.api import lint_file  # type: ignore[import-untyped]
@@ -142,7 +143,7 @@ def test_roles_are_explicit_and_scoped(resources):
                     )
 
 
-def evaluate(node, parameters, conditions):
+def evaluate(node: Any, parameters: dict[str, Any], conditions: dict[str, bool]) -> Any:
     """``node`` with the intrinsic functions the S3 statements use worked out."""
     if isinstance(node, list):
         values = [evaluate(item, parameters, conditions) for item in node]
@@ -171,7 +172,9 @@ def evaluate(node, parameters, conditions):
 NO_VALUE = object()
 
 
-def s3_resources(resources, role, parameters):
+def s3_resources(
+    resources: dict[str, Any], role: str, parameters: dict[str, str]
+) -> dict[str, list[str]]:
     """``{action: [object ARN, ...]}`` of ``role``'s S3 statements for these parameters."""
     conditions = {
         "CreateLoggingBucket": parameters["LoggingS3Path"] == "",
@@ -183,7 +186,7 @@ def s3_resources(resources, role, parameters):
         "LoggingBucket": "created-bucket",
         "LoggingBucket.Arn": "arn:aws:s3:::created-bucket",
     }
-    found = {}
+    found: dict[str, list[str]] = {}
     for policy in resources[role]["Properties"]["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             actions = statement["Action"]

@@ -173,7 +173,7 @@ def test_references_by_anchor_and_percent_encoded_pointer_are_resolved():
     assert parameters["count"] == {"type": "integer", "minimum": 0}
 
     # The dispatcher reads the same references: the document and validation agree.
-    def status(query):
+    def status(query: dict[str, str]) -> int:
         event = {
             "httpMethod": "GET",
             "path": "/referenced",
@@ -181,7 +181,8 @@ def test_references_by_anchor_and_percent_encoded_pointer_are_resolved():
             "queryStringParameters": query,
             "requestContext": {"stage": "v1", "identity": {}},
         }
-        return dispatcher.handle(event)["statusCode"]
+        code: int = dispatcher.handle(event)["statusCode"]
+        return code
 
     assert status({"mode": "off", "count": "2"}) == 200
     assert status({"mode": "off", "count": "-1"}) == 400
