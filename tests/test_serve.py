@@ -99,6 +99,17 @@ def _command() -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module's tests."""
+    yield from _serving(tmp_path_factory)
+
+
+@pytest.fixture
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of the test's own, for a test that stops it."""
+    yield from _serving(tmp_path_factory)
+
+
+def _serving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     environ = {
         k: v
@@ -314,9 +325,9 @@ def test_fuzzed_requests_get_no_server_error(server):
 # -------------------------------------------------------------------------
 
 
-def test_sigint_stops_the_server_cleanly(server):
-    assert server.stop() == 0
-    log = server.log.read_text()
+def test_sigint_stops_the_server_cleanly(own_server):
+    assert own_server.stop() == 0
+    log = own_server.log.read_text()
     assert '"event": "stopped"' in log
     assert "Traceback" not in log
 
