@@ -129,8 +129,9 @@ def test_a_request_line_is_the_same_through_either_path() -> None:
         (line,) = stream.getvalue().splitlines()
         lines.append(line)
     direct, through_structlog = (json.loads(line) for line in lines)
-    assert direct["duration_ms"] >= 0
-    assert through_structlog["duration_ms"] >= 0
+    # Both lines carry the duration as a number (its value is the machine's business).
+    assert isinstance(direct["duration_ms"], float | int)
+    assert isinstance(through_structlog["duration_ms"], float | int)
     direct["duration_ms"] = through_structlog["duration_ms"] = 0
     direct["request_id"] = through_structlog["request_id"] = "-"
     assert list(direct) == list(through_structlog)
