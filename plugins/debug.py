@@ -44,7 +44,6 @@ from clonesquad_interact import (
     hookimpl,
 )
 from clonesquad_interact.precomputed import state_table
-from clonesquad_interact.tables import KeyValueTable
 
 from .instances import describe_fleet
 
@@ -233,8 +232,7 @@ def _state(dispatcher: Dispatcher) -> dict[str, str]:
 def _events(dispatcher: Dispatcher) -> list[dict[str, Any]]:
     from boto3.dynamodb.types import TypeDeserializer
 
-    name = dispatcher.settings.require("EventTable")
-    table = KeyValueTable(dispatcher.aws.client("dynamodb"), name, hash_key="EventDate")
+    table = dispatcher.table("EventTable", hash_key="EventDate")
     deserialize = TypeDeserializer().deserialize
     items = sorted(table.scan().items(), reverse=True)[:RECENT_EVENTS]
     return [

@@ -131,13 +131,19 @@ class Dispatcher:
         """Every registered operation."""
         return self.router.operations
 
-    def table(self, setting: str, *, hash_key: str = "Key") -> KeyValueTable:
+    def table(
+        self,
+        setting: str,
+        *,
+        hash_key: str = "Key",
+        clock: Callable[[], float] = time.time,
+    ) -> KeyValueTable:
         """The DynamoDB table named by ``setting`` (``"SchedulerTable"``...).
 
         :raises SettingMissing: the setting is not configured (a 500 that names it).
         """
         name = self.settings.require(setting)
-        return KeyValueTable(self.aws.client("dynamodb"), name, hash_key=hash_key)
+        return KeyValueTable(self.aws.client("dynamodb"), name, hash_key=hash_key, clock=clock)
 
     def schema(self, operation: Operation) -> dict[str, Any]:
         """A copy of the checked schema of ``operation``, as validation uses it."""

@@ -191,10 +191,9 @@ def _times(value: Any) -> dict[str, float]:
 
 def state_table(dispatcher: Dispatcher) -> KeyValueTable | None:
     """The State table, or ``None`` when the deployment names none."""
-    name = dispatcher.settings.get("StateTable")
-    if name is None:
+    if dispatcher.settings.get("StateTable") is None:
         return None
-    return KeyValueTable(dispatcher.aws.client("dynamodb"), name)
+    return dispatcher.table("StateTable")
 
 
 def read_precomputed(table: KeyValueTable) -> Precomputed | None:

@@ -34,7 +34,6 @@ from .precomputed import (
     encode,
     read_precomputed,
 )
-from .tables import KeyValueTable
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -220,9 +219,7 @@ def produce(
         fit, the largest are left out, one at a time, until the rest fits: each one is
         logged and reported failed, with the reason.)
     """
-    table = KeyValueTable(
-        dispatcher.aws.client("dynamodb"), dispatcher.settings.require("StateTable"), clock=clock
-    )
+    table = dispatcher.table("StateTable", clock=clock)
     production = Production(dispatcher, clock=clock)
     data: dict[str, Any] = {}
     failed: dict[str, str] = {}
