@@ -136,3 +136,56 @@ def test_a_request_line_is_the_same_through_either_path() -> None:
     direct["request_id"] = through_structlog["request_id"] = "-"
     assert list(direct) == list(through_structlog)
     assert direct == through_structlog
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {k: v for k, v in FIELDS.items() if k != "odd"},
+        {"nested": {"list": [1, 2.5, None, True, "x"], "tuple": (1, "\u2603")}, 3: "int key"},
+        {"object": object, "set": {1}},
+        {"quote": 'a "b" \\ c\n\t\x00'},
+    ],
+    ids=["request-line", "nested", "repr", "escapes"],
+)
+def test_the_line_encoder_writes_what_json_writes(value: dict[Any, Any]) -> None:
+    from clonesquad_interact import log
+
+    assert log._encode_line(value) == json.dumps(value, default=repr, allow_nan=False)
+
+
+def test_the_line_encoder_refuses_what_json_refuses() -> None:
+    from clonesquad_interact import log
+
+    with pytest.raises(ValueError, match="Out of range float"):
+        log._encode_line({"odd": float("nan")})
+    with pytest.raises(TypeError, match="keys must be"):
+        log._encode_line({("tuple", "key"): 1})
+
+
+def test_a_line_that_holds_a_cycle_is_still_written() -> None:
+    stream = io.StringIO()
+    configure_logging(stream=stream, force=True)
+    cycle: list[Any] = []
+    cycle.append(cycle)
+    LineLogger("tests").log("info", "request", {"cycle": cycle, "status": 200})
+    line = json.loads(stream.getvalue())
+    assert line["status"] == 200
+    assert line["cycle"] == "[[...]]"
+
+
+def test_a_context_var_is_the_one_structlog_binds() -> None:
+    from clonesquad_interact.log import context_var
+
+    var = context_var("tenant")
+    assert var is context_var("tenant")
+    token = var.set("t-1")
+    try:
+        assert structlog.contextvars.get_contextvars() == {"tenant": "t-1"}
+        structlog.contextvars.bind_contextvars(tenant="t-2")
+        assert var.get() == "t-2"
+        structlog.contextvars.unbind_contextvars("tenant")
+        assert structlog.contextvars.get_contextvars() == {}
+    finally:
+        var.reset(token)
+    assert structlog.contextvars.get_contextvars() == {}

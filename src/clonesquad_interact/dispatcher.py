@@ -36,7 +36,7 @@ from .events import (
     from_direct_event,
 )
 from .layers import LayeredConfiguration
-from .log import LineLogger
+from .log import LineLogger, context_var
 from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
@@ -52,6 +52,9 @@ from .validation import InputSchema, SchemaStore
 __all__ = ["Dispatcher"]
 
 logger = structlog.get_logger(__name__)
+
+#: ``request_id`` in every line logged while a request is served (structlog's variable).
+_REQUEST_ID = context_var("request_id")
 
 _NORMALIZERS = MappingProxyType(
     {
@@ -222,7 +225,7 @@ class Dispatcher:
         status the caller really gets.
         """
         started = time.perf_counter()
-        tokens = structlog.contextvars.bind_contextvars(request_id=request.request_id)
+        token = _REQUEST_ID.set(request.request_id)
         try:
             response, operation, error, exception = self._serve(request)
             rendered = None
@@ -235,7 +238,7 @@ class Dispatcher:
                     rendered = render(response, "json", request.request_id)
             self._log_request(request, response, operation, error, exception, started)
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            _REQUEST_ID.reset(token)
         if exception is not None and error is None and self.raise_unexpected:
             raise exception
         return response, rendered

@@ -292,7 +292,7 @@ def _proxy_path(event: Mapping[str, Any]) -> str | None:
 def _single_params(raw: Any, field: str) -> dict[str, str]:
     if raw is None:
         return {}
-    if not _is_mapping(raw) or not all(isinstance(v, str) for v in raw.values()):
+    if not _is_mapping(raw) or not _TEXT.issuperset(map(type, raw.values())):
         raise BadRequest(f"the event's {field} must map names to strings")
     return {str(k): v for k, v in raw.items()}
 
@@ -302,11 +302,15 @@ def _multi_params(raw: Any, field: str) -> dict[str, str | tuple[str, ...]]:
         raise BadRequest(f"the event's {field} must map names to lists of strings")
     params: dict[str, str | tuple[str, ...]] = {}
     for key, values in raw.items():
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        if type(values) is not list or not _TEXT.issuperset(map(type, values)):
             raise BadRequest(f"the event's {field}[{key!r}] must be a list of strings")
         if values:
             params[str(key)] = values[0] if len(values) == 1 else tuple(values)
     return params
+
+
+#: Query-string values are text (exactly ``str``: events are parsed JSON).
+_TEXT = frozenset({str})
 
 
 def _headers(raw: Any) -> Mapping[str, str]:

@@ -8,22 +8,49 @@ that runs it. The Lambda handler and the command line call
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict
 
-__all__ = ["JSONLines", "LineLogger", "configure_logging"]
+__all__ = ["JSONLines", "LineLogger", "configure_logging", "context_var"]
 
 
 #: Built once: ``json.dumps`` with options builds an encoder on every call. ASCII
 #: output survives any stream (a lone surrogate in a name cannot break the line).
 _ENCODER = json.JSONEncoder(default=repr, allow_nan=False)
+
+
+def _line_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode``, without the encoder object it builds on each call.
+
+    CPython's C encoder (what ``encode`` builds and calls) is built once here, with
+    the same options; it keeps no state between calls, as it is given no
+    ``markers`` to track cycles with (a cycle ends in ``RecursionError``, which the
+    caller handles). Elsewhere (no C accelerator), ``_ENCODER.encode`` itself.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    encode_chunks = make(
+        None, repr, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, False
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(encode_chunks(value, 0))
+
+    return encode
+
+
+_encode_line = _line_encoder()
 
 
 class JSONLines:
@@ -57,9 +84,23 @@ class JSONLines:
         if "exc_info" in event_dict:
             event_dict = structlog.processors.format_exc_info(logger, method_name, event_dict)
         try:
-            return _ENCODER.encode(event_dict)
-        except (TypeError, ValueError):  # NaN, keys that are not text: write them as text
+            return _encode_line(event_dict)
+        except (TypeError, ValueError, RecursionError):  # NaN, keys that are not text, cycles
             return _ENCODER.encode({str(k): _loggable(v) for k, v in event_dict.items()})
+
+
+def context_var(key: str) -> contextvars.ContextVar[Any]:
+    """The context variable behind structlog's ``bind_contextvars(key=...)``.
+
+    Setting it is what ``bind_contextvars`` does, and resetting it with the token
+    what ``reset_contextvars`` does, without their per-call lookups; structlog keeps
+    one variable per key, so ``merge_contextvars``, ``unbind_contextvars`` and
+    ``clear_contextvars`` all see the value. For the request path, which sets and
+    resets the request ids on every request.
+    """
+    token = structlog.contextvars.bind_contextvars(**{key: None})[key]
+    token.var.reset(token)
+    return token.var
 
 
 def _loggable(value: Any) -> Any:

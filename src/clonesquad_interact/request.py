@@ -36,7 +36,7 @@ def freeze(value: Any) -> Any:
     kind = type(value)
     if kind in _SCALARS:
         return value
-    if kind is dict and all(type(v) in _SCALARS for v in value.values()):
+    if kind is dict and _SCALARS.issuperset(map(type, value.values())):
         return MappingProxyType(value.copy())  # the common case: a flat JSON object
     if kind is dict or isinstance(value, Mapping):
         return MappingProxyType(
