@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from clonesquad_interact import (
     Forbidden,
+    Interface,
     Middleware,
     NotFound,
     Operation,
@@ -22,6 +23,7 @@ from clonesquad_interact import (
     hookimpl,
 )
 from clonesquad_interact.rendering import LAMBDA_RESPONSE_LIMIT
+from clonesquad_interact.request import freeze
 from clonesquad_interact.testing import InteractClient
 
 from helpers import OperationsPlugin, build, client_for, make_operation
@@ -548,3 +550,60 @@ def test_the_json_log_line_of_an_unexpected_error_carries_the_traceback() -> Non
     assert line["level"] == "error"
     assert "Traceback" in line["exception"]
     assert "KeyError" in line["exception"]
+
+
+# -------------------------------------------------------------------------
+# The request the operation gets
+# -------------------------------------------------------------------------
+
+
+def test_the_operation_gets_the_routed_and_validated_request_from_an_event() -> None:
+    seen: list[Request] = []
+    operation = make_operation(
+        re.compile("things/(?P<kind>[A-Za-z]+)/(.+)"),
+        lambda request: seen.append(request) or "ok",
+        schema={
+            "type": "object",
+            "properties": {
+                "params": {"type": "object", "properties": {"count": {"type": "integer"}}}
+            },
+        },
+    )
+    client = client_for(OperationsPlugin(operation))
+    assert client.get("things/Boats/Big-One", params={"count": "3"}).status_code == 200
+    assert client.get("things/cars/x").status_code == 200
+    first, second = seen
+    assert (first.op, first.path_args, dict(first.path_params)) == (
+        "things/Boats/Big-One",
+        ("Boats", "Big-One"),
+        {"kind": "Boats"},
+    )
+    assert dict(first.params) == {"count": 3}  # converted by the schema
+    assert first.dispatcher is client.dispatcher
+    assert (second.path_args, dict(second.params)) == (("cars", "x"), {})
+    assert dict(first.params) == {"count": 3}  # a later request changes nothing in an earlier one
+
+
+def test_dispatch_leaves_the_callers_request_as_it_was() -> None:
+    seen: list[Request] = []
+    operation = make_operation(
+        re.compile("things/(.+)"),
+        lambda request: seen.append(request) or "ok",
+        schema={
+            "type": "object",
+            "properties": {
+                "params": {"type": "object", "properties": {"count": {"type": "integer"}}}
+            },
+        },
+    )
+    dispatcher = build(OperationsPlugin(operation))
+    request = Request(op="things/boat", interface=Interface.APIGW, params=freeze({"count": "3"}))
+    assert dispatcher.dispatch(request).status == 200
+    assert (request.path_args, dict(request.params), request.dispatcher) == (
+        (),
+        {"count": "3"},
+        None,
+    )
+    (routed,) = seen
+    assert routed is not request
+    assert (routed.path_args, dict(routed.params)) == (("boat",), {"count": 3})

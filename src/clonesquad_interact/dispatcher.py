@@ -41,7 +41,7 @@ from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
 from .rendering import error_response, to_apigw, to_direct, unexpected_response
-from .request import Interface, Request, build_request, freeze
+from .request import Interface, Request, build_request, complete_request, freeze
 from .response import Response
 from .routing import Match, Router
 from .settings import Settings
@@ -178,7 +178,7 @@ class Dispatcher:
                 return all_failed(event["Records"])
             return self._unusable_event(event, kind, None)
         render = to_direct if kind is EventKind.DIRECT else to_apigw
-        rendered = self._process(request, render)[1]
+        rendered = self._process(request, render, owned=True)[1]
         assert rendered is not None
         return rendered
 
@@ -210,24 +210,25 @@ class Dispatcher:
         request id, the plugin that served it, and for a failure its error (with the
         traceback of an unexpected one).
         """
-        return self._process(request, None)[0]
+        return self._process(request, None, owned=False)[0]
 
     # ---------------------------------------------------------------------
     # Steps
     # ---------------------------------------------------------------------
 
     def _process(
-        self, request: Request, render: Renderer | None
+        self, request: Request, render: Renderer | None, *, owned: bool
     ) -> tuple[Response, dict[str, Any] | None]:
         """Serve, render (when ``render`` is given), then log the request's line.
 
         Rendering happens before the line is written, so that the line tells the
-        status the caller really gets.
+        status the caller really gets. ``owned``: the dispatcher built ``request``
+        itself and nothing else holds it yet (see :meth:`_serve`).
         """
-        started = time.perf_counter()
+        started = time.perf_counter_ns()
         token = _REQUEST_ID.set(request.request_id)
         try:
-            response, operation, error, exception = self._serve(request)
+            response, operation, error, exception = self._serve(request, owned)
             rendered = None
             if render is not None:
                 fmt = request.format if response.status < 400 else "json"
@@ -244,9 +245,15 @@ class Dispatcher:
         return response, rendered
 
     def _serve(
-        self, request: Request
+        self, request: Request, owned: bool
     ) -> tuple[Response, Operation | None, InteractError | None, Exception | None]:
-        """The pipeline's steps: the response, the operation, the error and the exception."""
+        """The pipeline's steps: the response, the operation, the error and the exception.
+
+        The operation gets the request completed with what routing and validation
+        found. When the dispatcher built it (``owned``), that is the same object,
+        completed before anything else sees it; a request a caller passed in is
+        left as it was, and a new one is made.
+        """
         operation: Operation | None = None
         try:
             match = self.router.resolve(request.op, request.interface, request.method)
@@ -257,7 +264,7 @@ class Dispatcher:
                 )
                 self._check_authorization(routed, operation)
             params, parsed_body = self._schemas[operation].validate(request, operation)
-            request = _routed(request, match, params, parsed_body, self)
+            request = _routed(request, match, params, parsed_body, self, owned)
             run = self._run if ResponseCache.needed(request, operation) else self._run_uncached
             response = run(request, operation)
             if not isinstance(response, Response):
@@ -284,14 +291,14 @@ class Dispatcher:
         operation: Operation | None,
         error: InteractError | None,
         exception: Exception | None,
-        started: float,
+        started: int,
     ) -> None:
         fields: dict[str, Any] = {
             "op": request.op,
             "interface": request.interface.value,
             "method": request.method,
             "status": response.status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "duration_ms": (time.perf_counter_ns() - started) // 1000 / 1000,
             "request_id": request.request_id,
         }
         if operation is not None:
@@ -352,8 +359,16 @@ def _routed(
     params: Mapping[str, Any],
     parsed_body: Any,
     dispatcher: Dispatcher,
+    owned: bool,
 ) -> Request:
-    """The request as the operation sees it (built directly: it is on every request's path)."""
+    """The request as the operation sees it (built directly: it is on every request's path).
+
+    ``owned``: ``request`` is the dispatcher's own, not yet seen by any plugin, and
+    is completed in place (the fields it holds are those a normalizer sets).
+    """
+    if owned:
+        complete_request(request, params, match.args, match.kwargs, parsed_body, dispatcher)
+        return request
     return build_request(
         request.op,
         request.interface,

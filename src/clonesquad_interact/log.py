@@ -9,48 +9,23 @@ that runs it. The Lambda handler and the command line call
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict
 
+from .formats import json_encoder
+
 __all__ = ["JSONLines", "LineLogger", "configure_logging", "context_var"]
 
 
-#: Built once: ``json.dumps`` with options builds an encoder on every call. ASCII
-#: output survives any stream (a lone surrogate in a name cannot break the line).
-_ENCODER = json.JSONEncoder(default=repr, allow_nan=False)
-
-
-def _line_encoder() -> Callable[[Any], str]:
-    """``_ENCODER.encode``, without the encoder object it builds on each call.
-
-    CPython's C encoder (what ``encode`` builds and calls) is built once here, with
-    the same options; it keeps no state between calls, as it is given no
-    ``markers`` to track cycles with (a cycle ends in ``RecursionError``, which the
-    caller handles). Elsewhere (no C accelerator), ``_ENCODER.encode`` itself.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return _ENCODER.encode
-    encode_chunks = make(
-        None, repr, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, False
-    )
-    join = "".join
-
-    def encode(value: Any) -> str:
-        return join(encode_chunks(value, 0))
-
-    return encode
-
-
-_encode_line = _line_encoder()
+#: ``json.dumps(default=repr, allow_nan=False)``, built once. ASCII output survives
+#: any stream (a lone surrogate in a name cannot break the line).
+_encode_line = json_encoder(repr, ensure_ascii=True)
 
 
 class JSONLines:
@@ -86,7 +61,7 @@ class JSONLines:
         try:
             return _encode_line(event_dict)
         except (TypeError, ValueError, RecursionError):  # NaN, keys that are not text, cycles
-            return _ENCODER.encode({str(k): _loggable(v) for k, v in event_dict.items()})
+            return _encode_line({str(k): _loggable(v) for k, v in event_dict.items()})
 
 
 def context_var(key: str) -> contextvars.ContextVar[Any]:

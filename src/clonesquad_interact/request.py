@@ -151,3 +151,23 @@ def build_request(
     _set(request, "raw_event", raw_event)
     _set(request, "dispatcher", dispatcher)
     return request
+
+
+def complete_request(
+    request: Request,
+    params: Mapping[str, Any],
+    path_args: tuple[str, ...],
+    path_params: Mapping[str, str],
+    parsed_body: Any,
+    dispatcher: Dispatcher,
+) -> None:
+    """Set what routing and validation found on a request nothing else holds yet.
+
+    For the dispatcher only, on a :class:`Request` it has just built from an event:
+    once an operation, a plugin or a caller has it, a request never changes.
+    """
+    _set(request, "params", params)
+    _set(request, "path_args", path_args)
+    _set(request, "path_params", path_params)
+    _set(request, "parsed_body", parsed_body)
+    _set(request, "dispatcher", dispatcher)

@@ -50,6 +50,10 @@ _OPEN_KEYWORDS = ("additionalProperties", "patternProperties", "unevaluatedPrope
 _BRANCHES = ("anyOf", "oneOf", "allOf")
 
 
+#: The type of a query-string value (a repeated parameter's is a tuple of them).
+_TEXT = frozenset({str})
+
+
 def _texts(value: Any) -> bool:
     return type(value) is tuple and all(type(v) is str for v in value)
 
@@ -90,9 +94,11 @@ class InputSchema:
         if body is None and request.interface is Interface.APIGW:
             # Query strings: text values, a URL's worth at most (typed values from an
             # in-process call are not remembered: True == 1 would confuse them).
-            items = tuple(request.params.items())
-            if all(type(v) is str or _texts(v) for _, v in items):
-                key = items
+            values = request.params.values()
+            if _TEXT.issuperset(map(type, values)) or all(
+                type(v) is str or _texts(v) for v in values
+            ):
+                key = tuple(request.params.items())
                 known = self._valid.get(key)
                 if known is not None:
                     return known, None
