@@ -189,3 +189,122 @@ def test_a_context_var_is_the_one_structlog_binds() -> None:
     finally:
         var.reset(token)
     assert structlog.contextvars.get_contextvars() == {}
+
+
+# -------------------------------------------------------------------------
+# The request line
+# -------------------------------------------------------------------------
+
+REQUEST: dict[str, Any] = {
+    "op": 'configuration/caf\u00e9 "x" \\ \ud800',
+    "interface": "apigw",
+    "http_method": "GET",
+    "status": 200,
+    "duration_ms": 0.123,
+    "request_id": "c0ffee00-1111-4222-8333-944455556666",
+    "operation": "configuration/(.+)",
+    "plugin": "tests",
+}
+
+
+def request_lines(method: str, request: dict[str, Any], **bound: Any) -> tuple[str, str, bool]:
+    """The request line as the direct path and as structlog write it, and whether the
+    direct path filled the template in."""
+    written = []
+    templated = False
+    for factory in (structlog.WriteLoggerFactory, OtherFactory):
+        stream = io.StringIO()
+        configure_logging("DEBUG", stream=stream, force=True)
+        structlog.configure(logger_factory=factory(stream))
+        logger = LineLogger("tests")
+        tokens = structlog.contextvars.bind_contextvars(**bound)
+        try:
+            logger.log_request(method, **request)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+        if factory is structlog.WriteLoggerFactory:
+            templated = bool(logger._served)
+        written.append(stream.getvalue())
+    return written[0], written[1], templated
+
+
+@pytest.mark.parametrize(
+    ("bound", "templated"),
+    [
+        ({}, True),
+        ({"aws_request_id": "5e2b6a1c"}, True),
+        ({"aws_request_id": "5e2b6a1c", "tenant": 7, "tags": {"a": [1, None]}}, True),
+        ({"request_id": "from-the-context", "op": "ignored"}, True),  # the call's values win
+        ({"odd": float("nan")}, False),  # written as text, the long way
+        ({"level": "shadow"}, False),  # a key the processor owns
+        ({"timestamp": 1}, False),
+    ],
+    ids=["no-context", "aws-id", "values", "shadowed", "nan", "level", "timestamp"],
+)
+@pytest.mark.parametrize("method", ["info", "error"])
+def test_the_request_line_is_written_as_structlog_writes_it(
+    method: str, bound: dict[str, Any], templated: bool
+) -> None:
+    direct, through_structlog, used_template = request_lines(method, REQUEST, **bound)
+    assert direct == through_structlog
+    assert used_template is templated
+    line = json.loads(direct)
+    assert line["op"] == REQUEST["op"]
+    assert line["level"] == method
+    assert line["event"] == "request"
+    assert list(line)[:9] == [
+        "op",
+        "interface",
+        "method",
+        "status",
+        "duration_ms",
+        "request_id",
+        "operation",
+        "plugin",
+        "event",
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"operation": None, "plugin": None},
+        {"error": "no such operation"},
+        {"status": True},
+        {"duration_ms": 1},
+        {"op": b"bytes"},
+        {"plugin": None},
+    ],
+    ids=["unrouted", "error", "bool-status", "int-duration", "bytes-op", "no-plugin"],
+)
+def test_request_lines_the_template_does_not_take_are_written_the_long_way(
+    change: dict[str, Any],
+) -> None:
+    request = {**REQUEST, **change}
+    direct, through_structlog, _ = request_lines("info", request, aws_request_id="a")
+    assert direct == through_structlog
+    line = json.loads(direct)
+    assert ("operation" in line) is (request["operation"] is not None)
+    assert line.get("error") == change.get("error")
+
+
+def test_a_request_line_with_an_exception_has_its_traceback() -> None:
+    try:
+        raise KeyError("k")
+    except KeyError as exc:
+        error = exc
+    request = {**REQUEST, "status": 500, "exception": error}
+    direct, through_structlog, templated = request_lines("error", request)
+    assert direct == through_structlog
+    assert not templated
+    assert "KeyError" in json.loads(direct)["exception"]
+
+
+def test_a_request_line_below_the_level_is_not_written() -> None:
+    stream = io.StringIO()
+    configure_logging("ERROR", stream=stream, force=True)
+    logger = LineLogger("tests")
+    logger.log_request("info", **REQUEST)
+    assert stream.getvalue() == ""
+    logger.log_request("error", **{**REQUEST, "status": 503})
+    assert json.loads(stream.getvalue())["status"] == 503

@@ -6,8 +6,11 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clonesquad_interact import Interface, PluginError
+from clonesquad_interact.routing import non_canonical
 from clonesquad_interact.testing import sqs_record
 
 from helpers import OperationsPlugin, build, client_for, make_operation
@@ -279,3 +282,43 @@ def test_an_override_of_nothing_is_logged() -> None:
         build(OperationsPlugin(make_operation("lonely", overrides=True), name="lonely-plugin"))
     (warning,) = [e for e in logs if e["event"] == "an operation overrides nothing"]
     assert (warning["operation"], warning["plugin"]) == ("lonely", "lonely-plugin")
+
+
+# -------------------------------------------------------------------------
+# Canonical names
+# -------------------------------------------------------------------------
+
+#: What a non-canonical name is, said as a regular expression: an empty, "." or ".."
+#: segment, or an escaped slash.
+NON_CANONICAL_SPEC = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|%2[fF]")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("configuration/app.disable", False),
+        ("fleet/status", False),
+        ("a/.../b", False),
+        ("a/.b/c.", False),
+        ("%2e%2E", False),
+        ("a//b", True),
+        ("/a", True),
+        ("a/", True),
+        ("./a", True),
+        ("a/..", True),
+        ("a/./b", True),
+        (".", True),
+        ("..", True),
+        ("a%2Fb", True),
+        ("a%2fb", True),
+    ],
+)
+def test_non_canonical_names(name: str, expected: bool) -> None:
+    assert non_canonical(name) is expected
+    assert (NON_CANONICAL_SPEC.search(name) is not None) is expected
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.text(alphabet="ab./%2fF", max_size=12))
+def test_non_canonical_agrees_with_its_definition(name: str) -> None:
+    assert non_canonical(name) is (NON_CANONICAL_SPEC.search(name) is not None)

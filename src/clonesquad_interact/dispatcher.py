@@ -293,23 +293,20 @@ class Dispatcher:
         exception: Exception | None,
         started: int,
     ) -> None:
-        fields: dict[str, Any] = {
-            "op": request.op,
-            "interface": request.interface.value,
-            "method": request.method,
-            "status": response.status,
-            "duration_ms": (time.perf_counter_ns() - started) // 1000 / 1000,
-            "request_id": request.request_id,
-        }
-        if operation is not None:
-            fields["operation"] = operation.name
-            fields["plugin"] = operation.plugin
-        if error is not None:
-            fields["error"] = error.message
-        if exception is not None:
-            fields["exc_info"] = exception
         try:
-            self._request_log.log("error" if response.status >= 500 else "info", "request", fields)
+            self._request_log.log_request(
+                "error" if response.status >= 500 else "info",
+                request.op,
+                request.interface.value,
+                request.method,
+                response.status,
+                (time.perf_counter_ns() - started) // 1000 / 1000,
+                request.request_id,
+                operation.name if operation is not None else None,
+                operation.plugin if operation is not None else None,
+                error.message if error is not None else None,
+                exception,
+            )
         except Exception as exc:  # a broken log must not break the answer
             print(
                 f"clonesquad-interact: the request line cannot be logged: {exc!r}", file=sys.stderr

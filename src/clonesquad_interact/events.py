@@ -12,6 +12,7 @@ import base64
 import binascii
 import enum
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
@@ -80,12 +81,24 @@ def classify(event: Any) -> EventKind:
 
 
 def from_apigw_rest(event: Mapping[str, Any]) -> Request:
-    """Normalize an API Gateway REST API proxy event (payload format 1.0)."""
-    context = _mapping(event, "requestContext", required=False)
-    op = _proxy_path(event)
-    if op is None:
-        path = _string(event, "path")
-        op = path[1:] if path.startswith("/") else path
+    """Normalize an API Gateway REST API proxy event (payload format 1.0).
+
+    Each field is read first the way API Gateway sends it (a ``dict``, a ``str``);
+    anything else goes through the reader that checks it and says what is wrong.
+    """
+    context = event.get("requestContext")
+    if type(context) is not dict:
+        context = _mapping(event, "requestContext", required=False)
+    path_parameters = event.get("pathParameters")
+    op = path_parameters.get("proxy") if type(path_parameters) is dict else None
+    if type(op) is not str:
+        op = _proxy_path(event)
+        if op is None:
+            path = _string(event, "path")
+            op = path[1:] if path.startswith("/") else path
+    method = event.get("httpMethod")
+    if type(method) is not str:
+        method = _string(event, "httpMethod")
     multi = event.get("multiValueQueryStringParameters")
     params: Mapping[str, str | tuple[str, ...]]
     if multi:
@@ -93,14 +106,15 @@ def from_apigw_rest(event: Mapping[str, Any]) -> Request:
     else:
         params = _single_params(event.get("queryStringParameters"), "queryStringParameters")
     identity = context.get("identity") if context else None
+    request_id = context.get("requestId") if context else None
     return build_request(
         op,
         Interface.APIGW,
-        _string(event, "httpMethod").upper(),
-        freeze(params),
-        _body(event),
+        method.upper(),
+        MappingProxyType(params),
+        None if event.get("body") is None else _body(event),
         freeze(identity) if _is_mapping(identity) else None,
-        _request_id(context),
+        request_id if type(request_id) is str and request_id else new_request_id(),
         (),
         _EMPTY,
         None,

@@ -9,6 +9,7 @@ that runs it. The Lambda handler and the command line call
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import os
 import sys
@@ -110,6 +111,53 @@ _METHOD_LEVELS = {
 }
 
 
+#: The request line as :class:`JSONLines` writes it for a served request, with no
+#: error: the fields in their order, ``event``, the context, ``level``, ``timestamp``.
+_REQUEST_LINE = (
+    '{"op": %s, "interface": %s, "method": %s, "status": %d, "duration_ms": %r, '
+    '"request_id": %s, %s, "event": "request"%s, "level": "%s", "timestamp": "%s"}'
+)
+#: Keys of the request line that a context variable of the same name does not change.
+_REQUEST_KEYS = frozenset(
+    {"op", "interface", "method", "status", "duration_ms", "request_id", "operation", "plugin"}
+    | {"event"}
+)
+#: Keys :class:`JSONLines` writes itself, or reads: a context variable so named
+#: changes the line's layout, which is then made the long way.
+_PROCESSOR_KEYS = frozenset({"level", "timestamp", "exc_info"})
+_text = json.encoder.encode_basestring_ascii
+_PREFIX = structlog.contextvars.STRUCTLOG_KEY_PREFIX
+_PREFIX_LENGTH = len(_PREFIX)
+
+
+def _context_text() -> str | None:
+    """What ``merge_contextvars`` adds to the request line, as JSON text (``""``: nothing).
+
+    ``None`` when the long way must make the line: a context key the processor
+    owns, or a value JSON cannot hold as it is.
+    """
+    text = ""
+    seen: set[str] = set()
+    for var, value in contextvars.copy_context().items():
+        name = var.name
+        if value is Ellipsis or not name.startswith(_PREFIX):
+            continue
+        key = name[_PREFIX_LENGTH:]
+        if key in _REQUEST_KEYS or key in seen:
+            continue
+        if key in _PROCESSOR_KEYS:
+            return None
+        seen.add(key)
+        if type(value) is str:
+            text += f", {_text(key)}: {_text(value)}"
+            continue
+        try:
+            text += ", " + _encode_line({key: value})[1:-1]
+        except (TypeError, ValueError, RecursionError):
+            return None
+    return text
+
+
 class LineLogger:
     """Logs one line, on the request path, through structlog's current configuration.
 
@@ -124,10 +172,12 @@ class LineLogger:
     processors in place, or a program's own) goes through structlog.
     """
 
-    __slots__ = ("_name", "_state")
+    __slots__ = ("_name", "_served", "_state")
 
     def __init__(self, name: str) -> None:
         self._name = name
+        #: Per (operation, plugin) of the request line, its JSON text.
+        self._served: dict[tuple[str, str | None], str] = {}
         #: (configuration key, bound structlog logger, fast path or None)
         self._state: tuple[tuple[Any, ...], Any, tuple[JSONLines, Any, int] | None] = (
             (),
@@ -142,6 +192,121 @@ class LineLogger:
 
     def log(self, method: str, event: str, fields: dict[str, Any]) -> None:
         """Log ``event`` with ``fields`` (taken over) at ``method`` (``"info"``, ``"error"``...)."""
+        state = self._current()
+        fast = state[2]
+        if fast is None:
+            getattr(state[1], method)(event, **fields)
+            return
+        processor, writer, min_level = fast
+        if _METHOD_LEVELS[method] < min_level:
+            return
+        fields["event"] = event
+        getattr(writer, method)(processor(writer, method, fields))
+
+    def log_request(
+        self,
+        method: str,
+        op: str,
+        interface: str,
+        http_method: str,
+        status: int,
+        duration_ms: float,
+        request_id: str,
+        operation: str | None = None,
+        plugin: str | None = None,
+        error: str | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Log the ``request`` line: what :meth:`log` writes for these fields, in this order.
+
+        ``operation`` and ``plugin`` are left out when ``operation`` is ``None``,
+        ``error`` and ``exc_info`` (``exception``) when they are ``None``. On the
+        direct path, a served request's line is filled into a template (its
+        operation's part written once), as :class:`JSONLines` would write it.
+        """
+        fast = self._current()[2]
+        if (
+            fast is not None
+            and operation is not None
+            and error is None
+            and exception is None
+            and type(status) is int
+            and type(duration_ms) is float
+        ):
+            processor, writer, min_level = fast
+            if _METHOD_LEVELS[method] < min_level:
+                return
+            line = self._request_line(
+                processor,
+                method,
+                op,
+                interface,
+                http_method,
+                status,
+                duration_ms,
+                request_id,
+                operation,
+                plugin,
+            )
+            if line is not None:
+                getattr(writer, method)(line)
+                return
+        fields: dict[str, Any] = {
+            "op": op,
+            "interface": interface,
+            "method": http_method,
+            "status": status,
+            "duration_ms": duration_ms,
+            "request_id": request_id,
+        }
+        if operation is not None:
+            fields["operation"] = operation
+            fields["plugin"] = plugin
+        if error is not None:
+            fields["error"] = error
+        if exception is not None:
+            fields["exc_info"] = exception
+        self.log(method, "request", fields)
+
+    def _request_line(
+        self,
+        processor: JSONLines,
+        method: str,
+        op: str,
+        interface: str,
+        http_method: str,
+        status: int,
+        duration_ms: float,
+        request_id: str,
+        operation: str,
+        plugin: str | None,
+    ) -> str | None:
+        """The served request's line from the template; ``None``: make it the long way."""
+        context = _context_text()
+        if context is None:
+            return None
+        served = self._served.get((operation, plugin))
+        try:
+            if served is None:
+                served = _encode_line({"operation": operation, "plugin": plugin})[1:-1]
+                self._served[(operation, plugin)] = served
+            return _REQUEST_LINE % (
+                _text(op),
+                _text(interface),
+                _text(http_method),
+                status,
+                duration_ms,
+                _text(request_id),
+                served,
+                context,
+                method,
+                processor._timestamp(),
+            )
+        except (TypeError, ValueError, RecursionError):  # not text where text was expected
+            return None
+
+    def _current(self) -> tuple[tuple[Any, ...], Any, tuple[JSONLines, Any, int] | None]:
+        """The state for structlog's configuration as it is now (bound again if it changed)."""
         config = structlog.get_config()
         processors = config["processors"]
         key = (
@@ -154,15 +319,7 @@ class LineLogger:
         state = self._state
         if key != state[0]:
             state = self._state = self._bind(key, config)
-        fast = state[2]
-        if fast is None:
-            getattr(state[1], method)(event, **fields)
-            return
-        processor, writer, min_level = fast
-        if _METHOD_LEVELS[method] < min_level:
-            return
-        fields["event"] = event
-        getattr(writer, method)(processor(writer, method, fields))
+        return state
 
     def _bind(
         self, key: tuple[Any, ...], config: dict[str, Any]

@@ -113,7 +113,23 @@ class Request:
 
 
 _new = object.__new__
-_set = object.__setattr__
+#: The slots' own setters, in field order: they skip the frozen ``__setattr__`` and
+#: the lookup of the attribute by name.
+(
+    _set_op,
+    _set_interface,
+    _set_method,
+    _set_params,
+    _set_body,
+    _set_identity,
+    _set_request_id,
+    _set_path_args,
+    _set_path_params,
+    _set_parsed_body,
+    _set_headers,
+    _set_raw_event,
+    _set_dispatcher,
+) = (vars(Request)[name].__set__ for name in Request.__slots__)
 
 
 def build_request(
@@ -137,19 +153,19 @@ def build_request(
     which makes it about twice as cheap as ``Request(...)``.
     """
     request: Request = _new(Request)
-    _set(request, "op", op)
-    _set(request, "interface", interface)
-    _set(request, "method", method)
-    _set(request, "params", params)
-    _set(request, "body", body)
-    _set(request, "identity", identity)
-    _set(request, "request_id", request_id)
-    _set(request, "path_args", path_args)
-    _set(request, "path_params", path_params)
-    _set(request, "parsed_body", parsed_body)
-    _set(request, "headers", headers)
-    _set(request, "raw_event", raw_event)
-    _set(request, "dispatcher", dispatcher)
+    _set_op(request, op)
+    _set_interface(request, interface)
+    _set_method(request, method)
+    _set_params(request, params)
+    _set_body(request, body)
+    _set_identity(request, identity)
+    _set_request_id(request, request_id)
+    _set_path_args(request, path_args)
+    _set_path_params(request, path_params)
+    _set_parsed_body(request, parsed_body)
+    _set_headers(request, headers)
+    _set_raw_event(request, raw_event)
+    _set_dispatcher(request, dispatcher)
     return request
 
 
@@ -166,8 +182,8 @@ def complete_request(
     For the dispatcher only, on a :class:`Request` it has just built from an event:
     once an operation, a plugin or a caller has it, a request never changes.
     """
-    _set(request, "params", params)
-    _set(request, "path_args", path_args)
-    _set(request, "path_params", path_params)
-    _set(request, "parsed_body", parsed_body)
-    _set(request, "dispatcher", dispatcher)
+    _set_params(request, params)
+    _set_path_args(request, path_args)
+    _set_path_params(request, path_params)
+    _set_parsed_body(request, parsed_body)
+    _set_dispatcher(request, dispatcher)

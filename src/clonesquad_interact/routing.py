@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 from urllib.parse import unquote
 
 import structlog
@@ -21,7 +22,7 @@ from .errors import MethodNotAllowed, NotFound, PluginError
 from .operation import Operation
 from .request import Interface
 
-__all__ = ["Match", "Router"]
+__all__ = ["Match", "Router", "non_canonical"]
 
 logger = structlog.get_logger(__name__)
 
@@ -33,17 +34,29 @@ _INTERFACE_NAMES: Mapping[str, str] = MappingProxyType(
     }
 )
 _REGEX_SPECIALS = frozenset(".^$*+?{}[]\\|()")
-#: Empty, "." and ".." segments, and escaped slashes.
-_NON_CANONICAL = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|%2[fF]")
+_NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+def non_canonical(name: str) -> bool:
+    """Whether ``name`` has an empty, ``.`` or ``..`` segment, or an escaped slash (``%2F``).
+
+    Such a name is not one API Gateway routes to an operation as it is, and is
+    never cleaned up into one.
+    """
+    wrapped = f"/{name}/"
+    return (
+        "//" in wrapped or "/./" in wrapped or "/../" in wrapped or "%2f" in name or "%2F" in name
+    )
+
+
+class Match(NamedTuple):
     """The operation a name routes to, with the values its regex captured."""
 
     operation: Operation
+    #: The positional groups, in order (a group that matched nothing is ``""``).
     args: tuple[str, ...] = ()
-    kwargs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: The named groups.
+    kwargs: Mapping[str, str] = _NO_GROUPS
 
 
 @dataclass(slots=True)
@@ -54,6 +67,8 @@ class _Route:
     pattern: re.Pattern[str] | None = None
     folded_pattern: re.Pattern[str] | None = None
     literal_prefix: str = ""
+    #: Exact routes: each operation's match, made once (it captures nothing).
+    matches: dict[Operation, Match] = field(default_factory=dict)
 
     def add(self, operation: Operation) -> None:
         for other in self.operations:
@@ -61,6 +76,8 @@ class _Route:
                 raise PluginError(_conflict_message(operation, other))
         self.operations.append(operation)
         self.operations.sort(key=lambda op: not op.overrides)
+        if self.pattern is None:
+            self.matches[operation] = Match(operation)
 
 
 class Router:
@@ -137,9 +154,9 @@ class Router:
         if route is not None:
             for operation in route.operations:
                 if operation.serves(interface, method):
-                    return Match(operation)
+                    return route.matches[operation]
             raise _not_allowed(name, route, interface, method)
-        if not folded and name and _NON_CANONICAL.search(name):
+        if not folded and name and non_canonical(name):
             # Even where a loose regex would take it: '//', '.', '..' and '%2F' are not
             # cleaned up, and a name holding them is not one that routes anywhere.
             raise NotFound(self._not_found_message(name, interface))
@@ -152,9 +169,10 @@ class Router:
                 continue
             for operation in route.operations:
                 if operation.serves(interface, method):
-                    args = tuple(g if g is not None else "" for g in found.groups())
-                    kwargs = {k: v if v is not None else "" for k, v in found.groupdict().items()}
-                    return Match(operation, args, MappingProxyType(kwargs))
+                    kwargs = (
+                        MappingProxyType(found.groupdict("")) if pattern.groupindex else _NO_GROUPS
+                    )
+                    return Match(operation, found.groups(""), kwargs)
             partial = partial or route
         if partial is not None:
             raise _not_allowed(name, partial, interface, method)
