@@ -607,3 +607,14 @@ def test_dispatch_leaves_the_callers_request_as_it_was() -> None:
     (routed,) = seen
     assert routed is not request
     assert (routed.path_args, dict(routed.params)) == (("boat",), {"count": 3})
+
+
+@pytest.mark.parametrize("body", [None, "text", {"a": [1]}, 0])
+def test_a_plain_answer_is_the_response_it_stands_for(body: Any) -> None:
+    from clonesquad_interact.response import answer
+
+    made = answer(body)
+    assert made == Response(body=body)
+    assert (made.status, dict(made.headers), made.ok) == (200, {}, True)
+    with pytest.raises(AttributeError):
+        made.status = 500  # type: ignore[misc]

@@ -308,3 +308,19 @@ def test_a_request_line_below_the_level_is_not_written() -> None:
     assert stream.getvalue() == ""
     logger.log_request("error", **{**REQUEST, "status": 503})
     assert json.loads(stream.getvalue())["status"] == 503
+
+
+def test_two_context_variables_of_one_name_are_merged_as_structlog_merges_them() -> None:
+    import contextvars
+
+    twin: contextvars.ContextVar[Any] = contextvars.ContextVar("structlog_twin", default=...)
+    token = twin.set("made by hand")
+    try:
+        direct, through_structlog, _ = request_lines("info", REQUEST, twin="bound")
+        assert direct == through_structlog
+        assert json.loads(direct)["twin"] in {"made by hand", "bound"}
+        direct, through_structlog, _ = request_lines("info", REQUEST)
+        assert direct == through_structlog
+        assert json.loads(direct)["twin"] == "made by hand"
+    finally:
+        twin.reset(token)

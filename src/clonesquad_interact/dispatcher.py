@@ -42,7 +42,7 @@ from .middleware import Middleware, chain
 from .operation import Operation
 from .rendering import error_response, to_apigw, to_direct, unexpected_response
 from .request import Interface, Request, build_request, complete_request, freeze
-from .response import Response
+from .response import Response, answer
 from .routing import Match, Router
 from .settings import Settings
 from .sqs import all_failed, handle_batch
@@ -385,7 +385,7 @@ def _routed(
 
 def _invoke(request: Request, operation: Operation) -> Response:
     result = operation.handler(request)
-    return result if isinstance(result, Response) else Response(body=result)
+    return result if isinstance(result, Response) else answer(result)
 
 
 def _keys(contributions: list[tuple[str, Any]]) -> Mapping[str, ConfigurationKey]:

@@ -130,6 +130,32 @@ _PREFIX = structlog.contextvars.STRUCTLOG_KEY_PREFIX
 _PREFIX_LENGTH = len(_PREFIX)
 
 
+#: How each context variable seen enters the request line: the JSON text before its
+#: value (``, "key": ``), ``_SKIP`` (not structlog's, or a key the line has already),
+#: or ``_LONG_WAY`` (the line must then be made by :class:`JSONLines`).
+_VAR_PARTS: dict[contextvars.ContextVar[Any], str] = {}
+_VAR_PARTS_LIMIT = 1024
+_SKIP = ""
+_LONG_WAY = "\0"
+
+
+def _var_part(var: contextvars.ContextVar[Any]) -> str:
+    name = var.name
+    if not name.startswith(_PREFIX):
+        part = _SKIP
+    else:
+        key = name[_PREFIX_LENGTH:]
+        part = f", {_text(key)}: "
+        if key in _REQUEST_KEYS:
+            part = _SKIP
+        elif key in _PROCESSOR_KEYS or part in _VAR_PARTS.values():
+            part = _LONG_WAY  # a key the processor writes, or a second variable of that name
+    if len(_VAR_PARTS) >= _VAR_PARTS_LIMIT:
+        _VAR_PARTS.clear()
+    _VAR_PARTS[var] = part
+    return part
+
+
 def _context_text() -> str | None:
     """What ``merge_contextvars`` adds to the request line, as JSON text (``""``: nothing).
 
@@ -137,22 +163,19 @@ def _context_text() -> str | None:
     owns, or a value JSON cannot hold as it is.
     """
     text = ""
-    seen: set[str] = set()
     for var, value in contextvars.copy_context().items():
-        name = var.name
-        if value is Ellipsis or not name.startswith(_PREFIX):
+        part = _VAR_PARTS.get(var)
+        if part is None:
+            part = _var_part(var)
+        if part is _SKIP or value is Ellipsis:
             continue
-        key = name[_PREFIX_LENGTH:]
-        if key in _REQUEST_KEYS or key in seen:
-            continue
-        if key in _PROCESSOR_KEYS:
+        if part is _LONG_WAY:
             return None
-        seen.add(key)
         if type(value) is str:
-            text += f", {_text(key)}: {_text(value)}"
+            text += part + _text(value)
             continue
         try:
-            text += ", " + _encode_line({key: value})[1:-1]
+            text += part + _encode_line(value)
         except (TypeError, ValueError, RecursionError):
             return None
     return text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -57,6 +58,10 @@ class Match(NamedTuple):
     args: tuple[str, ...] = ()
     #: The named groups.
     kwargs: Mapping[str, str] = _NO_GROUPS
+
+
+#: ``Match`` from a tuple of its three fields, without the Python ``__new__``.
+_match = partial(tuple.__new__, Match)
 
 
 @dataclass(slots=True)
@@ -172,7 +177,7 @@ class Router:
                     kwargs = (
                         MappingProxyType(found.groupdict("")) if pattern.groupindex else _NO_GROUPS
                     )
-                    return Match(operation, found.groups(""), kwargs)
+                    return _match((operation, found.groups(""), kwargs))
             partial = partial or route
         if partial is not None:
             raise _not_allowed(name, partial, interface, method)
