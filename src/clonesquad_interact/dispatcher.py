@@ -53,6 +53,9 @@ __all__ = ["Dispatcher"]
 
 logger = structlog.get_logger(__name__)
 
+#: Each interface's name as text (``Enum.value`` is a Python-level descriptor).
+_INTERFACE_NAMES: Mapping[Interface, str] = MappingProxyType({i: i.value for i in Interface})
+
 #: ``request_id`` in every line logged while a request is served (structlog's variable).
 _REQUEST_ID = context_var("request_id")
 
@@ -297,7 +300,7 @@ class Dispatcher:
             self._request_log.log_request(
                 "error" if response.status >= 500 else "info",
                 request.op,
-                request.interface.value,
+                _INTERFACE_NAMES[request.interface],
                 request.method,
                 response.status,
                 (time.perf_counter_ns() - started) // 1000 / 1000,

@@ -83,6 +83,8 @@ class Operation:
     description: str = ""
     #: The name of the plugin that contributed it (filled in by the dispatcher).
     plugin: str = field(default="", compare=False)
+    #: The route as people write it: the exact name, or the regex's source.
+    name: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.route, str | re.Pattern):
@@ -90,6 +92,9 @@ class Operation:
                 f"operation route {self.route!r} must be a str (exact name) "
                 "or a compiled re.Pattern (regex)"
             )
+        object.__setattr__(
+            self, "name", self.route if isinstance(self.route, str) else self.route.pattern
+        )
         if not callable(self.handler):
             raise PluginError(f"operation {self.name!r}: handler {self.handler!r} is not callable")
         if not self.summary.strip() or "\n" in self.summary.strip():
@@ -98,11 +103,6 @@ class Operation:
         object.__setattr__(self, "methods", _methods(self.name, self.methods))
         object.__setattr__(self, "body", Body(self.body))
         object.__setattr__(self, "cache", CachePolicy(self.cache))
-
-    @property
-    def name(self) -> str:
-        """The route as people write it: the exact name, or the regex's source."""
-        return self.route if isinstance(self.route, str) else self.route.pattern
 
     @property
     def is_regex(self) -> bool:
