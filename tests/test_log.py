@@ -324,3 +324,24 @@ def test_two_context_variables_of_one_name_are_merged_as_structlog_merges_them()
         assert json.loads(direct)["twin"] == "made by hand"
     finally:
         twin.reset(token)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (1_767_225_600.25, "2026-01-01T00:00:00.250000Z"),
+        (1_767_225_600.0, "2026-01-01T00:00:00.000000Z"),
+        (1_767_225_659.5, "2026-01-01T00:00:59.500000Z"),
+        (1_767_225_601.125, "2026-01-01T00:00:01.125000Z"),
+    ],
+)
+def test_timestamps_are_utc_with_whole_microseconds(
+    monkeypatch: pytest.MonkeyPatch, now: float, expected: str
+) -> None:
+    processor = JSONLines()
+    for clock in (now - 3601.0, now):  # an earlier second first: the cached one is replaced
+        monkeypatch.setattr(time, "time", lambda clock=clock: clock)
+        stamp = processor._timestamp()
+    assert stamp == expected
+    monkeypatch.setattr(time, "time", lambda: now + 0.0000004)  # under a microsecond later
+    assert processor._timestamp() == expected

@@ -47,11 +47,12 @@ class JSONLines:
     def _timestamp(self) -> str:
         now = time.time()
         second, prefix = self._second
-        if int(now) != second:
+        if not 0 <= now - second < 1:
             second = int(now)
             prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = (second, prefix)
-        return f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        # %d takes the float and keeps whole microseconds, cheaper than int() and a format spec.
+        return "%s.%06dZ" % (prefix, (now - second) * 1_000_000)  # noqa: UP031
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> str:
         event_dict = structlog.contextvars.merge_contextvars(logger, method_name, event_dict)
@@ -111,12 +112,6 @@ _METHOD_LEVELS = {
 }
 
 
-#: The request line as :class:`JSONLines` writes it for a served request, with no
-#: error: the fields in their order, ``event``, the context, ``level``, ``timestamp``.
-_REQUEST_LINE = (
-    '{"op": %s, "interface": %s, "method": %s, "status": %d, "duration_ms": %r, '
-    '"request_id": %s, %s, "event": "request"%s, "level": "%s", "timestamp": "%s"}'
-)
 #: Keys of the request line that a context variable of the same name does not change.
 _REQUEST_KEYS = frozenset(
     {"op", "interface", "method", "status", "duration_ms", "request_id", "operation", "plugin"}
@@ -154,6 +149,20 @@ def _var_part(var: contextvars.ContextVar[Any]) -> str:
         _VAR_PARTS.clear()
     _VAR_PARTS[var] = part
     return part
+
+
+#: Interface and method names as JSON text (a few values, on every line).
+_QUOTED: dict[str, str] = {}
+_QUOTED_LIMIT = 64
+
+
+def _quoted(value: str) -> str:
+    text = _QUOTED.get(value)
+    if text is None:
+        text = _text(value)
+        if len(_QUOTED) < _QUOTED_LIMIT:
+            _QUOTED[value] = text
+    return text
 
 
 def _context_text() -> str | None:
@@ -304,7 +313,12 @@ class LineLogger:
         operation: str,
         plugin: str | None,
     ) -> str | None:
-        """The served request's line from the template; ``None``: make it the long way."""
+        """The served request's line, as :class:`JSONLines` writes it; ``None``: make it
+        the long way.
+
+        The fields in their order, ``event``, the context, ``level``, ``timestamp``:
+        the layout of a line with no error, filled in.
+        """
         context = _context_text()
         if context is None:
             return None
@@ -313,17 +327,12 @@ class LineLogger:
             if served is None:
                 served = _encode_line({"operation": operation, "plugin": plugin})[1:-1]
                 self._served[(operation, plugin)] = served
-            return _REQUEST_LINE % (
-                _text(op),
-                _text(interface),
-                _text(http_method),
-                status,
-                duration_ms,
-                _text(request_id),
-                served,
-                context,
-                method,
-                processor._timestamp(),
+            return (
+                f'{{"op": {_text(op)}, "interface": {_quoted(interface)}, '
+                f'"method": {_quoted(http_method)}, "status": {status!r}, '
+                f'"duration_ms": {duration_ms!r}, "request_id": {_text(request_id)}, '
+                f'{served}, "event": "request"{context}, "level": "{method}", '
+                f'"timestamp": "{processor._timestamp()}"}}'
             )
         except (TypeError, ValueError, RecursionError):  # not text where text was expected
             return None
