@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clonesquad_interact import Interface, PluginError
+from clonesquad_interact import Interface, MethodNotAllowed, PluginError
 from clonesquad_interact.routing import non_canonical
 from clonesquad_interact.testing import sqs_record
 
@@ -322,3 +322,34 @@ def test_non_canonical_names(name: str, expected: bool) -> None:
 @given(st.text(alphabet="ab./%2fF", max_size=12))
 def test_non_canonical_agrees_with_its_definition(name: str) -> None:
     assert non_canonical(name) is (NON_CANONICAL_SPEC.search(name) is not None)
+
+
+def test_regex_matches_remembered_are_those_of_each_name() -> None:
+    from clonesquad_interact import routing
+
+    operation = make_operation(
+        re.compile("things/(?P<kind>[^/]+)/(.+)"), interfaces={"apigw", "sqs"}
+    )
+    router = build(OperationsPlugin(operation)).router
+    names = [f"things/k{n}/Name-{n}" for n in range(routing._MATCHED_LIMIT + 10)]
+    for _ in range(2):  # the second round after the memory was filled and emptied
+        for name in names[::97] + names[-3:]:
+            match = router.resolve(name, Interface.APIGW, "GET")
+            kind, rest = name.split("/")[1:]
+            assert match.operation is router.operations[0]
+            assert (match.args, dict(match.kwargs)) == ((kind, rest), {"kind": kind})
+        for name in names:
+            router.resolve(name, Interface.APIGW, "GET")
+    assert len(router._matched) <= routing._MATCHED_LIMIT
+    sqs = router.resolve("THINGS/K1/Name-1", Interface.SQS, "POST")
+    assert sqs.args == ("K1", "Name-1")  # SQS: matched regardless of case, values as sent
+
+
+def test_a_remembered_match_does_not_answer_another_method_or_interface() -> None:
+    operation = make_operation(re.compile("things/(.+)"))
+    router = build(OperationsPlugin(operation)).router
+    assert router.resolve("things/a", Interface.APIGW, "GET").args == ("a",)
+    with pytest.raises(MethodNotAllowed):
+        router.resolve("things/a", Interface.APIGW, "POST")
+    with pytest.raises(MethodNotAllowed):
+        router.resolve("things/a", Interface.SQS, "POST")

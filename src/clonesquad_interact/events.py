@@ -53,6 +53,14 @@ def classify(event: Any) -> EventKind:
 
     :raises BadRequest: for anything that is none of them, saying what was expected.
     """
+    if (  # the usual event, told apart at once (the checks below decide the same)
+        type(event) is dict
+        and "httpMethod" in event
+        and "Records" not in event
+        and event.get("version") != "2.0"
+        and ("path" in event or "pathParameters" in event)
+    ):
+        return EventKind.APIGW_REST
     if not _is_mapping(event):
         raise BadRequest(f"the event is {_describe(event)}: {_EXPECTED}")
     if "Records" in event:

@@ -179,11 +179,15 @@ def complete_request(
 ) -> None:
     """Set what routing and validation found on a request nothing else holds yet.
 
-    For the dispatcher only, on a :class:`Request` it has just built from an event:
-    once an operation, a plugin or a caller has it, a request never changes.
+    For the dispatcher only, on a :class:`Request` it has just built from an event
+    (whose ``path_args``, ``path_params`` and ``parsed_body`` are still empty): once
+    an operation, a plugin or a caller has it, a request never changes.
     """
     _set_params(request, params)
-    _set_path_args(request, path_args)
-    _set_path_params(request, path_params)
-    _set_parsed_body(request, parsed_body)
+    if path_args:
+        _set_path_args(request, path_args)
+    if path_params:
+        _set_path_params(request, path_params)
+    if parsed_body is not None:
+        _set_parsed_body(request, parsed_body)
     _set_dispatcher(request, dispatcher)

@@ -36,6 +36,8 @@ _INTERFACE_NAMES: Mapping[str, str] = MappingProxyType(
 )
 _REGEX_SPECIALS = frozenset(".^$*+?{}[]\\|()")
 _NO_GROUPS: Mapping[str, str] = MappingProxyType({})
+#: How many regex matches a router remembers (all are forgotten when it is full).
+_MATCHED_LIMIT = 1024
 
 
 def non_canonical(name: str) -> bool:
@@ -101,6 +103,9 @@ class Router:
             self._add(operation)
         self._check_sqs_case_collisions()
         self._regex_routes = tuple(self._regexes.values())
+        #: Regex routes: the names matched lately (name, interface, method) and their
+        #: match. Names repeat (instances poll the same keys); routes never change.
+        self._matched: dict[tuple[str, Interface, str], Match] = {}
         for route in [*self._exact.values(), *self._regex_routes]:
             for operation in route.operations:
                 if operation.overrides and len(route.operations) == 1:
@@ -161,11 +166,15 @@ class Router:
                 if operation.serves(interface, method):
                     return route.matches[operation]
             raise _not_allowed(name, route, interface, method)
+        key = (name, interface, method)
+        match = self._matched.get(key)
+        if match is not None:
+            return match
         if not folded and name and non_canonical(name):
             # Even where a loose regex would take it: '//', '.', '..' and '%2F' are not
             # cleaned up, and a name holding them is not one that routes anywhere.
             raise NotFound(self._not_found_message(name, interface))
-        partial: _Route | None = None
+        refusing: _Route | None = None
         for route in self._regex_routes:
             pattern = route.folded_pattern if folded else route.pattern
             assert pattern is not None
@@ -177,10 +186,14 @@ class Router:
                     kwargs = (
                         MappingProxyType(found.groupdict("")) if pattern.groupindex else _NO_GROUPS
                     )
-                    return _match((operation, found.groups(""), kwargs))
-            partial = partial or route
-        if partial is not None:
-            raise _not_allowed(name, partial, interface, method)
+                    match = _match((operation, found.groups(""), kwargs))
+                    if len(self._matched) >= _MATCHED_LIMIT:
+                        self._matched.clear()
+                    self._matched[key] = match
+                    return match
+            refusing = refusing or route
+        if refusing is not None:
+            raise _not_allowed(name, refusing, interface, method)
         raise NotFound(self._not_found_message(name, interface))
 
     def canonical_name(self, name: str) -> str | None:
