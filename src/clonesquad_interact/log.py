@@ -341,12 +341,16 @@ class LineLogger:
         """The state for structlog's configuration as it is now (bound again if it changed)."""
         config = structlog.get_config()
         processors = config["processors"]
+        # The list itself (configure() replaces it) and its first processor with its
+        # length (capture_logs() changes it in place): enough to tell whether the
+        # direct path, which needs exactly one JSONLines, still holds.
         key = (
             config["logger_factory"],
             config["wrapper_class"],
             config["context_class"],
             id(processors),
-            *processors,
+            len(processors),
+            processors[0] if processors else None,
         )
         state = self._state
         if key != state[0]:
