@@ -37,7 +37,7 @@ _INTERFACE_NAMES: Mapping[str, str] = MappingProxyType(
 _REGEX_SPECIALS = frozenset(".^$*+?{}[]\\|()")
 _NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 #: How many regex matches a router remembers (all are forgotten when it is full).
-_MATCHED_LIMIT = 1024
+_MATCHED_LIMIT = 256
 
 
 def non_canonical(name: str) -> bool:
