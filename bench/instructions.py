@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cases = [(contender, route) for contender in CONTENDERS for route in ROUTES]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # one child per CPU
-        found = pool.map(lambda case: per_request(*case, args.requests), cases)
+        found = pool.map(lambda case: per_request(case[0], case[1], args.requests), cases)
         counts = dict(zip(cases, found, strict=True))
     print(f"Instructions per warm request ({args.requests} requests, valgrind cachegrind):")
     print("  " + "contender".ljust(32) + "".join(route.rjust(12) for route in ROUTES))
