@@ -274,8 +274,19 @@ def test_the_request_line_is_written_as_structlog_writes_it(
         {"duration_ms": 1},
         {"op": b"bytes"},
         {"plugin": None},
+        {"duration_ms": float("nan")},
+        {"duration_ms": float("inf")},
     ],
-    ids=["unrouted", "error", "bool-status", "int-duration", "bytes-op", "no-plugin"],
+    ids=[
+        "unrouted",
+        "error",
+        "bool-status",
+        "int-duration",
+        "bytes-op",
+        "no-plugin",
+        "nan-duration",
+        "inf-duration",
+    ],
 )
 def test_request_lines_the_template_does_not_take_are_written_the_long_way(
     change: dict[str, Any],
@@ -345,3 +356,25 @@ def test_timestamps_are_utc_with_whole_microseconds(
     assert stamp == expected
     monkeypatch.setattr(time, "time", lambda: now + 0.0000004)  # under a microsecond later
     assert processor._timestamp() == expected
+
+
+def test_context_variables_past_the_remembered_ones_take_the_long_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import contextvars
+
+    from clonesquad_interact import log
+
+    monkeypatch.setattr(log, "_VAR_PARTS", {})
+    direct, through_structlog, templated = request_lines("info", REQUEST, first="1")
+    assert (direct == through_structlog, templated) == (True, True)
+    monkeypatch.setattr(log, "_VAR_PARTS_LIMIT", len(log._VAR_PARTS))  # full from now on
+    assert request_lines("info", REQUEST, first="1")[2]  # the remembered ones still do
+    twin: contextvars.ContextVar[Any] = contextvars.ContextVar("structlog_first", default=...)
+    token = twin.set("made by hand")
+    try:  # not remembered: it cannot be told from structlog's own "first"
+        direct, through_structlog, templated = request_lines("info", REQUEST, first="1")
+    finally:
+        twin.reset(token)
+    assert (direct == through_structlog, templated) == (True, False)
+    assert direct.count('"first"') == 1

@@ -289,8 +289,8 @@ def test_an_override_of_nothing_is_logged() -> None:
 # -------------------------------------------------------------------------
 
 #: What a non-canonical name is, said as a regular expression: an empty, "." or ".."
-#: segment, or an escaped slash.
-NON_CANONICAL_SPEC = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|%2[fF]")
+#: segment, or an escaped slash (``\Z``: a segment ending in a newline is not empty).
+NON_CANONICAL_SPEC = re.compile(r"(?:^|/)\.{0,2}(?:/|\Z)|%2[fF]")
 
 
 @pytest.mark.parametrize(
@@ -311,6 +311,9 @@ NON_CANONICAL_SPEC = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|%2[fF]")
         ("..", True),
         ("a%2Fb", True),
         ("a%2fb", True),
+        ("keys/\n", False),  # a segment holding a newline is a segment
+        ("keys/..\n", False),
+        ("keys//\n", True),
     ],
 )
 def test_non_canonical_names(name: str, expected: bool) -> None:
@@ -319,7 +322,7 @@ def test_non_canonical_names(name: str, expected: bool) -> None:
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.text(alphabet="ab./%2fF", max_size=12))
+@given(st.text(alphabet="ab./%2fF\n\u00e9", max_size=12))
 def test_non_canonical_agrees_with_its_definition(name: str) -> None:
     assert non_canonical(name) is (NON_CANONICAL_SPEC.search(name) is not None)
 

@@ -146,7 +146,9 @@ def _var_part(var: contextvars.ContextVar[Any]) -> str:
         elif key in _PROCESSOR_KEYS or part in _VAR_PARTS.values():
             part = _LONG_WAY  # a key the processor writes, or a second variable of that name
     if len(_VAR_PARTS) >= _VAR_PARTS_LIMIT:
-        _VAR_PARTS.clear()
+        # Past the limit nothing is forgotten (a forgotten variable could hide a
+        # second one of the same name): a variable not seen yet takes the long way.
+        return _LONG_WAY
     _VAR_PARTS[var] = part
     return part
 
@@ -264,6 +266,7 @@ class LineLogger:
             and exception is None
             and type(status) is int
             and type(duration_ms) is float
+            and duration_ms - duration_ms == 0  # finite: JSONLines writes NaN as text
         ):
             processor, writer, min_level = fast
             if _METHOD_LEVELS[method] < min_level:

@@ -44,7 +44,8 @@ def non_canonical(name: str) -> bool:
     """Whether ``name`` has an empty, ``.`` or ``..`` segment, or an escaped slash (``%2F``).
 
     Such a name is not one API Gateway routes to an operation as it is, and is
-    never cleaned up into one.
+    never cleaned up into one. A segment is what lies between slashes, whatever it
+    holds (``"keys/\\n"`` has the segments ``keys`` and a newline).
     """
     wrapped = f"/{name}/"
     return (
