@@ -557,11 +557,16 @@ def test_the_json_log_line_of_an_unexpected_error_carries_the_traceback() -> Non
 # -------------------------------------------------------------------------
 
 
-def test_the_operation_gets_the_routed_and_validated_request_from_an_event() -> None:
-    seen: list[Request] = []
-    operation = make_operation(
-        re.compile("things/(?P<kind>[A-Za-z]+)/(.+)"),
-        lambda request: seen.append(request) or "ok",
+def recording(pattern: str, seen: list[Request]) -> Operation:
+    """A regex operation with an integer ``count`` parameter, keeping each request it gets."""
+
+    def handler(request: Request) -> str:
+        seen.append(request)
+        return "ok"
+
+    return make_operation(
+        re.compile(pattern),
+        handler,
         schema={
             "type": "object",
             "properties": {
@@ -569,6 +574,11 @@ def test_the_operation_gets_the_routed_and_validated_request_from_an_event() -> 
             },
         },
     )
+
+
+def test_the_operation_gets_the_routed_and_validated_request_from_an_event() -> None:
+    seen: list[Request] = []
+    operation = recording("things/(?P<kind>[A-Za-z]+)/(.+)", seen)
     client = client_for(OperationsPlugin(operation))
     assert client.get("things/Boats/Big-One", params={"count": "3"}).status_code == 200
     assert client.get("things/cars/x").status_code == 200
@@ -586,17 +596,7 @@ def test_the_operation_gets_the_routed_and_validated_request_from_an_event() -> 
 
 def test_dispatch_leaves_the_callers_request_as_it_was() -> None:
     seen: list[Request] = []
-    operation = make_operation(
-        re.compile("things/(.+)"),
-        lambda request: seen.append(request) or "ok",
-        schema={
-            "type": "object",
-            "properties": {
-                "params": {"type": "object", "properties": {"count": {"type": "integer"}}}
-            },
-        },
-    )
-    dispatcher = build(OperationsPlugin(operation))
+    dispatcher = build(OperationsPlugin(recording("things/(.+)", seen)))
     request = Request(op="things/boat", interface=Interface.APIGW, params=freeze({"count": "3"}))
     assert dispatcher.dispatch(request).status == 200
     assert (request.path_args, dict(request.params), request.dispatcher) == (

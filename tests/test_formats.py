@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from clonesquad_interact import formats
 from clonesquad_interact.formats import dump, json_encoder
 
 DOCUMENTS: list[Any] = [
@@ -75,7 +74,7 @@ def test_a_cycle_is_refused() -> None:
 def test_without_the_c_accelerator_the_encoder_is_jsons_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(formats.json.encoder, "c_make_encoder", None)
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
     encode = json_encoder(repr, ensure_ascii=False)
     assert encode({"a": "\u00e9", "b": object}) == '{"a": "\u00e9", "b": "<class \'object\'>"}'
     cycle: list[Any] = []
