@@ -111,8 +111,16 @@ class Dispatcher:
         self._schemas: dict[Operation, InputSchema] = {
             operation: store.compile(operation) for operation in self.router.operations
         }
-        self.configuration_keys: Mapping[str, ConfigurationKey] = _keys(
-            self.plugins.contributions("register_configuration_keys", ConfigurationKey)
+        self.configuration_keys: Mapping[str, ConfigurationKey] = MappingProxyType(
+            {
+                name: replace(key, plugin=plugin)
+                for name, (plugin, key) in self.plugins.named_contributions(
+                    "register_configuration_keys",
+                    ConfigurationKey,
+                    lambda key: key.key,
+                    "configuration key {name} is declared",
+                ).items()
+            }
         )
         #: The effective configuration (defaults, ``ConfigurationURLs``, the table).
         self.configuration = LayeredConfiguration(self.configuration_keys, self.settings, self.aws)
@@ -389,17 +397,3 @@ def _routed(
 def _invoke(request: Request, operation: Operation) -> Response:
     result = operation.handler(request)
     return result if isinstance(result, Response) else answer(result)
-
-
-def _keys(contributions: list[tuple[str, Any]]) -> Mapping[str, ConfigurationKey]:
-    keys: dict[str, ConfigurationKey] = {}
-    for name, key in contributions:
-        other = keys.get(key.key)
-        if other is not None:
-            first, second = sorted((other.plugin, name))
-            raise PluginError(
-                f"configuration key {key.key!r} is declared by two plugins: "
-                f"{first!r} and {second!r}"
-            )
-        keys[key.key] = replace(key, plugin=name)
-    return MappingProxyType(keys)

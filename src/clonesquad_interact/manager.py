@@ -87,6 +87,31 @@ class PluginSet:
             infos.append(PluginInfo(name, hooks, distribution, version))
         return sorted(infos, key=lambda info: info.name)
 
+    def named_contributions(
+        self,
+        hook_name: str,
+        expected: type,
+        name_of: Callable[[Any], str],
+        claim: str,
+    ) -> dict[str, tuple[str, Any]]:
+        """:meth:`contributions` by name (``name_of(item)``): ``{name: (plugin name, item)}``.
+
+        :param claim: what the error says of a name two plugins contribute
+            (``"producer 'x' is contributed"``... is written as ``claim.format(name=...)``).
+        :raises PluginError: as :meth:`contributions`, or two plugins contribute one name.
+        """
+        found: dict[str, tuple[str, Any]] = {}
+        for plugin, item in self.contributions(hook_name, expected):
+            name = name_of(item)
+            other = found.get(name)
+            if other is not None:
+                first, second = sorted((other[0], plugin))
+                raise PluginError(
+                    f"{claim.format(name=repr(name))} by two plugins: {first!r} and {second!r}"
+                )
+            found[name] = (plugin, item)
+        return found
+
     def contributions(
         self, hook_name: str, expected: type | tuple[type, ...]
     ) -> list[tuple[str, Any]]:

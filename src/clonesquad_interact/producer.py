@@ -146,17 +146,16 @@ def producers(dispatcher: Dispatcher) -> tuple[Producer, ...]:
 
     :raises PluginError: two plugins produce the same data.
     """
-    found: dict[str, Producer] = {}
-    for plugin, producer in dispatcher.plugins.contributions("register_producers", Producer):
-        other = found.get(producer.name)
-        if other is not None:
-            first, second = sorted((other.plugin, plugin))
-            raise PluginError(
-                f"producer {producer.name!r} is contributed by two plugins: "
-                f"{first!r} and {second!r}"
-            )
-        found[producer.name] = Producer(producer.name, producer.compute, producer.summary, plugin)
-    return tuple(found.values())
+    found = dispatcher.plugins.named_contributions(
+        "register_producers",
+        Producer,
+        lambda producer: producer.name,
+        "producer {name} is contributed",
+    )
+    return tuple(
+        Producer(producer.name, producer.compute, producer.summary, plugin)
+        for plugin, producer in found.values()
+    )
 
 
 def item_size(key: str, value: str, expiration_time: int) -> int:
