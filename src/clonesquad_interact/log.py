@@ -271,21 +271,28 @@ class LineLogger:
             processor, writer, min_level = fast
             if _METHOD_LEVELS[method] < min_level:
                 return
-            line = self._request_line(
-                processor,
-                method,
-                op,
-                interface,
-                http_method,
-                status,
-                duration_ms,
-                request_id,
-                operation,
-                plugin,
-            )
-            if line is not None:
-                getattr(writer, method)(line)
-                return
+            # The layout of a line with no error, filled in: the fields in their order,
+            # ``event``, the context, ``level``, ``timestamp``. Made the long way when
+            # the context or a value is not one the layout can take.
+            context = _context_text()
+            if context is not None:
+                served = self._served.get((operation, plugin))
+                try:
+                    if served is None:
+                        served = _encode_line({"operation": operation, "plugin": plugin})[1:-1]
+                        self._served[(operation, plugin)] = served
+                    line = (
+                        f'{{"op": {_text(op)}, "interface": {_quoted(interface)}, '
+                        f'"method": {_quoted(http_method)}, "status": {status!r}, '
+                        f'"duration_ms": {duration_ms!r}, "request_id": {_text(request_id)}, '
+                        f'{served}, "event": "request"{context}, "level": "{method}", '
+                        f'"timestamp": "{processor._timestamp()}"}}'
+                    )
+                except (TypeError, ValueError, RecursionError):  # not text where text is due
+                    pass
+                else:
+                    getattr(writer, method)(line)
+                    return
         fields: dict[str, Any] = {
             "op": op,
             "interface": interface,
@@ -302,43 +309,6 @@ class LineLogger:
         if exception is not None:
             fields["exc_info"] = exception
         self.log(method, "request", fields)
-
-    def _request_line(
-        self,
-        processor: JSONLines,
-        method: str,
-        op: str,
-        interface: str,
-        http_method: str,
-        status: int,
-        duration_ms: float,
-        request_id: str,
-        operation: str,
-        plugin: str | None,
-    ) -> str | None:
-        """The served request's line, as :class:`JSONLines` writes it; ``None``: make it
-        the long way.
-
-        The fields in their order, ``event``, the context, ``level``, ``timestamp``:
-        the layout of a line with no error, filled in.
-        """
-        context = _context_text()
-        if context is None:
-            return None
-        served = self._served.get((operation, plugin))
-        try:
-            if served is None:
-                served = _encode_line({"operation": operation, "plugin": plugin})[1:-1]
-                self._served[(operation, plugin)] = served
-            return (
-                f'{{"op": {_text(op)}, "interface": {_quoted(interface)}, '
-                f'"method": {_quoted(http_method)}, "status": {status!r}, '
-                f'"duration_ms": {duration_ms!r}, "request_id": {_text(request_id)}, '
-                f'{served}, "event": "request"{context}, "level": "{method}", '
-                f'"timestamp": "{processor._timestamp()}"}}'
-            )
-        except (TypeError, ValueError, RecursionError):  # not text where text was expected
-            return None
 
     def _current(self) -> tuple[tuple[Any, ...], Any, tuple[JSONLines, Any, int] | None]:
         """The state for structlog's configuration as it is now (bound again if it changed)."""
