@@ -217,7 +217,7 @@ def test_invoke_answers_errors_with_exit_code_3(capsys):
     ("argv", "said"),
     [
         (["invoke", "PUT", "x"], "the method must be GET or POST, not 'PUT'"),
-        (["invoke", "GET", "x", "y"], "give at most a METHOD and a PATH"),
+        (["invoke", "GET", "x", "y"], "one request at a time: give [METHOD] PATH"),
         (["invoke", "x", "--param", "novalue"], "--param 'novalue': write it NAME=VALUE"),
         (["invoke", "POST", "x", "--body", "/no/such/file"], "cannot read the body"),
     ],
@@ -236,6 +236,50 @@ def test_precompute_without_aws_settings_is_one_line(capsys, monkeypatch):
     assert code == 1
     assert out == ""
     assert "StateTable" in one_line_error(err)
+
+
+def test_invokes_usage_names_one_request(capsys):
+    with pytest.raises(SystemExit):
+        main(["invoke", "--help"])
+    usage = " ".join(capsys.readouterr().out.split("\n\n")[0].split())
+    assert usage.startswith("usage: clonesquad-interact invoke [-h] [METHOD] PATH [--param")
+    assert "PATH ...]" not in usage
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "example.com"])
+def test_serve_on_an_address_other_machines_reach_needs_allow_remote(capsys, host):
+    code, out, err = run(capsys, "serve", "--host", host)
+    assert code == 2
+    assert out == ""
+    line = one_line_error(err)
+    assert f"--host {host} is not a loopback address" in line
+    assert "--allow-remote" in line
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_hosts_need_no_flag(host):
+    from clonesquad_interact.commands import _serve_host
+
+    assert _serve_host(host, allow_remote=False) == host
+
+
+def test_allow_remote_warns(capsys):
+    from clonesquad_interact.commands import _serve_host
+
+    assert _serve_host("0.0.0.0", allow_remote=True) == "0.0.0.0"
+    warning = capsys.readouterr().err
+    assert "warning: serving on 0.0.0.0, reachable from other machines" in warning
+
+
+def test_serve_with_the_embedded_aws_on_a_port_in_use_is_one_line(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--port", "0", "--aws-port", str(port))
+    assert code == 1
+    assert out == ""
+    assert f"port {port} of the embedded AWS is in use" in one_line_error(err)
 
 
 def test_serve_on_a_port_in_use_is_one_line(capsys):

@@ -78,7 +78,12 @@ def test_the_report_is_written_to_logging_s3_path(
     assert (report["request_id"], report["group_name"]) == ("m-1", "test")
     assert report["discovery"]["StateTable"] == deployment["StateTable"]
     assert report["versions"]["clonesquad-interact"]
-    assert "clonesquad_interact.plugins.debug" in {p["name"] for p in report["plugins"]}
+    plugins = {p["name"]: p for p in report["plugins"]}
+    debug = plugins["clonesquad_interact.plugins.debug"]
+    assert (debug["distribution"], debug["version"]) == (
+        "clonesquad-interact",
+        report["versions"]["clonesquad-interact"],
+    )
     operations = {op["name"]: op for op in report["operations"]}
     assert operations["debug/publishreportnow"]["interfaces"] == ["direct", "sqs"]
     assert operations["fleet/status"]["cache"] == "shared"

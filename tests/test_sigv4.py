@@ -11,7 +11,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from clonesquad_interact.local.sigv4 import Principal, SignatureRefused, SignedRequest, verify
+from clonesquad_interact.local.sigv4 import (
+    Principal,
+    SignatureRefused,
+    SignedRequest,
+    canonical_query,
+    verify,
+)
 
 REGION = "eu-west-3"
 OPERATOR = Principal(
@@ -120,11 +126,9 @@ def test_a_query_signed_from_botocores_params_is_accepted():
         # the query value '%41' sent as 'A'
         ("/v1/configuration?k=%2541", "/v1/configuration?k=%41"),
         ("/v1/configuration?k=%41", "/v1/configuration?k=%2541"),
-        # 'a+b' sent as 'a b' (the gateway reads '+' as a space)
-        ("/v1/configuration?k=a%2Bb", "/v1/configuration?k=a+b"),
+        # a space signed, '+' sent (the gateway reads '+' as a '+')
         ("/v1/configuration?k=a%20b", "/v1/configuration?k=a+b"),
         ("/v1/configuration?format=%2579aml", "/v1/configuration?format=%79aml"),
-        ("/v1/configuration?format=yaml", "/v1/configuration?format=%79aml"),
         # the path segment 'A' sent as '%41', and the other way
         ("/v1/configuration/%41", "/v1/configuration/%2541"),
         ("/v1/configuration/%2541", "/v1/configuration/%41"),
@@ -138,6 +142,47 @@ def test_a_signature_verifies_one_form_of_the_path_and_query(signed_target, sent
     assert verify(request, PRINCIPALS, region=REGION) is OPERATOR
     replayed = SignedRequest(request.method, sent_target, request.headers, request.body)
     assert "does not match" in refused(replayed).message
+
+
+@pytest.mark.parametrize(
+    ("signed_target", "sent_target"),
+    [
+        # one value, encoded otherwise: AWS decodes and encodes each name and value again
+        ("/v1/configuration?k=a%2Bb", "/v1/configuration?k=a+b"),
+        ("/v1/configuration?format=yaml", "/v1/configuration?format=%79aml"),
+        (
+            "/v1/x?Events=2026-12-01%2019%3A13%3A42.471382%2B00%3A00",
+            "/v1/x?Events=2026-12-01%2019:13:42.471382+00:00",
+        ),
+        ("/v1/x?a=b%3Dc%2Cd", "/v1/x?a=b=c,d"),
+        ("/v1/x?a=%3A", "/v1/x?a=%3a"),
+        ("/v1/x?b=1&a=2", "/v1/x?a=2&b=1"),
+    ],
+)
+def test_a_signature_covers_the_values_whichever_way_they_are_encoded(signed_target, sent_target):
+    request = signed(url=f"http://127.0.0.1:8080{signed_target}")
+    sent = SignedRequest(request.method, sent_target, request.headers, request.body)
+    assert verify(sent, PRINCIPALS, region=REGION) is OPERATOR
+
+
+@pytest.mark.parametrize(
+    ("query", "canonical"),
+    [
+        (
+            "Events=2026-12-01%2019%3A13%3A42.471382%2B00%3A00",
+            "Events=2026-12-01%2019%3A13%3A42.471382%2B00%3A00",
+        ),
+        (
+            "Events=2026-12-01%2019:13:42.471382+00:00",
+            "Events=2026-12-01%2019%3A13%3A42.471382%2B00%3A00",
+        ),
+        ("b=x,y&a=1=2&flag&&c=%7e", "a=1%3D2&b=x%2Cy&c=~&flag="),
+        ("k=%c3%a9&k=z&k=A", "k=%C3%A9&k=A&k=z"),
+        ("", ""),
+    ],
+)
+def test_the_canonical_query_is_the_one_aws_computes(query, canonical):
+    assert canonical_query(query) == canonical
 
 
 def test_an_unsigned_request_is_missing_its_token():

@@ -104,6 +104,19 @@ def test_unknown_parameters_are_refused_naming_the_accepted_ones(client: Any) ->
     assert found["params.cuont"].startswith("unknown parameter; accepted: count, format, ids")
 
 
+def test_a_regex_route_is_named_by_its_path_template() -> None:
+    hello = make_operation(
+        re.compile(r"hello/(?P<name>[^/]+)"),
+        schema={"properties": {"params": {"additionalProperties": False}}},
+    )
+    answer = client_for(OperationsPlugin(hello)).get("/hello/world", params={"shout": "1"})
+    assert answer.status_code == 400
+    message = answer.json()["error"]["message"]
+    assert message.startswith("invalid input for operation 'hello/{name}' (1 problem)")
+    assert hello.title == "hello/{name}"
+    assert make_operation(re.compile("a|b")).title == "a|b", "no template: the regex"
+
+
 def test_schema_may_allow_unknown_parameters() -> None:
     client = client_for(
         OperationsPlugin(

@@ -83,12 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="serve the API over HTTP on this machine (embedded AWS by default)",
-        description="Serve the Interact API on http://127.0.0.1:PORT/v1/<operation>, checking "
+        description="Serve the Interact API on http://HOST:PORT/v1/<operation>, checking "
         "SigV4 signatures as API Gateway does, and consume the Interact queue. By default "
         "on an embedded AWS (moto's server; needs the 'local' extra) provisioned like a "
         "CloneSquad deployment and seeded with a demo fleet. Ctrl-C stops it.",
     )
     serve.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: any free)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="the address to listen on (default 127.0.0.1); an address that is not loopback "
+        "needs --allow-remote",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow --host to be an address other machines reach (anyone who can reach it "
+        "and holds the printed credentials can call the API)",
+    )
+    serve.add_argument(
+        "--aws-port",
+        type=_port,
+        default=0,
+        metavar="PORT",
+        help="the embedded AWS's port on 127.0.0.1 (default 0: any free port)",
+    )
     where = serve.add_mutually_exclusive_group()
     where.add_argument(
         "--endpoint-url",
@@ -146,7 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
         "invoke POST configuration/app.disable --body value.txt; "
         "invoke --embedded --interface sqs notify/ackevent --param 'EventData=[\"...\"]'",
     )
-    invoke.add_argument("request", nargs="+", metavar="[METHOD] PATH", help="GET (default) or POST")
+    invoke.usage = (
+        "%(prog)s [-h] [METHOD] PATH [--param NAME=VALUE]... [--body FILE] "
+        "[--interface {apigw,sqs,direct}] [--instance [INSTANCE_ID]] [-i] "
+        "[--endpoint-url URL | --embedded] [--region REGION] [--no-demo]"
+    )
+    invoke.add_argument(
+        "request",
+        nargs="+",
+        metavar="[METHOD] PATH",
+        help="one request: its method, GET (default) or POST, and its path",
+    )
     invoke.add_argument(
         "--param",
         "-p",

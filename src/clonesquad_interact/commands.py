@@ -230,7 +230,11 @@ def _method_and_path(words: Sequence[str]) -> tuple[str, str]:
         if method not in ("GET", "POST"):
             raise CommandError(f"the method must be GET or POST, not {words[0]!r}", EXIT_USAGE)
         return method, words[1]
-    raise CommandError("give at most a METHOD and a PATH", EXIT_USAGE)
+    raise CommandError(
+        f"one request at a time: give [METHOD] PATH, not {' '.join(words)!r} "
+        "(run invoke once per request)",
+        EXIT_USAGE,
+    )
 
 
 def _op_and_params(
@@ -372,8 +376,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
             consume_queue=args.queue if args.queue is not None else mode != "aws",
             group_name=args.group_name,
             region=args.region,
+            host=_serve_host(args.host, args.allow_remote),
+            aws_port=args.aws_port,
         )
     )
+
+
+def _serve_host(host: str, allow_remote: bool) -> str:
+    """``--host``, refused unless it is loopback or ``--allow-remote`` says so."""
+    if _is_loopback(host):
+        return host
+    if not allow_remote:
+        raise CommandError(
+            f"--host {host} is not a loopback address: other machines could call the API "
+            "with the printed credentials; add --allow-remote if that is what you want",
+            EXIT_USAGE,
+        )
+    print(
+        f"{PROG}: warning: serving on {host}, reachable from other machines: anyone who "
+        "can reach it and holds the printed credentials can call the API",
+        file=sys.stderr,
+    )
+    return host
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _print_json(value: Any) -> None:

@@ -280,7 +280,7 @@ class Dispatcher:
             response = run(request, operation)
             if not isinstance(response, Response):
                 raise TypeError(
-                    f"a middleware of operation {operation.name!r} answered {response!r}, "
+                    f"a middleware of operation {operation.title!r} answered {response!r}, "
                     "not a Response"
                 )
             return response, operation, None, None
@@ -328,7 +328,7 @@ class Dispatcher:
         decisions = self._authorize(request=request, operation=operation)
         if any(decision is False for decision in decisions):
             raise Forbidden(
-                f"the caller may not run operation {operation.name!r} (denied by an "
+                f"the caller may not run operation {operation.title!r} (denied by an "
                 "authorization plugin)"
             )
 

@@ -84,6 +84,8 @@ class PluginSet:
                 continue
             hooks = tuple(sorted(h.name for h in self.manager.get_hookcallers(plugin) or ()))
             distribution, version = self.distributions.get(name, (None, None))
+            if distribution is None and name in BUILTIN_PLUGINS:
+                distribution, version = _OWN_DISTRIBUTION, _own_version()
             infos.append(PluginInfo(name, hooks, distribution, version))
         return sorted(infos, key=lambda info: info.name)
 
@@ -188,6 +190,20 @@ def load_plugins(
     if environ.get(ENV_TRACE, "").lower() in ("1", "true", "yes"):
         _trace(manager, logger.debug)
     return PluginSet(manager, distributions)
+
+
+#: The distribution of the built-in plugins.
+_OWN_DISTRIBUTION = "clonesquad-interact"
+
+
+def _own_version() -> str | None:
+    """This distribution's version (the package's own, where it is not installed)."""
+    try:
+        return importlib.metadata.version(_OWN_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def _hook_names() -> list[str]:

@@ -11,6 +11,7 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from .errors import PluginError
+from .pathtemplates import path_template
 from .request import Interface, Request
 
 __all__ = ["Body", "CachePolicy", "Handler", "Operation"]
@@ -85,6 +86,9 @@ class Operation:
     plugin: str = field(default="", compare=False)
     #: The route as people write it: the exact name, or the regex's source.
     name: str = field(init=False, repr=False, compare=False)
+    #: The route as messages name it: the exact name, or the regex written as an
+    #: OpenAPI path template (``hello/{name}``) where it can be, else its source.
+    title: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.route, str | re.Pattern):
@@ -95,12 +99,13 @@ class Operation:
         object.__setattr__(
             self, "name", self.route if isinstance(self.route, str) else self.route.pattern
         )
+        object.__setattr__(self, "title", _title(self.route))
         if not callable(self.handler):
-            raise PluginError(f"operation {self.name!r}: handler {self.handler!r} is not callable")
+            raise PluginError(f"operation {self.title!r}: handler {self.handler!r} is not callable")
         if not self.summary.strip() or "\n" in self.summary.strip():
-            raise PluginError(f"operation {self.name!r}: summary must be one non-empty line")
-        object.__setattr__(self, "interfaces", _interfaces(self.name, self.interfaces))
-        object.__setattr__(self, "methods", _methods(self.name, self.methods))
+            raise PluginError(f"operation {self.title!r}: summary must be one non-empty line")
+        object.__setattr__(self, "interfaces", _interfaces(self.title, self.interfaces))
+        object.__setattr__(self, "methods", _methods(self.title, self.methods))
         object.__setattr__(self, "body", Body(self.body))
         object.__setattr__(self, "cache", CachePolicy(self.cache))
 
@@ -114,6 +119,15 @@ class Operation:
         if interface not in self.interfaces:
             return False
         return interface is Interface.SQS or method in self.methods
+
+
+def _title(route: str | re.Pattern[str]) -> str:
+    if isinstance(route, str):
+        return route
+    try:
+        return path_template(route).template
+    except ValueError:
+        return route.pattern
 
 
 def _interfaces(name: str, values: Iterable[Interface | str]) -> frozenset[Interface]:

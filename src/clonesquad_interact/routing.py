@@ -245,7 +245,7 @@ def _conflict_message(operation: Operation, other: Operation) -> str:
     both = "both declare" if operation.overrides else "neither declares"
     return (
         f"plugins {other.plugin or '?'!r} and {operation.plugin or '?'!r} both register "
-        f"operation {operation.name!r} for the same method and interface, and {both} "
+        f"operation {operation.title!r} for the same method and interface, and {both} "
         "overrides=True: block one of the plugins, or mark the one that should win "
         "with overrides=True"
     )

@@ -141,7 +141,7 @@ class InputSchema:
             count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
             summary = "; ".join(f"{p['where']}: {p['what']}" for p in problems[:3])
             raise ValidationFailed(
-                f"invalid input for operation {operation.name!r} ({count}): {summary}",
+                f"invalid input for operation {operation.title!r} ({count}): {summary}",
                 details=problems,
             )
         frozen: Mapping[str, Any] = freeze(params)
@@ -232,7 +232,7 @@ class SchemaStore:
 def _fail(operation: Operation, problem: str) -> PluginError:
     source = "" if isinstance(operation.schema, Mapping) else f" {operation.schema}"
     plugin = operation.plugin or "no plugin"
-    return PluginError(f"operation {operation.name!r} ({plugin}): schema{source}: {problem}")
+    return PluginError(f"operation {operation.title!r} ({plugin}): schema{source}: {problem}")
 
 
 def _load(operation: Operation) -> dict[str, Any]:

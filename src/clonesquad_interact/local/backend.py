@@ -115,6 +115,7 @@ def start_backend(
     group_name: str = "demo",
     region: str | None = None,
     quiet: bool = False,
+    port: int = 0,
 ) -> Iterator[Backend]:
     """Prepare the AWS of a local run; on exit, the embedded one stops and the
     environment is restored.
@@ -130,7 +131,7 @@ def start_backend(
     region = region or DEFAULT_REGION
     server = None
     if mode == "embedded":
-        server, endpoint_url = _start_moto()
+        server, endpoint_url = _start_moto(port)
     assert endpoint_url is not None
     saved = dict(os.environ)
     try:
@@ -156,7 +157,7 @@ def start_backend(
             server.stop()
 
 
-def _start_moto() -> tuple[Any, str]:
+def _start_moto(port: int = 0) -> tuple[Any, str]:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:
@@ -166,7 +167,12 @@ def _start_moto() -> tuple[Any, str]:
         ) from None
     # moto's server logs every request through werkzeug: keep the errors only.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    if port and not _port_free(port):
+        raise ServeError(
+            f"port {port} of the embedded AWS is in use: choose another with --aws-port "
+            "(0: any free port)"
+        )
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
@@ -174,6 +180,17 @@ def _start_moto() -> tuple[Any, str]:
     # process (or a test's mock) left its resources there.
     _reset_moto(endpoint)
     return server, endpoint
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _reset_moto(endpoint: str) -> None:

@@ -4,9 +4,9 @@ Each request under ``/v1/`` has its SigV4 signature checked (:mod:`.sigv4`), the
 becomes the event API Gateway sends for the resources ``/`` and ``/{proxy+}`` of
 stage ``v1``: ``pathParameters.proxy`` is the path after ``/v1/`` exactly as sent
 (no decoding, no clean-up), query parameters are decoded into
-``multiValueQueryStringParameters`` from the query as signed (its pairs sorted, so
-that the values of a repeated name come in one order whatever order they were sent
-in), a body that is not UTF-8 text is sent
+``multiValueQueryStringParameters`` as the signature covers them (``%XX`` decoded,
+``+`` kept; its pairs sorted, so that the values of a repeated name come in one
+order whatever order they were sent in), a body that is not UTF-8 text is sent
 base64-encoded, and ``requestContext.identity`` is the signing principal's. The
 answer is what :meth:`Dispatcher.handle` renders. ``/openapi.json`` describes the
 API.
@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from ..testing.builders import apigw_rest_event
-from .sigv4 import Principal, SignatureRefused, SignedRequest, canonical_query, verify
+from .sigv4 import Principal, SignatureRefused, SignedRequest, Verified, query_pairs, verified
 
 __all__ = ["MAX_BODY", "Gateway"]
 
@@ -77,9 +77,11 @@ class Gateway:
         self.server.daemon_threads = True
         bound = self.server.server_address[1]
         #: The ``Host`` headers served (others are refused: DNS rebinding).
-        self.hosts = frozenset(
+        self.hosts: frozenset[str] | None = frozenset(
             f"{name}:{bound}".lower() for name in (host, "127.0.0.1", "localhost")
         )
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 (every address: any name reaches it)
+            self.hosts = None
 
     @property
     def url(self) -> str:
@@ -116,7 +118,7 @@ class Gateway:
         """Serve one request: ``(status, headers, body)``."""
         path = target.partition("?")[0]
         given = [value.strip().lower() for name, value in headers if name.lower() == "host"]
-        if len(given) != 1 or given[0] not in self.hosts:
+        if len(given) != 1 or (self.hosts is not None and given[0] not in self.hosts):
             logger.warning("request refused", method=method, path=path, status=403, host=given)
             return _json(403, {"message": "Forbidden: the Host header is not this server's"})
         if path == "/openapi.json" and self.openapi is not None:
@@ -128,23 +130,23 @@ class Gateway:
             )
         request = SignedRequest(method, target, headers, body)
         try:
-            principal = self._principal(request)
+            signer = self._signer(request)
         except SignatureRefused as refused:
             logger.warning(
                 "request refused", method=method, path=path, status=403, reason=refused.message
             )
             return _json(refused.status, refused.body, {"x-amzn-ErrorType": refused.error_type})
-        event = self._event(method, target, headers, body, principal, client)
+        event = self._event(method, target, headers, body, signer, client)
         with self._lock:
             if self._stopped:
                 return _json(503, {"message": "Service Unavailable: the server is stopping"})
             answer = self.handle(event, None)
         return _rendered(answer, event["requestContext"]["requestId"])
 
-    def _principal(self, request: SignedRequest) -> Principal:
+    def _signer(self, request: SignedRequest) -> Verified:
         if not self.auth and self.anonymous is not None and request.header("authorization") is None:
-            return self.anonymous
-        return verify(request, self.principals, region=self.region)
+            return Verified(self.anonymous)
+        return verified(request, self.principals, region=self.region)
 
     def _event(
         self,
@@ -152,9 +154,10 @@ class Gateway:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes,
-        principal: Principal,
+        signer: Verified,
         client: str,
     ) -> dict[str, Any]:
+        principal = signer.principal
         single: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
         for name, value in headers:
@@ -170,10 +173,13 @@ class Gateway:
             text = body.decode("utf-8") if body else None
         except UnicodeDecodeError:
             text = body
-        path, question, query = target[len(STAGE) + 1 :].partition("?")
-        if question:
-            path = f"{path}?{canonical_query(query)}"
-        event = apigw_rest_event(method, path, body=text, identity=identity, stage=STAGE)
+        path, _, query = target[len(STAGE) + 1 :].partition("?")
+        params: dict[str, list[str]] = {}
+        for name, value in query_pairs(query, plus_is_space=signer.plus_is_space):
+            params.setdefault(name, []).append(value)
+        event = apigw_rest_event(
+            method, path, params=params, body=text, identity=identity, stage=STAGE
+        )
         event["headers"] = single or None
         event["multiValueHeaders"] = multi or None
         context = event["requestContext"]

@@ -45,6 +45,8 @@ class ServeOptions:
     group_name: str = "demo"
     region: str | None = None
     host: str = "127.0.0.1"
+    #: The embedded AWS's port (0: any free one).
+    aws_port: int = 0
 
 
 def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
@@ -64,6 +66,7 @@ def serve(options: ServeOptions, *, out: TextIO | None = None) -> int:
                 demo=options.demo,
                 group_name=options.group_name,
                 region=options.region,
+                port=options.aws_port,
             ) as backend,
         ):
             _serve_until(stop, options, backend, gateway, out or sys.stdout)

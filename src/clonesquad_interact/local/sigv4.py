@@ -12,14 +12,18 @@ the principal's secret key. The principal is what the caller becomes:
 A refusal is a :class:`SignatureRefused`: status 403, API Gateway's message and
 its ``x-amzn-ErrorType``, answered as ``{"message": "..."}``.
 
-The canonical request has one form, the one botocore's ``SigV4Auth`` computes
-for services other than S3 (and awscurl with it): the path with its dot segments
-and repeated ``/`` removed, then encoded once more (``%`` becomes ``%25``); the
-query as sent, its ``name=value`` pairs sorted. For a query encoded as RFC 3986
-says (what URL builders send), that is also the form AWS computes. A signature
-therefore covers the exact query string the gateway decodes (up to the order of
-its pairs, which :func:`canonical_query` fixes for the event), and a path that
-the router serves only in its canonical form.
+The canonical path is the one botocore's ``SigV4Auth`` computes for services
+other than S3 (and awscurl with it): dot segments and repeated ``/`` removed,
+then encoded once more (``%`` becomes ``%25``). The canonical query is the one
+AWS computes: each name and value percent-decoded (``+`` is a ``+``, as API
+Gateway reads it), encoded again as RFC 3986 says (all but ``A-Z a-z 0-9 - _ . ~``),
+and the pairs sorted (:func:`canonical_query`). A request whose query was signed
+as sent (botocore signing a URL that it does not re-encode) is accepted too, and
+one signed with ``+`` read as a space (botocore's ``AWSRequest(params=...)`` sends
+a space as ``+``), whose query is then read so. Each form is made from the query
+as sent and read as the gateway then reads it, so a signature covers the
+parameters that the operation receives, whichever way the client encoded them:
+``a:b``, ``a%3Ab`` and ``a%3ab`` are one value, ``%41`` and ``%2541`` are two.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, unquote_plus
 
 __all__ = [
     "ALGORITHM",
@@ -42,8 +46,11 @@ __all__ = [
     "Principal",
     "SignatureRefused",
     "SignedRequest",
+    "Verified",
     "canonical_path",
     "canonical_query",
+    "query_pairs",
+    "verified",
     "verify",
 ]
 
@@ -119,6 +126,16 @@ class SignedRequest:
         return [value for key, value in self.headers if key.lower() == lowered]
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A request whose signature holds: who signed it, and how its query reads."""
+
+    principal: Principal
+    #: The signature covers the query with ``+`` read as a space (what an HTML form
+    #: encoder, and botocore's ``AWSRequest(params=...)``, send for one).
+    plus_is_space: bool = False
+
+
 def verify(
     request: SignedRequest,
     principals: Mapping[str, Principal],
@@ -130,6 +147,22 @@ def verify(
     """Check ``request``'s signature; return the principal that signed it.
 
     :param principals: the known principals, by access key id.
+    :raises SignatureRefused: with API Gateway's message for what is wrong.
+    """
+    return verified(request, principals, region=region, service=service, now=now).principal
+
+
+def verified(
+    request: SignedRequest,
+    principals: Mapping[str, Principal],
+    *,
+    region: str,
+    service: str = SERVICE,
+    now: datetime.datetime | None = None,
+) -> Verified:
+    """Check ``request``'s signature: who signed it, and how to read its query
+    (:func:`query_pairs` with ``plus_is_space``) so as to read what was signed.
+
     :raises SignatureRefused: with API Gateway's message for what is wrong.
     """
     authorization = request.header("authorization")
@@ -174,13 +207,22 @@ def verify(
         raise SignatureRefused(SIGNATURE_MISMATCH, "InvalidSignatureException")
     key = _signing_key(principal.secret_key, scope_date, scope_region, scope_service)
     scope = f"{scope_date}/{scope_region}/{scope_service}/aws4_request"
-    canonical = _canonical_request(request, signed_headers, payload_hash)
-    string_to_sign = "\n".join(
-        (ALGORITHM, date_text, scope, hashlib.sha256(canonical.encode()).hexdigest())
-    )
-    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    if hmac.compare_digest(signature.encode(), fields["Signature"].encode()):
-        return principal
+    path, _, query = request.target.partition("?")
+    # (the query's form, whether it reads '+' as a space); the first that matches wins.
+    forms = [(canonical_query(query), False), (_query_as_sent(query), False)]
+    if "+" in query:
+        forms.append((canonical_query(query, plus_is_space=True), True))
+    matched: bool | None = None
+    for form, plus_is_space in forms:
+        canonical = _canonical_request(request, path, form, signed_headers, payload_hash)
+        string_to_sign = "\n".join(
+            (ALGORITHM, date_text, scope, hashlib.sha256(canonical.encode()).hexdigest())
+        )
+        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if hmac.compare_digest(signature.encode(), fields["Signature"].encode()):
+            matched = plus_is_space if matched is None else matched
+    if matched is not None:
+        return Verified(principal, matched)
     raise SignatureRefused(SIGNATURE_MISMATCH, "InvalidSignatureException")
 
 
@@ -309,14 +351,17 @@ def _canonical_headers(request: SignedRequest, signed_headers: Sequence[str]) ->
 
 
 def _canonical_request(
-    request: SignedRequest, signed_headers: Sequence[str], payload_hash: str
+    request: SignedRequest,
+    path: str,
+    query: str,
+    signed_headers: Sequence[str],
+    payload_hash: str,
 ) -> str:
-    path, _, query = request.target.partition("?")
     return "\n".join(
         (
             request.method.upper(),
             canonical_path(path),
-            canonical_query(query),
+            query,
             _canonical_headers(request, signed_headers),
             ";".join(signed_headers),
             payload_hash,
@@ -345,12 +390,39 @@ def _remove_dot_segments(path: str) -> str:
     return first + "/".join(kept) + last
 
 
-def canonical_query(query: str) -> str:
-    """The query as signed: its ``name=value`` pairs as sent, sorted, joined by ``&``.
+def query_pairs(query: str, *, plus_is_space: bool = False) -> list[tuple[str, str]]:
+    """The query's ``(name, value)`` pairs decoded as API Gateway decodes them, in the
+    order of the canonical query (sorted by encoded name, then value).
 
-    botocore's ``SigV4Auth._canonical_query_string_url``: no part is decoded or encoded,
-    so the signature covers each byte of what the gateway decodes.
+    ``%XX`` escapes are decoded (UTF-8, an invalid sequence replaced), ``+`` is kept
+    as ``+`` (a space with ``plus_is_space``); a pair without ``=`` has an empty value;
+    empty pairs are dropped.
     """
+    decode = unquote_plus if plus_is_space else unquote
+    pairs = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        pairs.append((decode(name, errors="replace"), decode(value, errors="replace")))
+    return sorted(pairs, key=lambda pair: (_encode(pair[0]), _encode(pair[1])))
+
+
+def canonical_query(query: str, *, plus_is_space: bool = False) -> str:
+    """The query as AWS signs it: each name and value decoded, then encoded as RFC 3986
+    says (``A-Z a-z 0-9 - _ . ~`` as they are, everything else ``%XX`` in UTF-8), the
+    ``name=value`` pairs sorted and joined by ``&``.
+    """
+    pairs = query_pairs(query, plus_is_space=plus_is_space)
+    return "&".join(f"{_encode(name)}={_encode(value)}" for name, value in pairs)
+
+
+def _encode(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def _query_as_sent(query: str) -> str:
+    """The query's ``name=value`` pairs as sent, sorted (botocore's form for a URL)."""
     if not query:
         return ""
     pairs = sorted(pair.partition("=")[::2] for pair in query.split("&"))
