@@ -110,3 +110,32 @@ def test_acknowledging_works_in_a_deployment_without_a_configuration_table(
         "batchItemFailures": []
     }
     assert dates(events) == set(DATES[1:])
+
+
+@pytest.mark.parametrize("transport", ["query", "json body", "yaml body", "sqs", "direct"])
+def test_one_contract_over_every_transport(
+    deployed_client: InteractClient, events: RawTable, transport: str
+) -> None:
+    """The same parameters mean the same, however they arrive."""
+    given = DATES[:2]
+    if transport == "query":
+        answer = deployed_client.post("/notify/ackevent", body="", params={"Events": given})
+        assert answer.status_code == 200
+        text = answer.text
+    elif transport == "json body":
+        answer = deployed_client.post("/notify/ackevent", body=json.dumps({"Events": given}))
+        assert answer.status_code == 200
+        text = answer.text
+    elif transport == "yaml body":
+        body = "Events:\n" + "".join(f"  - '{date}'\n" for date in given)
+        answer = deployed_client.post("/notify/ackevent", body=body, params={"format": "yaml"})
+        assert answer.status_code == 200
+        text = answer.text
+    elif transport == "sqs":
+        outcome = deployed_client.sqs({"OpType": "notify/ackevent", "Events": given})
+        assert outcome == {"batchItemFailures": []}
+        text = "Ok (2 event(s) acknowledged)"
+    else:
+        text = deployed_client.call("notify/ackevent", method="POST", Events=given).body
+    assert text == "Ok (2 event(s) acknowledged)"
+    assert dates(events) == {DATES[2]}

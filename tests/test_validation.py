@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from clonesquad_interact import Dispatcher, PluginError, Request
 
@@ -251,12 +252,75 @@ def test_text_bodies_are_validated_as_strings(documents: Any) -> None:
     assert response.json()["error"]["details"] == [{"where": "body", "what": "'abcd' is too long"}]
 
 
-def test_an_operation_without_a_body_refuses_one(documents: Any) -> None:
+def test_an_operation_without_a_body_refuses_one_that_is_not_an_object_of_params(
+    documents: Any,
+) -> None:
     assert documents.post("/nobody", body="   ").status_code == 200
-    response = documents.post("/nobody", body="data")
-    assert response.json()["error"]["details"] == [
-        {"where": "body", "what": "this operation takes no body"}
-    ]
+    for body in ("data", "[1, 2]", '"text"', "{1: 2}"):
+        response = documents.post("/nobody", body=body, params={"format": "yaml"})
+        assert response.status_code == 400, body
+        (problem,) = response.json()["error"]["details"]
+        assert problem["where"] == "body"
+        assert problem["what"].startswith(
+            "this operation takes no document body; send its parameters in the query string, "
+            "or as a JSON object of them"
+        )
+    said = documents.post("/nobody", body="{oops").json()["error"]["details"][0]["what"]
+    assert "(the body is not valid JSON" in said
+
+
+def typed_post() -> Any:
+    return client_for(
+        OperationsPlugin(
+            make_operation("typed", handler=typed, schema=PARAMS, methods={"GET", "POST"})
+        )
+    )
+
+
+def test_the_params_of_an_operation_without_a_body_may_be_its_json_body() -> None:
+    client = typed_post()
+    body = {"count": 3, "tag": ["a", "b"], "unstable": True}
+    by_body = client.post("/typed", body=json.dumps(body))
+    by_query = client.post(
+        "/typed", body="", params={"count": "3", "tag": ["a", "b"], "unstable": "true"}
+    )
+    assert by_body.status_code == 200, by_body.json()
+    assert (
+        by_body.json()
+        == by_query.json()
+        == {
+            "count": ["int", 3],
+            "tag": ["tuple", ["a", "b"]],
+            "unstable": ["bool", True],
+        }
+    )
+
+
+def test_a_yaml_body_of_params_and_the_query_together() -> None:
+    client = typed_post()
+    answer = client.post("/typed", body="count: 3\nmode: fast\n", params={"format": "yaml"})
+    assert answer.status_code == 200, answer.text
+    assert yaml.safe_load(answer.text) == {
+        "count": ["int", 3],
+        "format": ["str", "yaml"],
+        "mode": ["str", "fast"],
+    }
+
+
+def test_a_param_in_both_the_query_and_the_body_is_refused() -> None:
+    answer = typed_post().post("/typed", body='{"count": 3, "cuont": 1}', params={"count": "3"})
+    assert answer.status_code == 400
+    found = problems(answer)
+    assert found["params.count"] == "given in both the query string and the body; give it once"
+    assert found["params.cuont"].startswith("unknown parameter")
+
+
+def test_body_params_are_checked_as_sqs_message_fields_are() -> None:
+    client = typed_post()
+    assert client.post("/typed", body='{"count": "3"}').json()["count"] == ["int", 3]
+    answer = client.post("/typed", body='{"count": "three"}')
+    assert answer.status_code == 400
+    assert "params.count" in problems(answer)
 
 
 # -------------------------------------------------------------------------

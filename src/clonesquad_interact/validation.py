@@ -29,7 +29,7 @@ from urllib.parse import unquote
 
 import jsonschema
 
-from .errors import PluginError, ValidationFailed
+from .errors import InteractError, PluginError, ValidationFailed
 from .formats import FORMATS, parse_document
 from .operation import Body, Operation
 from .request import Interface, Request, freeze, thaw
@@ -121,7 +121,8 @@ class InputSchema:
         has_body = body is not None and body.strip() != ""
         if operation.body is Body.NONE:
             if has_body:
-                problems.append({"where": "body", "what": "this operation takes no body"})
+                assert body is not None
+                self._params_from_body(body, params, problems)
         elif operation.body is Body.TEXT:
             if body is not None:
                 instance["body"] = body
@@ -146,6 +147,37 @@ class InputSchema:
             )
         frozen: Mapping[str, Any] = freeze(params)
         return frozen, freeze(parsed)
+
+    def _params_from_body(
+        self, body: str, params: dict[str, Any], problems: list[dict[str, str]]
+    ) -> None:
+        """An operation without a body takes its parameters as a JSON (or, with
+        ``format=yaml``, YAML) object body too, typed as over SQS: into ``params``."""
+        fmt = params["format"] if params.get("format") in FORMATS else "json"
+        try:
+            document = parse_document(body, fmt)
+        except InteractError as exc:
+            document = exc
+        if not isinstance(document, Mapping) or not all(isinstance(k, str) for k in document):
+            said = f" ({document.message})" if isinstance(document, InteractError) else ""
+            problems.append(
+                {
+                    "where": "body",
+                    "what": "this operation takes no document body; send its parameters in "
+                    f"the query string, or as a JSON object of them{said}",
+                }
+            )
+            return
+        both = sorted(set(document) & set(params))
+        for name in both:
+            problems.append(
+                {
+                    "where": f"params.{name}",
+                    "what": "given in both the query string and the body; give it once",
+                }
+            )
+        given = {name: value for name, value in document.items() if name not in params}
+        params.update(self._convert(given, Interface.DIRECT, problems))
 
     def _convert(
         self, params: dict[str, Any], interface: Interface, problems: list[dict[str, str]]
