@@ -10,8 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +30,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
 from clonesquad_interact.local import demo
-from serving import PATIENCE, Server, serving
+from serving import PATIENCE, Server, _command, serving
 from signing import INSTANCE, OPERATOR, REGION, SigV4
 
 #: Examples per operation and method in the fuzzing run.
@@ -62,7 +67,48 @@ def test_the_banner_says_where_everything_is(server):
     assert server.queue_url.startswith(server.aws)
     assert demo.OPERATOR_ACCESS_KEY in server.banner
     assert "awscurl --service execute-api" in server.banner
-    assert f"aws sqs send-message --endpoint-url {server.aws}" in server.banner
+    assert f"aws sqs send-message --queue-url {server.queue_url}" in server.banner
+    assert "Debug reports (debug/publishreportnow) and other files land under " in server.banner
+    assert "s3://clonesquad-demo-logging/reports/demo/" in server.banner
+
+
+def _exported(banner: str) -> dict[str, str]:
+    (line,) = [line for line in banner.splitlines() if "export " in line]
+    return dict(
+        word.split("=", 1) for word in shlex.split(line.split("export ", 1)[1]) if "=" in word
+    )
+
+
+def test_the_banners_export_line_points_the_other_commands_at_the_deployment(server, tmp_path):
+    exported = _exported(server.banner)
+    assert exported["AWS_ENDPOINT_URL"] == server.aws
+    assert exported["InteractQueue"] == server.queue_url
+    assert exported["StateTable"] == "CloneSquad-demo-State"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CLONESQUAD"))}
+    environ.update(exported)
+    # precompute, the AWS CLI (and boto3) as the banner says, with nothing more
+    done = subprocess.run(
+        [*_command(), "precompute"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=PATIENCE,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fleet/status" in json.loads(done.stdout)["written"]
+    tool = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+    if tool is not None:
+        scanned = subprocess.run(
+            [tool, "dynamodb", "scan", "--table-name", exported["StateTable"]],
+            capture_output=True,
+            text=True,
+            env=environ,
+            timeout=PATIENCE,
+            check=True,
+        )
+        keys = {item["Key"]["S"] for item in json.loads(scanned.stdout)["Items"]}
+        assert "interact.precomputed" in keys
 
 
 def test_the_root_lists_the_operations(server):

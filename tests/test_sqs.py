@@ -101,7 +101,8 @@ def test_a_mixed_batch_returns_only_the_retryable_messages(
     }
     assert plugin.acknowledged == {"2026-11-25 08:00:00"}
     outcomes = {entry["message_id"]: entry for entry in logs if entry["event"] == "sqs.record"}
-    assert outcomes[good["messageId"]]["outcome"] == "done"
+    done = outcomes[good["messageId"]]
+    assert (done["outcome"], done["status"], done["answer"]) == ("done", 200, "1 acknowledged")
     for reason, record in permanent.items():
         entry = outcomes[record["messageId"]]
         assert entry["outcome"] == "failed", reason
@@ -110,6 +111,23 @@ def test_a_mixed_batch_returns_only_the_retryable_messages(
         assert entry["log_level"] == "error"
     for record in retryable.values():
         assert outcomes[record["messageId"]]["outcome"] == "retry"
+    unavailable = outcomes[retryable["unavailable"]["messageId"]]
+    assert (unavailable["status"], unavailable["error"]) == (503, "the table is being restored")
+
+
+def test_a_structured_answer_is_logged_as_one_line_of_bounded_length() -> None:
+    from clonesquad_interact.sqs import ANSWER_LIMIT
+
+    def big(request: Request) -> dict[str, Any]:
+        return {"lines": ["x\ny"] * 1000}
+
+    client = InteractClient(build(OperationsPlugin(make_operation("big", handler=big, **SQS))))
+    with capture_logs() as logs:
+        assert client.sqs({"OpType": "big"}) == {"batchItemFailures": []}
+    (entry,) = [e for e in logs if e["event"] == "sqs.record"]
+    assert entry["answer"].startswith('{"lines":["x\\ny",')
+    assert len(entry["answer"]) == ANSWER_LIMIT
+    assert entry["answer"].endswith("…")
 
 
 def test_a_redelivered_message_is_harmless(client: InteractClient, plugin: Acknowledger) -> None:

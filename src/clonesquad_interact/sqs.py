@@ -5,7 +5,9 @@ answer ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` sends bac
 exactly the messages worth trying again (a 5xx, throttling, an unexpected error).
 A message that can never succeed (not JSON, no ``OpType``, unknown operation,
 wrong interface, invalid parameters, denied) is logged whole, with its message
-id, and acknowledged.
+id, and acknowledged. Every message's outcome is one ``sqs.record`` line: ``done``
+with the answer (``Ok (1 event(s) acknowledged)``), ``retry`` or ``failed`` with
+the reason.
 """
 
 from __future__ import annotations
@@ -64,11 +66,25 @@ def _serve_record(dispatcher: Dispatcher, record: Any, message_id: str) -> bool:
         return False
     else:
         if response.ok:
-            logger.info("sqs.record", message_id=message_id, op=op, outcome="done")
+            logger.info(
+                "sqs.record",
+                message_id=message_id,
+                op=op,
+                outcome="done",
+                status=response.status,
+                answer=_answer_text(response.body),
+            )
             return True
         status, message = response.status, _error_message(response)
     if status >= 500 or status == 429:
-        logger.warning("sqs.record", message_id=message_id, op=op, outcome="retry", status=status)
+        logger.warning(
+            "sqs.record",
+            message_id=message_id,
+            op=op,
+            outcome="retry",
+            status=status,
+            error=message,
+        )
         return False
     logger.error(
         "sqs.record",
@@ -87,3 +103,19 @@ def _error_message(response: Response) -> Any:
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
         return body["error"].get("message")
     return body
+
+
+#: How much of an answer the ``sqs.record`` line shows.
+ANSWER_LIMIT = 500
+
+
+def _answer_text(body: Any) -> str:
+    """The answer as one line of text, at most :data:`ANSWER_LIMIT` characters."""
+    if isinstance(body, str):
+        text = body
+    else:
+        import json
+
+        text = json.dumps(body, default=str, separators=(",", ":"))
+    text = " ".join(text.split())
+    return text if len(text) <= ANSWER_LIMIT else text[: ANSWER_LIMIT - 1] + "…"

@@ -189,20 +189,62 @@ def banner(backend: Backend, url: str, options: ServeOptions, routes: set[str]) 
         )
     if not options.auth:
         lines.append("  (authentication is off: unsigned requests are the operator's)")
-    lines += ["", "Try (python3 -m pip install awscurl awscli):"]
-    lines.append(
-        "  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN; "
-        f"export AWS_ACCESS_KEY_ID={operator.access_key} "
-        f"AWS_SECRET_ACCESS_KEY={operator.secret_key} AWS_DEFAULT_REGION={region}"
-    )
+    lines += [
+        "",
+        "Point awscurl, the AWS CLI, boto3 and clonesquad-interact (precompute, invoke) at "
+        "this deployment, in your shell:",
+        f"  {export_line(backend)}",
+        "",
+        "Try (python3 -m pip install awscurl awscli):",
+    ]
     lines += [f"  {command}" for command in example_commands(backend, api, routes)]
-    lines += ["", "Ctrl-C stops it."]
+    lines += ["", *_reports(backend), "", "Ctrl-C stops it."]
     return "\n".join(lines)
 
 
+def export_line(backend: Backend) -> str:
+    """One shell line that sets what the clients read: credentials, region, endpoint and
+    the deployment settings (``GroupName``, the tables, ``InteractQueue``...).
+
+    On real AWS the credentials and endpoint are left as they are (the operator's
+    key is then given to awscurl by the example commands).
+    """
+    names: dict[str, str] = {}
+    if backend.mode != "aws":
+        names.update(
+            AWS_ACCESS_KEY_ID=backend.operator.access_key,
+            AWS_SECRET_ACCESS_KEY=backend.operator.secret_key,
+        )
+    names.update(AWS_DEFAULT_REGION=backend.region, AWS_REGION=backend.region)
+    if backend.endpoint_url:
+        names["AWS_ENDPOINT_URL"] = backend.endpoint_url
+    names.update({name: value for name, value in backend.settings.items() if value})
+    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in names.items())
+    if backend.mode == "aws":
+        return f"export {assignments}"
+    return f"unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN; export {assignments}"
+
+
+def _reports(backend: Backend) -> list[str]:
+    """Where the debug reports land, and how to read one."""
+    logging_path = backend.settings.get("LoggingS3Path")
+    group = backend.settings.get("GroupName")
+    if not logging_path or not group:
+        return ["Debug reports: none (no LoggingS3Path)."]
+    where = f"{logging_path}{group}/"
+    return [
+        f"Debug reports (debug/publishreportnow) and other files land under {where}:",
+        f"  aws s3 ls {where}",
+        f"  aws s3 cp {where}debug-report-<message id>.json.gz - | gunzip | python3 -m json.tool",
+    ]
+
+
 def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
-    """Commands to paste (after the ``export`` of the operator's credentials)."""
+    """Commands to paste (after the banner's ``export`` line)."""
     curl = "awscurl --service execute-api"
+    if backend.mode == "aws":  # the shell keeps its AWS credentials: the key goes to awscurl
+        operator = backend.operator
+        curl += f" --access_key {operator.access_key} --secret_key {operator.secret_key}"
     commands = [f"{curl} {api}"]
     if "configuration" in routes:
         commands.append(f"{curl} {shlex.quote(api + 'configuration?format=yaml')}")
@@ -221,12 +263,16 @@ def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
     if backend.queue_url and "notify/ackevent" in routes:
         events = backend.demo.events[:1] if backend.demo is not None else ("<EventDate>",)
         message = '{"OpType": "notify/ackevent", "Events": ' + _json_list(events) + "}"
-        endpoint = f" --endpoint-url {backend.endpoint_url}" if backend.endpoint_url else ""
         commands.append(
-            f"aws sqs send-message{endpoint} --queue-url {backend.queue_url} "
+            f"aws sqs send-message --queue-url {backend.queue_url} "
             f"--message-body {shlex.quote(message)}"
         )
+    commands.append(f"{PROG} precompute")
+    commands.append(f"aws dynamodb scan --table-name {backend.settings.get('StateTable')}")
     return commands
+
+
+PROG = "clonesquad-interact"
 
 
 def _instance_principal(backend: Backend) -> Principal | None:
