@@ -29,6 +29,16 @@ from clonesquad_interact.precomputed import Source, live, obtain
 from clonesquad_interact.producer import Producer, Production
 
 from .instances import CONFIGURATION_KEYS, describe_fleet, shared_fleet
+from .shapes import (
+    SHAPES_KEY,
+    SPECIFICATION,
+    V0_27_1,
+    flat_metadata,
+    flat_record,
+    release_status,
+    spec_metadata,
+    spec_status,
+)
 
 #: An EC2 instance id.
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
@@ -45,6 +55,15 @@ INSTANCE_ROLES = ConfigurationKey(
     "names). Empty: any role session named like an instance id. Set it to the fleet's "
     "instance roles so that a principal that can assume some other role cannot pose as an "
     "instance by naming its session after it.",
+)
+SHAPES = ConfigurationKey(
+    SHAPES_KEY,
+    SPECIFICATION,
+    "String",
+    f"The shapes in which metadata and fleet/status answer: {SPECIFICATION!r} (those of "
+    f"the Interact API's specification) or {V0_27_1!r} (those of CloneSquad v0.27.1: "
+    "metadata a flat record with a top-level State, fleet/status wrapped in EC2), for "
+    "clients written against that release.",
 )
 #: How an instance calls: the caller of an instance role session is ``<role-id>:<instance-id>``.
 HOW_TO_CALL = (
@@ -83,9 +102,9 @@ def register_operations() -> list[Operation]:
         ),
         Operation(
             route="fleet/metadata",
-            handler=all_metadatas,
-            summary="The metadata of every managed EC2 instance, by instance id (allmetadatas).",
-            schema=_schema("allmetadatas.json"),
+            handler=fleet_metadata,
+            summary="The metadata of every managed EC2 instance, as a list of flat records.",
+            schema=_schema("fleet-metadata.json"),
             cache=CachePolicy.SHARED,
         ),
         Operation(
@@ -100,7 +119,7 @@ def register_operations() -> list[Operation]:
 
 @hookimpl
 def register_configuration_keys() -> tuple[ConfigurationKey, ...]:
-    return (*CONFIGURATION_KEYS, INSTANCE_ROLES)
+    return (*CONFIGURATION_KEYS, INSTANCE_ROLES, SHAPES)
 
 
 @hookimpl
@@ -170,7 +189,7 @@ def metadata(request: Request) -> Response:
     def lookup() -> dict[str, Any]:
         return describe_fleet(dispatcher, [instance_id]).all_metadata()
 
-    data = obtain(request, "metadata", lookup)
+    data = obtain(request, "metadata", lookup, convert=spec_metadata)
     found = data.value.get(instance_id) if isinstance(data.value, dict) else None
     if found is None and data.source is Source.PRECOMPUTED:
         # An instance booted since the blob was computed: ask EC2 about it alone.
@@ -182,21 +201,51 @@ def metadata(request: Request) -> Response:
             f"{dispatcher.settings.group_name!r} (it lacks the tag clonesquad:group-name, "
             "or is terminated)"
         )
+    if _release_shapes(request):
+        found = flat_record(found)
     return data.response(found)
 
 
+def _release_shapes(request: Request) -> bool:
+    """Whether the configuration selects the v0.27.1 shapes."""
+    assert request.dispatcher is not None
+    return request.dispatcher.configuration.value(SHAPES_KEY).strip().lower() == V0_27_1
+
+
 def all_metadatas(request: Request) -> Response:
-    """``allmetadatas``: every managed instance's metadata."""
+    """``allmetadatas``: every managed instance's metadata, by instance id."""
     dispatcher = request.dispatcher
     assert dispatcher is not None
-    return obtain(request, "metadata", lambda: describe_fleet(dispatcher).all_metadata()).response()
+    return obtain(
+        request,
+        "metadata",
+        lambda: describe_fleet(dispatcher).all_metadata(),
+        convert=spec_metadata,
+    ).response()
+
+
+def fleet_metadata(request: Request) -> Response:
+    """``fleet/metadata``: every managed instance's metadata, as v0.27.1 lists it."""
+    dispatcher = request.dispatcher
+    assert dispatcher is not None
+    return obtain(
+        request,
+        "metadata",
+        lambda: describe_fleet(dispatcher).release_metadata(),
+        convert=flat_metadata,
+    ).response()
 
 
 def fleet_status(request: Request) -> Response:
     """``fleet/status``: the fleet's indicators."""
     dispatcher = request.dispatcher
     assert dispatcher is not None
-    return obtain(request, "fleet/status", lambda: describe_fleet(dispatcher).status()).response()
+    data = obtain(
+        request, "fleet/status", lambda: describe_fleet(dispatcher).status(), convert=spec_status
+    )
+    if _release_shapes(request):
+        return data.response(release_status(data.value))
+    return data.response()
 
 
 # -------------------------------------------------------------------------

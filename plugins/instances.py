@@ -28,6 +28,8 @@ from clonesquad_interact import ConfigurationKey, Dispatcher
 from clonesquad_interact.precomputed import state_table
 from clonesquad_interact.producer import Production
 
+from .shapes import flat_record
+
 T = TypeVar("T")
 
 GROUP_TAG = "clonesquad:group-name"
@@ -146,6 +148,17 @@ class Fleet:
     def all_metadata(self) -> dict[str, dict[str, Any]]:
         """The ``metadata`` of every managed instance, by instance id."""
         return {i.instance_id: self.metadata(i) for i in self.instances}
+
+    def release_metadata(self) -> list[dict[str, Any]]:
+        """The v0.27.1 flat metadata records of every managed instance, by instance id."""
+        return [
+            {
+                **flat_record(self.metadata(i)),
+                "InstanceType": i.instance_type,
+                "SpotInstance": i.spot,
+            }
+            for i in self.instances
+        ]
 
     # -- indicators -------------------------------------------------------
 

@@ -6,7 +6,8 @@ and the producers of their data.
   producer, which also puts them to CloudWatch (namespace ``CloneSquad``) when
   ``cloudwatch.sentmetrics.publish`` is set. With no precomputed set, they are
   computed live (and not sent).
-* ``cloudwatch/metriccache``: the CPU metrics (``CPUUtilization``, and
+* ``cloudwatch/metriccache``: the State item ``cloudwatch.metrics.cache`` that a
+  CloneSquad main function keeps, when it is there; else the CPU metrics (``CPUUtilization``, and
   ``CPUCreditBalance`` for burstable types) of the running managed instances, read
   with one ``GetMetricData`` call per batch of up to 500 queries and kept in the
   warm container for ``cloudwatch.metriccache.ttl``, so that polling this operation
@@ -39,6 +40,7 @@ from clonesquad_interact.configuration import parse_duration
 from clonesquad_interact.precomputed import (
     Source,
     Sourced,
+    decode_value,
     live,
     obtain,
     read_precomputed,
@@ -54,6 +56,8 @@ NAMESPACE = "CloneSquad"
 PUBLISH_KEY = "cloudwatch.sentmetrics.publish"
 CACHE_TTL_KEY = "cloudwatch.metriccache.ttl"
 CACHE_TTL_DEFAULT = "60"
+#: The State table item in which a CloneSquad main function keeps the metrics it read.
+STATE_CACHE_KEY = "cloudwatch.metrics.cache"
 #: Queries per ``GetMetricData`` call (CloudWatch's limit).
 QUERIES_PER_CALL = 500
 #: Metric data per ``PutMetricData`` call.
@@ -273,8 +277,10 @@ def cache_ttl(dispatcher: Dispatcher) -> float:
 class MetricCache:
     """The CPU metrics a warm container read, served until ``cloudwatch.metriccache.ttl``.
 
-    A fresh read comes from the precomputed blob when it holds the metrics, else
-    from CloudWatch (and is then kept).
+    The State item ``cloudwatch.metrics.cache`` that a CloneSquad main function keeps
+    is served first, whenever it is there (its age is that of its newest sample). Else a
+    fresh read comes from the precomputed blob when it holds the metrics, else from
+    CloudWatch (and is then kept).
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -288,10 +294,13 @@ class MetricCache:
         dispatcher = request.dispatcher
         assert dispatcher is not None
         now = self.clock()
+        table = state_table(dispatcher)
+        kept_by_main = state_cache(table, now) if table is not None else None
+        if kept_by_main is not None:
+            return kept_by_main.response()
         kept = self._kept
         if kept is not None and now < kept[1]:
             return Sourced(kept[2], Source.LIVE, now - kept[0]).response()
-        table = state_table(dispatcher)
         precomputed = read_precomputed(table) if table is not None else None
         found = precomputed.get("cloudwatch/metriccache", now) if precomputed else None
         if found is not None:
@@ -307,3 +316,43 @@ class MetricCache:
         with self._lock:
             self._kept = (now, now + ttl, fresh.value)
         return fresh.response()
+
+
+def state_cache(table: Any, now: float) -> Sourced | None:
+    """The metrics of the State item ``cloudwatch.metrics.cache``, or ``None`` when it is
+    absent, expired or unreadable (logged). Its age is that of its newest ``_SamplingTime``
+    (unknown when no entry says)."""
+    try:
+        item = table.get(STATE_CACHE_KEY)
+    except Exception as exc:
+        logger.warning("metric cache unreadable", key=STATE_CACHE_KEY, error=repr(exc))
+        return None
+    if item is None or not item.value:
+        return None
+    try:
+        metrics = decode_value(item.value)
+    except ValueError as exc:
+        logger.warning("metric cache corrupt", key=STATE_CACHE_KEY, error=str(exc))
+        return None
+    if not isinstance(metrics, list):
+        logger.warning("metric cache corrupt", key=STATE_CACHE_KEY, error="not a JSON list")
+        return None
+    sampled = [
+        when
+        for entry in metrics
+        if isinstance(entry, dict)
+        for when in [_epoch(entry.get("_SamplingTime"))]
+        if when is not None
+    ]
+    return Sourced(metrics, Source.PRECOMPUTED, now - max(sampled) if sampled else None)
+
+
+def _epoch(text: Any) -> float | None:
+    """Epoch seconds of a ``str(datetime)`` (naive ones are UTC), ``None`` if it is not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()

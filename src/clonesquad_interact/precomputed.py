@@ -48,7 +48,9 @@ __all__ = [
     "Source",
     "Sourced",
     "decode",
+    "decode_value",
     "encode",
+    "encode_value",
     "live",
     "obtain",
     "read_precomputed",
@@ -156,15 +158,50 @@ def encode(
     return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9)).decode("ascii")
 
 
-def decode(blob: str) -> Precomputed:
-    """The content of a blob.
-
-    :raises ValueError: it is not base64 of gzip of a JSON ``{"data": {...}}`` document.
+def encode_value(value: Any) -> str:
+    """``value`` encoded as a CloneSquad deployment encodes the JSON it keeps in the State
+    table (``interact.precomputed``, ``ec2.control.state``, ``cloudwatch.metrics.cache``):
+    ``json.dumps`` with sorted keys and the default separators (other values as their
+    ``str()``), gzip level 9 stamped with the time 1, then base64 with padding.
     """
+    text = json.dumps(value, sort_keys=True, default=str)
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=1)).decode(
+        "ascii"
+    )
+
+
+def decode_value(text: str) -> Any:
+    """A JSON value the State table holds, encoded as :func:`encode_value` does, or
+    plain JSON text, or either inside the ``b'...'`` wrapper that some writers leave.
+
+    :raises ValueError: it is none of these.
+    """
+    stripped = text.strip()
+    if (
+        len(stripped) >= 3
+        and stripped[0] == "b"
+        and stripped[1] in "'\""
+        and stripped[-1] == stripped[1]
+    ):
+        stripped = stripped[2:-1]
     try:
-        document = json.loads(gzip.decompress(base64.b64decode(blob, validate=True)))
-    except (binascii.Error, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        raise ValueError(f"not base64 of gzip-compressed JSON: {exc}") from None
+        return json.loads(gzip.decompress(base64.b64decode(stripped, validate=True)))
+    except (binascii.Error, OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+        compressed_error = exc
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        raise ValueError(
+            f"neither base64 of gzip-compressed JSON ({compressed_error}) nor JSON text"
+        ) from None
+
+
+def decode(blob: str) -> Precomputed:
+    """The content of a blob (see :func:`decode_value` for the encodings read).
+
+    :raises ValueError: it is not an encoded JSON ``{"data": {...}}`` document.
+    """
+    document = decode_value(blob)
     if not isinstance(document, dict) or not isinstance(document.get("data"), dict):
         raise ValueError('the document is not shaped {"data": {...}}')
     generated_at = document.get("generated_at")
@@ -252,6 +289,7 @@ def obtain(
     name: str,
     compute: Callable[[], Any],
     *,
+    convert: Callable[[Any], Any] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Sourced:
     """``name``'s data: from the precomputed blob when it holds it, else computed live.
@@ -259,6 +297,9 @@ def obtain(
     :param request: the request being served (its dispatcher locates the State table).
     :param name: the key of the data in the blob (an operation name, ``metadata``...).
     :param compute: computes the data live (boto3 errors become a 503).
+    :param convert: turns the blob's value into the shape served (for data that the
+        writers of different releases shape differently); ``None`` from it means the
+        blob does not hold usable data, which is then computed live.
     :raises ServiceUnavailable: no precomputed data, and the live computation failed.
     """
     dispatcher = request.dispatcher
@@ -268,6 +309,9 @@ def obtain(
         precomputed = read_precomputed(table)
         if precomputed is not None:
             found = precomputed.get(name, clock())
+            if found is not None and convert is not None:
+                value = convert(found.value)
+                found = None if value is None else Sourced(value, found.source, found.age)
             if found is not None:
                 return found
     return live(name, compute)
