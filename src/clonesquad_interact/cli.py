@@ -10,7 +10,8 @@ Subcommands:
 * ``plugins``: the installed plugins and the hooks they implement;
 * ``invoke``: run one request in-process and print the answer;
 * ``openapi``: print the OpenAPI 3.1 document;
-* ``precompute``: run the producer once, where a plugin provides it.
+* ``precompute``: run the producer once, where a plugin provides it;
+* ``replay``: serve recorded Lambda events again and summarize the answers.
 
 Errors are one line on standard error and a non-zero exit code, never a
 traceback. Logging (JSON lines, on standard error) is configured here: the
@@ -39,6 +40,7 @@ from .commands import (
     cmd_ops,
     cmd_plugins,
     cmd_precompute,
+    cmd_replay,
     cmd_serve,
 )
 from .errors import PluginError
@@ -234,6 +236,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_backend_options(precompute)
     precompute.set_defaults(handler=cmd_precompute)
+
+    replay = commands.add_parser(
+        "replay",
+        help="serve recorded Lambda events again and summarize the answers",
+        description="Serve recorded Lambda events (API Gateway, SQS, scheduled) in-process, "
+        "as the Lambda handler serves them, and print per operation how many, their status "
+        "classes and the first failures with the reason. SOURCE is a JSON file, a directory "
+        "of them, or an S3 prefix (s3://<bucket>/<LoggingS3Path's path>InteractEvents/, "
+        "read with the environment's AWS). Writes are refused unless --allow-writes. AWS is "
+        "the one the environment designates, unless --endpoint-url or --embedded says "
+        "otherwise.",
+    )
+    replay.add_argument("sources", nargs="+", metavar="SOURCE", help="file, directory or s3://")
+    replay.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="run the events that write (POST, SQS, scheduled) and let AWS writes through",
+    )
+    replay.add_argument("--json", action="store_true", help="the summary as JSON")
+    _add_backend_options(replay)
+    replay.set_defaults(handler=cmd_replay)
     return parser
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "cmd_ops",
     "cmd_plugins",
     "cmd_precompute",
+    "cmd_replay",
     "cmd_serve",
 ]
 
@@ -359,6 +360,28 @@ def cmd_precompute(args: argparse.Namespace) -> int:
 
 #: The module of the producer (its scheduled Lambda function is ``handler`` there).
 PRODUCER_MODULE = "clonesquad_interact.producer"
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Serve recorded events again and print the summary."""
+    import boto3
+
+    from .replay import read_events, replay
+
+    # The sources are read with the environment's AWS, before --embedded replaces it.
+    source_s3 = boto3.client("s3") if any(s.startswith("s3://") for s in args.sources) else None
+    with _backend(args):
+        summary = replay(
+            read_events(args.sources, lambda: source_s3),
+            allow_writes=args.allow_writes,
+            dispatcher=_dispatcher(),
+            progress=lambda done: print(f"{PROG}: {done} event(s) replayed...", file=sys.stderr),
+        )
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(summary.text())
+    return EXIT_ANSWERED_ERROR if summary.failed else EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
