@@ -253,9 +253,11 @@ def fleet_status(request: Request) -> Response:
 # -------------------------------------------------------------------------
 
 
-def produce_metadata(production: Production) -> dict[str, Any]:
-    return shared_fleet(production).all_metadata()
+def produce_metadata(production: Production) -> list[dict[str, Any]]:
+    """``metadata`` as CloneSquad v0.27.1's main function writes it: flat records."""
+    return shared_fleet(production).release_metadata()
 
 
 def produce_status(production: Production) -> dict[str, Any]:
-    return shared_fleet(production).status()
+    """``fleet/status`` as CloneSquad v0.27.1's main function writes it: ``{"EC2": ...}``."""
+    return release_status(shared_fleet(production).status())

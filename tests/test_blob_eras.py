@@ -20,6 +20,7 @@ import pytest
 
 from clonesquad_interact import Dispatcher
 from clonesquad_interact.precomputed import decode, decode_value, encode_value
+from clonesquad_interact.producer import produce
 from clonesquad_interact.testing import InteractClient, instance_identity
 from demo_fleet import Demo, running_demo
 
@@ -294,3 +295,18 @@ def test_metric_cache_is_read_live_without_the_state_item(dispatcher: Dispatcher
     answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
     assert answer.status_code == 200
     assert answer.headers[SOURCE] == "live"
+
+
+def test_the_producer_writes_the_v0_27_1_layout(demo: Demo, dispatcher: Dispatcher) -> None:
+    produce(dispatcher, only=("metadata", "fleet/status"))
+    item = boto3.client("dynamodb").get_item(
+        TableName=demo.settings["StateTable"], Key={"Key": {"S": "interact.precomputed"}}
+    )["Item"]
+    data = json.loads(gzip.decompress(base64.b64decode(item["Value"]["S"])))["data"]
+    assert isinstance(data["metadata"], list)
+    web = next(r for r in data["metadata"] if r["InstanceId"] == demo.fleet["web"])
+    assert (web["State"], web["InstanceName"], web["SubfleetName"]) == ("running", "web", None)
+    assert set(data["fleet/status"]) == {"EC2"}
+    assert "UnhealthyFleetSize" in data["fleet/status"]["EC2"]["AutoscaledFleet"]
+    ttl = int(item["ExpirationTime"]["N"]) - time.time()
+    assert 200 < ttl <= 241, "CloneSquad's rule: max(2 * app.run_period, 240) seconds"

@@ -289,9 +289,19 @@ def fresh_lambda_dispatcher() -> Iterator[None]:
     get_dispatcher.cache_clear()
 
 
-def test_the_scheduled_lambda_entry_point_runs_the_built_in_producers(
+def test_the_scheduled_lambda_entry_point_writes_nothing_unless_turned_on(
     deployment: dict[str, str], fresh_lambda_dispatcher: None
 ) -> None:
+    answer = handler({}, None)
+    assert answer["disabled"] is True
+    assert answer["written"] == []
+    assert precomputed_item(deployment) is None
+
+
+def test_the_scheduled_lambda_entry_point_runs_the_built_in_producers(
+    deployment: dict[str, str], fresh_lambda_dispatcher: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("InteractPrecompute", "enabled")
     answer = handler({"only": ["fleet/status", "metadata"], "ttl": 60}, None)
     assert answer == {
         "written": ["fleet/status", "metadata"],
@@ -301,11 +311,15 @@ def test_the_scheduled_lambda_entry_point_runs_the_built_in_producers(
     }
     item = precomputed_item(deployment)
     assert item is not None
-    empty = {"FaultyFleetSize": 0, "ManagedFleetSize": 0, "MaximumFleetSize": 0,
+    empty = {"ManagedFleetSize": 0, "MaximumFleetSize": 0,
              "RunningFleetSize": 0, "ServingFleetSize": 0,
              "ServingFleet_vs_ManagedFleetSizePourcentage": 0,
-             "ServingFleet_vs_MaximumFleetSizePourcentage": 0}  # fmt: skip
-    assert decode(item["Value"]["S"]).data == {
-        "fleet/status": {"AutoscaledFleet": empty, "Subfleets": []},
-        "metadata": {},
+             "ServingFleet_vs_MaximumFleetSizePourcentage": 0, "UnhealthyFleetSize": 0}  # fmt: skip
+    # Read the way CloneSquad v0.27.1's Interact reads it: base64, gunzip, JSON, ["data"].
+    raw = gzip.decompress(base64.b64decode(item["Value"]["S"]))
+    assert b'"data": {' in raw, "json.dumps' default separators"
+    assert base64.b64decode(item["Value"]["S"])[:10] == bytes.fromhex("1f8b08000100000002ff")
+    assert json.loads(raw)["data"] == {
+        "fleet/status": {"EC2": {"AutoscaledFleet": empty, "Subfleets": []}},
+        "metadata": [],
     }

@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", action="append", metavar="NAME", help="run this producer only (repeatable)"
     )
     precompute.add_argument(
-        "--ttl", type=int, default=300, metavar="SECONDS", help="the data's lifetime (300)"
+        "--ttl", type=int, default=240, metavar="SECONDS", help="the data's lifetime (240)"
     )
     _add_backend_options(precompute)
     precompute.set_defaults(handler=cmd_precompute)

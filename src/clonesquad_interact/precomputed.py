@@ -141,7 +141,7 @@ def encode(
     generated: Mapping[str, float] | None = None,
     expires: Mapping[str, float] | None = None,
 ) -> str:
-    """The blob of ``data`` as a CloneSquad deployment writes it (gzip level 9, base64).
+    """The blob of ``data`` as a CloneSquad deployment writes it (:func:`encode_value`).
 
     :param generated_at: when the data was computed (epoch seconds).
     :param generated: per name, when its data was computed, if not ``generated_at``.
@@ -154,8 +154,7 @@ def encode(
         document["generated"] = dict(generated)
     if expires:
         document["expires"] = dict(expires)
-    text = json.dumps(document, separators=(",", ":"), sort_keys=True, default=str)
-    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9)).decode("ascii")
+    return encode_value(document)
 
 
 def encode_value(value: Any) -> str:

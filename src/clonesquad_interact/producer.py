@@ -56,8 +56,11 @@ T = TypeVar("T")
 
 #: DynamoDB's limit on the size of an item (names and values), in bytes.
 ITEM_LIMIT = 400 * 1024
-#: Seconds a blob is served before it expires.
-DEFAULT_TTL = 300
+#: Seconds a blob is served before it expires: as CloneSquad's main function sets it
+#: (twice its run period of 20 seconds, and at least 240 seconds).
+DEFAULT_TTL = 240
+#: The setting that turns the scheduled producer on: ``enabled``.
+ENABLE_SETTING = "InteractPrecompute"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +286,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     The event may name the producers to run (``{"only": ["fleet/status"]}``) and the
     blob's lifetime in seconds (``{"ttl": 120}``).
 
+    It writes nothing unless the setting ``InteractPrecompute`` is ``enabled``: a
+    deployment whose CloneSquad main function writes the blob must not have a second
+    writer.
+
     :returns: the run's report (``written``, ``failed``, ``size``).
     :raises RuntimeError: every producer failed (so that the run counts as an error).
     """
@@ -290,11 +297,18 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     from .log import configure_logging
 
     configure_logging()
+    dispatcher = get_dispatcher()
+    if (dispatcher.settings.get(ENABLE_SETTING) or "").lower() != "enabled":
+        logger.warning(
+            "producer disabled: set InteractPrecompute=enabled to precompute",
+            setting=ENABLE_SETTING,
+        )
+        return {"written": [], "kept": [], "failed": {}, "size": 0, "disabled": True}
     options = event if isinstance(event, Mapping) else {}
     only = options.get("only")
     ttl = options.get("ttl", DEFAULT_TTL)
     report = produce(
-        get_dispatcher(),
+        dispatcher,
         ttl=int(ttl) if isinstance(ttl, int | float) and ttl > 0 else DEFAULT_TTL,
         only=tuple(str(name) for name in only) if isinstance(only, list) else None,
     )

@@ -17,7 +17,7 @@ import structlog
 
 from .errors import InternalError
 
-__all__ = ["DISCOVERABLE", "SettingMissing", "Settings"]
+__all__ = ["DISCOVERABLE", "OPERATIONAL", "SettingMissing", "Settings"]
 
 logger = structlog.get_logger(__name__)
 
@@ -43,6 +43,17 @@ DISCOVERABLE = (
     "StateTable",
 )
 
+#: Settings that operations read but ``discovery`` does not show.
+OPERATIONAL = (
+    #: ``enabled``: the producer writes ``interact.precomputed`` (off by default).
+    "InteractPrecompute",
+    #: The queue of CloneSquad's main function (``control/reschedulenow``).
+    "MainSQSQueue",
+    #: Where ``backup`` writes, ``s3://bucket/prefix``.
+    "MetadataAndBackupS3Path",
+)
+_KNOWN = frozenset(DISCOVERABLE) | frozenset(OPERATIONAL)
+
 
 class SettingMissing(InternalError):
     """An operation needs a deployment setting that is not configured (500)."""
@@ -67,7 +78,7 @@ class Settings:
             {
                 name: value.strip()
                 for name, value in environ.items()
-                if name in DISCOVERABLE and value.strip()
+                if name in _KNOWN and value.strip()
             }
         )
         self._reported: set[str] = set()
@@ -110,7 +121,9 @@ class Settings:
         Configuration URLs are shown without their query string and user part, which
         may hold credentials (a presigned URL's signature and token).
         """
-        shown = dict(sorted(self._values.items()))
+        shown = {
+            name: value for name, value in sorted(self._values.items()) if name in DISCOVERABLE
+        }
         for name in ("ConfigurationURL", "ConfigurationURLs"):
             if name in shown:
                 shown[name] = ";".join(_without_secrets(url) for url in shown[name].split(";"))
