@@ -11,7 +11,7 @@ import re
 from importlib.resources import files
 from typing import Any
 
-from clonesquad_interact import Body, Operation, Request, hookimpl
+from clonesquad_interact import Body, Deployment, Operation, Request, hookimpl
 from clonesquad_interact.keyvalue import import_params, write_key
 from clonesquad_interact.layers import LayeredConfiguration
 
@@ -53,8 +53,8 @@ def register_operations() -> list[Operation]:
 
 
 def _configuration(request: Request) -> LayeredConfiguration:
-    assert request.dispatcher is not None
-    return request.dispatcher.configuration
+    deployment: Deployment = request.deployment
+    return deployment.configuration
 
 
 def dump(request: Request) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from importlib.resources import files
 from typing import Any
 
 from clonesquad_interact import (
-    Dispatcher,
+    Deployment,
     InteractError,
     Interface,
     Operation,
@@ -83,19 +83,18 @@ def register_operations() -> list[Operation]:
 
 def publish_report(request: Request) -> dict[str, Any]:
     """Gather the report and put it to S3; answers where it was written."""
-    dispatcher = request.dispatcher
-    assert dispatcher is not None
-    bucket, prefix = _logging_location(dispatcher)
-    group = dispatcher.settings.get("GroupName")
+    deployment: Deployment = request.deployment
+    bucket, prefix = _logging_location(deployment)
+    group = deployment.settings.get("GroupName")
     if group is None:
         raise ReportNotWritten(
             "debug reports are written under the GroupName, which is not set: set the "
             "Interact function's GroupName, then send the message again"
         )
     key = f"{prefix}{group}/debug-report-{request.request_id}.json.gz"
-    report = gather(dispatcher, request.request_id)
+    report = gather(deployment, request.request_id)
     body = gzip.compress(json.dumps(report, default=str, sort_keys=True).encode(), compresslevel=9)
-    s3 = dispatcher.aws.client("s3")
+    s3 = deployment.aws.client("s3")
     try:
         s3.put_object(
             Bucket=bucket,
@@ -126,9 +125,9 @@ def publish_report(request: Request) -> dict[str, Any]:
     return {"report": f"s3://{bucket}/{key}", "errors": report["errors"]}
 
 
-def _logging_location(dispatcher: Dispatcher) -> tuple[str, str]:
+def _logging_location(deployment: Deployment) -> tuple[str, str]:
     """The bucket and key prefix of ``LoggingS3Path``."""
-    path = dispatcher.settings.get("LoggingS3Path")
+    path = deployment.settings.get("LoggingS3Path")
     if path is None or not path.startswith("s3://") or len(path) <= len("s3://"):
         raise ReportNotWritten(
             "debug reports go to LoggingS3Path, which is not set to an s3:// URL: set the "
@@ -145,9 +144,9 @@ def _logging_location(dispatcher: Dispatcher) -> tuple[str, str]:
 # -------------------------------------------------------------------------
 
 
-def gather(dispatcher: Dispatcher, request_id: str) -> dict[str, Any]:
+def gather(deployment: Deployment, request_id: str) -> dict[str, Any]:
     """The report: every section that could be gathered, and why the others could not."""
-    sections: dict[str, Callable[[Dispatcher], Any]] = {
+    sections: dict[str, Callable[[Deployment], Any]] = {
         "versions": _versions,
         "plugins": _plugins,
         "operations": _operations,
@@ -160,13 +159,13 @@ def gather(dispatcher: Dispatcher, request_id: str) -> dict[str, Any]:
     report: dict[str, Any] = {
         "generated_at": time.time(),
         "request_id": request_id,
-        "group_name": dispatcher.settings.get("GroupName"),
-        "discovery": dispatcher.settings.discovery(),
+        "group_name": deployment.settings.get("GroupName"),
+        "discovery": deployment.settings.discovery(),
     }
     errors: dict[str, str] = {}
     for name, section in sections.items():
         try:
-            report[name] = section(dispatcher)
+            report[name] = section(deployment)
         except Exception as exc:
             message = exc.message if isinstance(exc, InteractError) else repr(exc)
             errors[name] = message
@@ -174,7 +173,7 @@ def gather(dispatcher: Dispatcher, request_id: str) -> dict[str, Any]:
     return report
 
 
-def _versions(dispatcher: Dispatcher) -> dict[str, str]:
+def _versions(deployment: Deployment) -> dict[str, str]:
     versions = {"clonesquad-interact": __version__, "python": platform.python_version()}
     for distribution in ("boto3", "botocore", "pluggy", "jsonschema", "structlog"):
         try:
@@ -184,7 +183,7 @@ def _versions(dispatcher: Dispatcher) -> dict[str, str]:
     return versions
 
 
-def _plugins(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+def _plugins(deployment: Deployment) -> list[dict[str, Any]]:
     return [
         {
             "name": info.name,
@@ -192,11 +191,11 @@ def _plugins(dispatcher: Dispatcher) -> list[dict[str, Any]]:
             "distribution": info.distribution,
             "version": info.version,
         }
-        for info in dispatcher.plugins.describe()
+        for info in deployment.plugins()
     ]
 
 
-def _operations(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+def _operations(deployment: Deployment) -> list[dict[str, Any]]:
     return [
         {
             "name": op.name,
@@ -205,22 +204,22 @@ def _operations(dispatcher: Dispatcher) -> list[dict[str, Any]]:
             "plugin": op.plugin,
             "cache": str(op.cache),
         }
-        for op in sorted(dispatcher.operations, key=lambda op: op.name)
+        for op in sorted(deployment.operations, key=lambda op: op.name)
     ]
 
 
-def _configuration(dispatcher: Dispatcher) -> dict[str, Any]:
-    entries = dispatcher.configuration.entries(unstable=True)
+def _configuration(deployment: Deployment) -> dict[str, Any]:
+    entries = deployment.configuration.entries(unstable=True)
     return {key: entry.dump() for key, entry in entries.items()}
 
 
-def _scheduler(dispatcher: Dispatcher) -> dict[str, str]:
-    items = dispatcher.table("SchedulerTable").scan()
+def _scheduler(deployment: Deployment) -> dict[str, str]:
+    items = deployment.table("SchedulerTable").scan()
     return {key: item.value for key, item in sorted(items.items())}
 
 
-def _state(dispatcher: Dispatcher) -> dict[str, str]:
-    table = state_table(dispatcher)
+def _state(deployment: Deployment) -> dict[str, str]:
+    table = state_table(deployment)
     if table is None:
         raise ValueError("the deployment names no StateTable")
     return {
@@ -229,10 +228,10 @@ def _state(dispatcher: Dispatcher) -> dict[str, str]:
     }
 
 
-def _events(dispatcher: Dispatcher) -> list[dict[str, Any]]:
+def _events(deployment: Deployment) -> list[dict[str, Any]]:
     from boto3.dynamodb.types import TypeDeserializer
 
-    table = dispatcher.table("EventTable", hash_key="EventDate")
+    table = deployment.table("EventTable", hash_key="EventDate")
     deserialize = TypeDeserializer().deserialize
     items = sorted(table.scan().items(), reverse=True)[:RECENT_EVENTS]
     return [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
-from clonesquad_interact import Forbidden, Operation, Request, hookimpl
+from clonesquad_interact import Deployment, Forbidden, Operation, Request, hookimpl
 from clonesquad_interact.request import thaw
 
 
@@ -26,7 +26,7 @@ def discovery(request: Request) -> dict[str, Any]:
 
     Only the settings that name resources are shown, never credentials.
     """
-    assert request.dispatcher is not None
+    deployment: Deployment = request.deployment
     identity = request.identity or {}
     if not (request.caller or identity.get("userArn")):
         raise Forbidden(
@@ -35,6 +35,6 @@ def discovery(request: Request) -> dict[str, Any]:
             "pass identity=)"
         )
     return {
-        "discovery": request.dispatcher.settings.discovery(),
+        "discovery": deployment.settings.discovery(),
         "identity": thaw(request.identity),
     }

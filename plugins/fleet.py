@@ -17,6 +17,7 @@ from typing import Any
 from clonesquad_interact import (
     CachePolicy,
     ConfigurationKey,
+    Deployment,
     Forbidden,
     NotFound,
     Operation,
@@ -26,7 +27,7 @@ from clonesquad_interact import (
 )
 from clonesquad_interact.access import allows
 from clonesquad_interact.precomputed import Source, live, obtain
-from clonesquad_interact.producer import Producer, Production
+from clonesquad_interact.production import Producer, Production
 
 from .instances import CONFIGURATION_KEYS, describe_fleet, shared_fleet
 from .shapes import (
@@ -150,8 +151,8 @@ def _check_instance_role(request: Request, instance_id: str) -> None:
 
     :raises Forbidden: it is not.
     """
-    assert request.dispatcher is not None
-    roles = request.dispatcher.configuration.get_list(INSTANCE_ROLES_KEY)
+    deployment: Deployment = request.deployment
+    roles = deployment.configuration.get_list(INSTANCE_ROLES_KEY)
     if not roles:
         return
     arn = (request.identity or {}).get("userArn")
@@ -183,11 +184,10 @@ def metadata(request: Request) -> Response:
         raise Forbidden(f"metadata needs the caller's identity: {HOW_TO_CALL}")
     else:
         raise Forbidden(f"the caller {request.caller!r} is not an EC2 instance: {HOW_TO_CALL}")
-    dispatcher = request.dispatcher
-    assert dispatcher is not None
+    deployment: Deployment = request.deployment
 
     def lookup() -> dict[str, Any]:
-        return describe_fleet(dispatcher, [instance_id]).all_metadata()
+        return describe_fleet(deployment, [instance_id]).all_metadata()
 
     data = obtain(request, "metadata", lookup, convert=spec_metadata)
     found = data.value.get(instance_id) if isinstance(data.value, dict) else None
@@ -198,7 +198,7 @@ def metadata(request: Request) -> Response:
     if found is None:
         raise NotFound(
             f"instance {instance_id} is not managed by group "
-            f"{dispatcher.settings.group_name!r} (it lacks the tag clonesquad:group-name, "
+            f"{deployment.settings.group_name!r} (it lacks the tag clonesquad:group-name, "
             "or is terminated)"
         )
     if _release_shapes(request):
@@ -208,40 +208,37 @@ def metadata(request: Request) -> Response:
 
 def _release_shapes(request: Request) -> bool:
     """Whether the configuration selects the v0.27.1 shapes."""
-    assert request.dispatcher is not None
-    return request.dispatcher.configuration.value(SHAPES_KEY).strip().lower() == V0_27_1
+    deployment: Deployment = request.deployment
+    return deployment.configuration.value(SHAPES_KEY).strip().lower() == V0_27_1
 
 
 def all_metadatas(request: Request) -> Response:
     """``allmetadatas``: every managed instance's metadata, by instance id."""
-    dispatcher = request.dispatcher
-    assert dispatcher is not None
+    deployment: Deployment = request.deployment
     return obtain(
         request,
         "metadata",
-        lambda: describe_fleet(dispatcher).all_metadata(),
+        lambda: describe_fleet(deployment).all_metadata(),
         convert=spec_metadata,
     ).response()
 
 
 def fleet_metadata(request: Request) -> Response:
     """``fleet/metadata``: every managed instance's metadata, as v0.27.1 lists it."""
-    dispatcher = request.dispatcher
-    assert dispatcher is not None
+    deployment: Deployment = request.deployment
     return obtain(
         request,
         "metadata",
-        lambda: describe_fleet(dispatcher).release_metadata(),
+        lambda: describe_fleet(deployment).release_metadata(),
         convert=flat_metadata,
     ).response()
 
 
 def fleet_status(request: Request) -> Response:
     """``fleet/status``: the fleet's indicators."""
-    dispatcher = request.dispatcher
-    assert dispatcher is not None
+    deployment: Deployment = request.deployment
     data = obtain(
-        request, "fleet/status", lambda: describe_fleet(dispatcher).status(), convert=spec_status
+        request, "fleet/status", lambda: describe_fleet(deployment).status(), convert=spec_status
     )
     if _release_shapes(request):
         return data.response(release_status(data.value))

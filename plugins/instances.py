@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from clonesquad_interact import ConfigurationKey, Dispatcher
+from clonesquad_interact import ConfigurationKey, Deployment
 from clonesquad_interact.precomputed import state_table
-from clonesquad_interact.producer import Production
+from clonesquad_interact.production import Production
 
 from .shapes import flat_record
 
@@ -241,19 +241,19 @@ def _percent(part: int, whole: int) -> int:
 # -------------------------------------------------------------------------
 
 
-def describe_fleet(dispatcher: Dispatcher, instance_ids: Sequence[str] = ()) -> Fleet:
+def describe_fleet(deployment: Deployment, instance_ids: Sequence[str] = ()) -> Fleet:
     """The managed fleet now: EC2 (three calls for up to 100 instances), one
     ``GetItem`` of the configuration and one ``BatchGetItem`` per 100 instances.
 
     :param instance_ids: only these instances (those of them that the group manages).
     """
-    group = dispatcher.settings.group_name
-    ec2 = dispatcher.aws.client("ec2")
+    group = deployment.settings.group_name
+    ec2 = deployment.aws.client("ec2")
     described = list(_described_instances(ec2, group, instance_ids))
     ids = [d["InstanceId"] for d in described]
     health = _health(ec2, ids)
-    scaling = scaling_states(dispatcher, ids)
-    azs = _azs_with_issues(ec2, dispatcher.configuration.get_list(UNAVAILABLE_AZS_KEY))
+    scaling = scaling_states(deployment, ids)
+    azs = _azs_with_issues(ec2, deployment.configuration.get_list(UNAVAILABLE_AZS_KEY))
     instances = tuple(
         sorted(
             (
@@ -327,9 +327,9 @@ def _azs_with_issues(ec2: Any, configured: Iterable[str]) -> frozenset[str]:
     return frozenset(names)
 
 
-def scaling_states(dispatcher: Dispatcher, ids: Sequence[str]) -> dict[str, str]:
+def scaling_states(deployment: Deployment, ids: Sequence[str]) -> dict[str, str]:
     """The scaling state of each instance that has one (``BatchGetItem``, 100 keys a call)."""
-    table = state_table(dispatcher)
+    table = state_table(deployment)
     if table is None or not ids:
         return {}
     items = table.batch_get(SCALING_STATE_PREFIX + instance_id for instance_id in ids)
@@ -341,4 +341,4 @@ def scaling_states(dispatcher: Dispatcher, ids: Sequence[str]) -> dict[str, str]
 
 def shared_fleet(production: Production) -> Fleet:
     """The fleet, described once per run of the producers and shared by them."""
-    return production.shared("fleet", lambda: describe_fleet(production.dispatcher))
+    return production.shared("fleet", lambda: describe_fleet(production.deployment))

@@ -30,7 +30,7 @@ import structlog
 from clonesquad_interact import (
     CachePolicy,
     ConfigurationKey,
-    Dispatcher,
+    Deployment,
     Operation,
     Request,
     Response,
@@ -46,7 +46,7 @@ from clonesquad_interact.precomputed import (
     read_precomputed,
     state_table,
 )
-from clonesquad_interact.producer import Producer, Production
+from clonesquad_interact.production import Producer, Production
 
 from .instances import Fleet, chunks, describe_fleet, shared_fleet
 
@@ -161,19 +161,18 @@ def fleet_metrics(fleet: Fleet, when: datetime | None = None) -> list[dict[str, 
 
 def sent_metrics(request: Request) -> Response:
     """``cloudwatch/sentmetrics``."""
-    dispatcher = request.dispatcher
-    assert dispatcher is not None
+    deployment: Deployment = request.deployment
     name = "cloudwatch/sentmetrics"
-    return obtain(request, name, lambda: fleet_metrics(describe_fleet(dispatcher))).response()
+    return obtain(request, name, lambda: fleet_metrics(describe_fleet(deployment))).response()
 
 
 def produce_sent_metrics(production: Production) -> list[dict[str, Any]]:
     """Compute the fleet metrics, and put them to CloudWatch when configured."""
     when = datetime.fromtimestamp(production.started_at, UTC)
     metrics = fleet_metrics(shared_fleet(production), when)
-    dispatcher = production.dispatcher
-    if dispatcher.configuration.get_bool(PUBLISH_KEY):
-        cloudwatch = dispatcher.aws.client("cloudwatch")
+    deployment = production.deployment
+    if deployment.configuration.get_bool(PUBLISH_KEY):
+        cloudwatch = deployment.aws.client("cloudwatch")
         data = [{**metric, "Timestamp": when} for metric in metrics]
         for start in range(0, len(data), METRICS_PER_PUT):
             cloudwatch.put_metric_data(
@@ -252,18 +251,18 @@ def read_cpu_metrics(cloudwatch: Any, fleet: Fleet, now: datetime) -> list[dict[
 
 
 def produce_metric_cache(production: Production) -> list[dict[str, Any]]:
-    cloudwatch = production.dispatcher.aws.client("cloudwatch")
+    cloudwatch = production.deployment.aws.client("cloudwatch")
     now = datetime.fromtimestamp(production.started_at, UTC)
     return read_cpu_metrics(cloudwatch, shared_fleet(production), now)
 
 
-def cache_ttl(dispatcher: Dispatcher) -> float:
+def cache_ttl(deployment: Deployment) -> float:
     """Seconds to keep the CPU metrics: ``cloudwatch.metriccache.ttl``, or its default
     when the configuration cannot be read (logged)."""
     try:
-        return dispatcher.configuration.get_duration(CACHE_TTL_KEY)
+        return deployment.configuration.get_duration(CACHE_TTL_KEY)
     except Exception as exc:
-        registration = dispatcher.configuration.keys.get(CACHE_TTL_KEY)
+        registration = deployment.configuration.keys.get(CACHE_TTL_KEY)
         default = registration.default if registration is not None else CACHE_TTL_DEFAULT
         logger.warning(
             "configuration unreadable; keeping the CPU metrics for the default time",
@@ -291,10 +290,9 @@ class MetricCache:
 
     def serve(self, request: Request) -> Response:
         """``cloudwatch/metriccache``."""
-        dispatcher = request.dispatcher
-        assert dispatcher is not None
+        deployment: Deployment = request.deployment
         now = self.clock()
-        table = state_table(dispatcher)
+        table = state_table(deployment)
         kept_by_main = state_cache(table, now) if table is not None else None
         if kept_by_main is not None:
             return kept_by_main.response()
@@ -307,11 +305,11 @@ class MetricCache:
             return found.response()
 
         def compute() -> list[dict[str, Any]]:
-            fleet = describe_fleet(dispatcher)
-            cloudwatch = dispatcher.aws.client("cloudwatch")
+            fleet = describe_fleet(deployment)
+            cloudwatch = deployment.aws.client("cloudwatch")
             return read_cpu_metrics(cloudwatch, fleet, datetime.fromtimestamp(now, UTC))
 
-        ttl = cache_ttl(dispatcher)
+        ttl = cache_ttl(deployment)
         fresh = live("cloudwatch/metriccache", compute)
         with self._lock:
             self._kept = (now, now + ttl, fresh.value)

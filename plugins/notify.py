@@ -10,7 +10,14 @@ import datetime
 from importlib.resources import files
 from typing import Any
 
-from clonesquad_interact import ConfigurationKey, Interface, Operation, Request, hookimpl
+from clonesquad_interact import (
+    ConfigurationKey,
+    Deployment,
+    Interface,
+    Operation,
+    Request,
+    hookimpl,
+)
 from clonesquad_interact.errors import ValidationFailed
 from clonesquad_interact.tables import KeyValueTable, expired
 
@@ -64,10 +71,10 @@ def event_dates(params: Any) -> list[str]:
 
 def acknowledge(request: Request) -> str:
     """Delete each event (or, with ``notify.event.keep_acked_records``, mark it acknowledged)."""
-    assert request.dispatcher is not None
+    deployment: Deployment = request.deployment
     dates = event_dates(request.params)
-    table = request.dispatcher.table("EventTable", hash_key="EventDate")
-    keep = request.dispatcher.configuration.get_bool(KEEP_ACKED_RECORDS) if dates else False
+    table = deployment.table("EventTable", hash_key="EventDate")
+    keep = deployment.configuration.get_bool(KEEP_ACKED_RECORDS) if dates else False
     acknowledged = sum(1 for date in dates if (_mark(table, date) if keep else table.delete(date)))
     unknown = len(dates) - acknowledged
     text = f"Ok ({acknowledged} event(s) acknowledged"

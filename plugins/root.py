@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
-from clonesquad_interact import Interface, Operation, Request, hookimpl
+from clonesquad_interact import Deployment, Interface, Operation, Request, hookimpl
 
 
 @hookimpl
@@ -22,9 +22,9 @@ def register_operations() -> list[Operation]:
 
 def list_operations(request: Request) -> dict[str, Any]:
     """Every operation that API Gateway can reach, sorted by name."""
-    assert request.dispatcher is not None
+    deployment: Deployment = request.deployment
     operations = sorted(
-        (op for op in request.dispatcher.operations if Interface.APIGW in op.interfaces),
+        (op for op in deployment.operations if Interface.APIGW in op.interfaces),
         key=lambda op: op.name,
     )
     return {

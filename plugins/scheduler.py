@@ -7,7 +7,7 @@ import re
 from importlib.resources import files
 from typing import Any
 
-from clonesquad_interact import Body, NotFound, Operation, Request, hookimpl
+from clonesquad_interact import Body, Deployment, NotFound, Operation, Request, hookimpl
 from clonesquad_interact.keyvalue import import_params, write_key
 from clonesquad_interact.tables import KeyValueTable
 
@@ -49,8 +49,8 @@ def register_operations() -> list[Operation]:
 
 
 def _table(request: Request) -> KeyValueTable:
-    assert request.dispatcher is not None
-    return request.dispatcher.table("SchedulerTable")
+    deployment: Deployment = request.deployment
+    return deployment.table("SchedulerTable")
 
 
 def dump(request: Request) -> dict[str, Any]:

@@ -18,17 +18,19 @@ class Counted:
 
     def __init__(self) -> None:
         self.runs: list[str] = []
+        #: The dispatcher serving the operations (for requests made while one is served).
+        self.dispatcher: Dispatcher | None = None
 
     def answer(self, request: Request) -> Response:
         self.runs.append(request.op)
         if request.params.get("meanwhile") == "write":  # a write served during this answer
-            assert request.dispatcher is not None
-            assert InteractClient(request.dispatcher).post("/write").status_code == 200
+            assert self.dispatcher is not None
+            assert InteractClient(self.dispatcher).post("/write").status_code == 200
         if request.params.get("meanwhile") == "index":  # another request reads a new index
-            assert request.dispatcher is not None
-            table = request.dispatcher.settings.require("StateTable")
+            assert self.dispatcher is not None
+            table = request.deployment.settings.require("StateTable")
             set_write_index({"StateTable": table}, request.request_id)
-            assert InteractClient(request.dispatcher).get("/shared?other=1").status_code == 200
+            assert InteractClient(self.dispatcher).get("/shared?other=1").status_code == 200
         if request.params.get("fail"):
             return Response(body={"failed": True}, status=404)
         return Response(
@@ -52,7 +54,8 @@ def counted() -> Counted:
 
 @pytest.fixture
 def client(deployment: dict[str, str], counted: Counted) -> InteractClient:
-    return InteractClient(Dispatcher([counted.plugin()], entry_points=False, builtins=False))
+    counted.dispatcher = Dispatcher([counted.plugin()], entry_points=False, builtins=False)
+    return InteractClient(counted.dispatcher)
 
 
 def set_write_index(settings: dict[str, str], value: str) -> None:

@@ -589,7 +589,7 @@ def test_the_operation_gets_the_routed_and_validated_request_from_an_event() -> 
         {"kind": "Boats"},
     )
     assert dict(first.params) == {"count": 3}  # converted by the schema
-    assert first.dispatcher is client.dispatcher
+    assert first.deployment is client.dispatcher.deployment
     assert (second.path_args, dict(second.params)) == (("cars", "x"), {})
     assert dict(first.params) == {"count": 3}  # a later request changes nothing in an earlier one
 
@@ -599,7 +599,7 @@ def test_dispatch_leaves_the_callers_request_as_it_was() -> None:
     dispatcher = build(OperationsPlugin(recording("things/(.+)", seen)))
     request = Request(op="things/boat", interface=Interface.APIGW, params=freeze({"count": "3"}))
     assert dispatcher.dispatch(request).status == 200
-    assert (request.path_args, dict(request.params), request.dispatcher) == (
+    assert (request.path_args, dict(request.params), request.deployment) == (
         (),
         {"count": "3"},
         None,

@@ -9,12 +9,10 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
-import inspect
 import json
 import re
 import uuid
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -242,7 +240,7 @@ def test_rest_configuration_key_sample() -> None:
     assert request.request_id == "c0a8f3e1-5b7d-4f2a-9e6c-1d3b5a7f9e20"
     assert request.raw_event is event
     assert request.path_args == ()
-    assert request.dispatcher is None
+    assert request.deployment is None
 
 
 def test_rest_identity_is_the_request_context_identity() -> None:
@@ -1080,30 +1078,3 @@ def test_headers_are_a_read_only_mapping_that_compares_as_one() -> None:
     assert headers.get("X-Amz-Date") is None
     assert repr(expected) in repr(from_apigw_rest(event))
     assert from_apigw_rest(event) == from_apigw_rest(event)
-
-
-def test_build_request_sets_every_field_and_is_frozen() -> None:
-    from clonesquad_interact.request import build_request
-
-    names = [field.name for field in dataclasses.fields(Request)]
-    assert list(inspect.signature(build_request).parameters) == names
-    values: dict[str, Any] = {
-        "op": "configuration/app.disable",
-        "interface": Interface.APIGW,
-        "method": "GET",
-        "params": MappingProxyType({"format": "yaml"}),
-        "body": "b",
-        "identity": MappingProxyType({"caller": "c"}),
-        "request_id": "r",
-        "path_args": ("app.disable",),
-        "path_params": MappingProxyType({"key": "app.disable"}),
-        "parsed_body": {"p": 1},
-        "headers": MappingProxyType({"host": "h"}),
-        "raw_event": {"e": 1},
-        "dispatcher": None,
-    }
-    built = build_request(*values.values())
-    assert built == Request(**values)
-    assert {name: getattr(built, name) for name in names} == values
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        built.op = "other"  # type: ignore[misc]

@@ -249,7 +249,7 @@ def test_a_producer_needs_a_name_and_code() -> None:
 
 
 def test_shared_work_runs_once_per_run_and_its_failure_reaches_each_asker(aws: None) -> None:
-    production = Production(acme_dispatcher(AcmePlugin()))
+    production = Production(acme_dispatcher(AcmePlugin()).deployment)
     calls: list[int] = []
 
     def seven() -> int:

@@ -7,6 +7,7 @@ operation's JSON Schema, and renders the answer.
 
 from .aws import AWS
 from .configuration import FORMATS, ConfigurationKey, parse_duration
+from .deployment import Deployment, PluginInfo
 from .dispatcher import Dispatcher
 from .errors import (
     BadRequest,
@@ -24,6 +25,7 @@ from .hookspecs import hookimpl, hookspec
 from .layers import Entry, LayeredConfiguration
 from .middleware import CallNext, Middleware
 from .operation import Body, CachePolicy, Handler, Operation
+from .production import Producer, Production
 from .request import Interface, Request
 from .response import Response
 from .settings import SettingMissing, Settings
@@ -39,6 +41,7 @@ __all__ = [
     "CachePolicy",
     "CallNext",
     "ConfigurationKey",
+    "Deployment",
     "Dispatcher",
     "Entry",
     "Forbidden",
@@ -54,6 +57,9 @@ __all__ = [
     "NotFound",
     "Operation",
     "PluginError",
+    "PluginInfo",
+    "Producer",
+    "Production",
     "Request",
     "Response",
     "ServiceUnavailable",

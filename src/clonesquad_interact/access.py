@@ -13,9 +13,7 @@ def allows(request: Request, action: str, resource: str) -> bool:
     Denied unless some ``authorize_access`` implementation returns ``True``, and none
     returns ``False``.
     """
-    dispatcher = request.dispatcher
-    if dispatcher is None:
+    deployment = request.deployment
+    if deployment is None:
         return False
-    hook = dispatcher.plugins.manager.hook.authorize_access
-    decisions = hook(request=request, action=action, resource=resource)
-    return any(d is True for d in decisions) and not any(d is False for d in decisions)
+    return bool(deployment.allows(request, action, resource))

@@ -146,8 +146,8 @@ class ResponseCache:
 
 def _write_index(request: Request) -> str | _Unknown | None:
     """The State table's ``cache.last_write_index`` (``None`` when it is absent)."""
-    dispatcher = request.dispatcher
-    table = state_table(dispatcher) if dispatcher is not None else None
+    deployment = request.deployment
+    table = state_table(deployment) if deployment is not None else None
     if table is None:
         return _UNKNOWN
     try:

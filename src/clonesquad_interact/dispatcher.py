@@ -26,6 +26,7 @@ import structlog
 from .aws import AWS
 from .cache import ResponseCache
 from .configuration import ConfigurationKey
+from .deployment import Deployment
 from .errors import Forbidden, InteractError, PluginError, from_aws
 from .events import (
     EventKind,
@@ -36,14 +37,13 @@ from .events import (
     from_direct_event,
 )
 from .layers import LayeredConfiguration
-from .log import LineLogger, context_var
 from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
 from .rendering import error_response, to_apigw, to_direct, unexpected_response
-from .request import Interface, Request, build_request, complete_request, freeze
+from .request import Interface, Request, freeze
 from .response import Response, answer
-from .routing import Match, Router
+from .routing import Router
 from .settings import Settings
 from .sqs import all_failed, handle_batch
 from .tables import KeyValueTable
@@ -52,12 +52,6 @@ from .validation import InputSchema, SchemaStore
 __all__ = ["Dispatcher"]
 
 logger = structlog.get_logger(__name__)
-
-#: Each interface's name as text (``Enum.value`` is a Python-level descriptor).
-_INTERFACE_NAMES: Mapping[Interface, str] = MappingProxyType({i: i.value for i in Interface})
-
-#: ``request_id`` in every line logged while a request is served (structlog's variable).
-_REQUEST_ID = context_var("request_id")
 
 _NORMALIZERS = MappingProxyType(
     {
@@ -138,7 +132,15 @@ class Dispatcher:
         self._run_uncached = chain(middlewares, _invoke)
         authorize = self.plugins.manager.hook.authorize_request
         self._authorize = authorize if authorize.get_hookimpls() else None
-        self._request_log = LineLogger(__name__)
+        #: What operations use: settings, configuration, tables, clients, the clock.
+        self.deployment = Deployment(
+            self.settings,
+            self.configuration,
+            self.aws,
+            operations=self.router.operations,
+            plugins=self.plugins.describe,
+            access=self._allows,
+        )
 
     @property
     def operations(self) -> tuple[Operation, ...]:
@@ -156,8 +158,7 @@ class Dispatcher:
 
         :raises SettingMissing: the setting is not configured (a 500 that names it).
         """
-        name = self.settings.require(setting)
-        return KeyValueTable(self.aws.client("dynamodb"), name, hash_key=hash_key, clock=clock)
+        return self.deployment.table(setting, hash_key=hash_key, clock=clock)
 
     def schema(self, operation: Operation) -> dict[str, Any]:
         """A copy of the checked schema of ``operation``, as validation uses it."""
@@ -189,7 +190,7 @@ class Dispatcher:
                 return all_failed(event["Records"])
             return self._unusable_event(event, kind, None)
         render = to_direct if kind is EventKind.DIRECT else to_apigw
-        rendered = self._process(request, render, owned=True)[1]
+        rendered = self._process(request, render)[1]
         assert rendered is not None
         return rendered
 
@@ -221,25 +222,24 @@ class Dispatcher:
         request id, the plugin that served it, and for a failure its error (with the
         traceback of an unexpected one).
         """
-        return self._process(request, None, owned=False)[0]
+        return self._process(request, None)[0]
 
     # ---------------------------------------------------------------------
     # Steps
     # ---------------------------------------------------------------------
 
     def _process(
-        self, request: Request, render: Renderer | None, *, owned: bool
+        self, request: Request, render: Renderer | None
     ) -> tuple[Response, dict[str, Any] | None]:
         """Serve, render (when ``render`` is given), then log the request's line.
 
         Rendering happens before the line is written, so that the line tells the
-        status the caller really gets. ``owned``: the dispatcher built ``request``
-        itself and nothing else holds it yet (see :meth:`_serve`).
+        status the caller really gets.
         """
         started = time.perf_counter_ns()
-        token = _REQUEST_ID.set(request.request_id)
+        tokens = structlog.contextvars.bind_contextvars(request_id=request.request_id)
         try:
-            response, operation, error, exception = self._serve(request, owned)
+            response, operation, error, exception = self._serve(request)
             rendered = None
             if render is not None:
                 fmt = request.format if response.status < 400 else "json"
@@ -250,20 +250,18 @@ class Dispatcher:
                     rendered = render(response, "json", request.request_id)
             self._log_request(request, response, operation, error, exception, started)
         finally:
-            _REQUEST_ID.reset(token)
+            structlog.contextvars.reset_contextvars(**tokens)
         if exception is not None and error is None and self.raise_unexpected:
             raise exception
         return response, rendered
 
     def _serve(
-        self, request: Request, owned: bool
+        self, request: Request
     ) -> tuple[Response, Operation | None, InteractError | None, Exception | None]:
         """The pipeline's steps: the response, the operation, the error and the exception.
 
-        The operation gets the request completed with what routing and validation
-        found. When the dispatcher built it (``owned``), that is the same object,
-        completed before anything else sees it; a request a caller passed in is
-        left as it was, and a new one is made.
+        The operation gets a new request: the one given, with what routing and
+        validation found, and the deployment.
         """
         operation: Operation | None = None
         try:
@@ -271,11 +269,21 @@ class Dispatcher:
             operation = match.operation
             if self._authorize is not None:
                 routed = replace(
-                    request, path_args=match.args, path_params=match.kwargs, dispatcher=self
+                    request,
+                    path_args=match.args,
+                    path_params=match.kwargs,
+                    deployment=self.deployment,
                 )
                 self._check_authorization(routed, operation)
             params, parsed_body = self._schemas[operation].validate(request, operation)
-            request = _routed(request, match, params, parsed_body, self, owned)
+            request = replace(
+                request,
+                params=params,
+                path_args=match.args,
+                path_params=match.kwargs,
+                parsed_body=parsed_body,
+                deployment=self.deployment,
+            )
             run = self._run if ResponseCache.needed(request, operation) else self._run_uncached
             response = run(request, operation)
             if not isinstance(response, Response):
@@ -304,24 +312,37 @@ class Dispatcher:
         exception: Exception | None,
         started: int,
     ) -> None:
+        fields: dict[str, Any] = {
+            "op": request.op,
+            "interface": request.interface.value,
+            "method": request.method,
+            "status": response.status,
+            "duration_ms": (time.perf_counter_ns() - started) // 1000 / 1000,
+            "request_id": request.request_id,
+        }
+        if operation is not None:
+            fields["operation"] = operation.name
+            fields["plugin"] = operation.plugin
+        if error is not None:
+            fields["error"] = error.message
+        if exception is not None:
+            fields["exc_info"] = exception
         try:
-            self._request_log.log_request(
-                "error" if response.status >= 500 else "info",
-                request.op,
-                _INTERFACE_NAMES[request.interface],
-                request.method,
-                response.status,
-                (time.perf_counter_ns() - started) // 1000 / 1000,
-                request.request_id,
-                operation.name if operation is not None else None,
-                operation.plugin if operation is not None else None,
-                error.message if error is not None else None,
-                exception,
-            )
+            if response.status >= 500:
+                logger.error("request", **fields)
+            else:
+                logger.info("request", **fields)
         except Exception as exc:  # a broken log must not break the answer
             print(
                 f"clonesquad-interact: the request line cannot be logged: {exc!r}", file=sys.stderr
             )
+
+    def _allows(self, request: Request, action: str, resource: str) -> bool:
+        """Denied unless some ``authorize_access`` implementation returns ``True``, and none
+        returns ``False``."""
+        hook = self.plugins.manager.hook.authorize_access
+        decisions = hook(request=request, action=action, resource=resource)
+        return any(d is True for d in decisions) and not any(d is False for d in decisions)
 
     def _check_authorization(self, request: Request, operation: Operation) -> None:
         assert self._authorize is not None
@@ -359,39 +380,6 @@ class Dispatcher:
 
 #: ``render(response, format, request_id)``: the answer in the caller's shape.
 Renderer = Callable[[Response, str, str], dict[str, Any]]
-
-
-def _routed(
-    request: Request,
-    match: Match,
-    params: Mapping[str, Any],
-    parsed_body: Any,
-    dispatcher: Dispatcher,
-    owned: bool,
-) -> Request:
-    """The request as the operation sees it (built directly: it is on every request's path).
-
-    ``owned``: ``request`` is the dispatcher's own, not yet seen by any plugin, and
-    is completed in place (the fields it holds are those a normalizer sets).
-    """
-    if owned:
-        complete_request(request, params, match.args, match.kwargs, parsed_body, dispatcher)
-        return request
-    return build_request(
-        request.op,
-        request.interface,
-        request.method,
-        params,
-        request.body,
-        request.identity,
-        request.request_id,
-        match.args,
-        match.kwargs,
-        parsed_body,
-        request.headers,
-        request.raw_event,
-        dispatcher,
-    )
 
 
 def _invoke(request: Request, operation: Operation) -> Response:

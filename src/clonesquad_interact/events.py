@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from .errors import BadRequest
 from .formats import parse_json
-from .request import _EMPTY, Interface, Request, build_request, freeze, new_request_id
+from .request import Interface, Request, freeze, new_request_id
 
 __all__ = [
     "EventKind",
@@ -115,20 +115,16 @@ def from_apigw_rest(event: Mapping[str, Any]) -> Request:
         params = _single_params(event.get("queryStringParameters"), "queryStringParameters")
     identity = context.get("identity") if context else None
     request_id = context.get("requestId") if context else None
-    return build_request(
-        op,
-        Interface.APIGW,
-        method.upper(),
-        MappingProxyType(params),
-        None if event.get("body") is None else _body(event),
-        freeze(identity) if _is_mapping(identity) else None,
-        request_id if type(request_id) is str and request_id else new_request_id(),
-        (),
-        _EMPTY,
-        None,
-        _headers(event.get("headers")),
-        event,
-        None,
+    return Request(
+        op=op,
+        interface=Interface.APIGW,
+        method=method.upper(),
+        params=MappingProxyType(params),
+        body=None if event.get("body") is None else _body(event),
+        identity=freeze(identity) if _is_mapping(identity) else None,
+        request_id=request_id if type(request_id) is str and request_id else new_request_id(),
+        headers=_headers(event.get("headers")),
+        raw_event=event,
     )
 
 

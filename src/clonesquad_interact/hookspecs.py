@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .configuration import ConfigurationKey
     from .middleware import Middleware
     from .operation import Operation
-    from .producer import Producer
+    from .production import Producer
     from .request import Request
 
 PROJECT_NAME = "clonesquad_interact"

@@ -22,16 +22,13 @@ import structlog
 from .dispatcher import Dispatcher
 from .errors import BadRequest, PluginError
 from .events import EventKind, classify, event_request_id
-from .log import configure_logging, context_var
+from .log import configure_logging
 from .rendering import to_apigw, to_direct, unexpected_response
 from .sqs import all_failed
 
 __all__ = ["get_dispatcher", "handler"]
 
 logger = structlog.get_logger(__name__)
-
-#: ``aws_request_id`` in every line logged while an event is served (structlog's variable).
-_AWS_REQUEST_ID = context_var("aws_request_id")
 
 
 @functools.cache
@@ -44,7 +41,11 @@ def handler(event: Any, context: Any) -> Any:
     """Serve a Lambda event: API Gateway (REST or HTTP API), SQS batch or direct invocation."""
     configure_logging()
     aws_request_id = getattr(context, "aws_request_id", None)
-    token = _AWS_REQUEST_ID.set(aws_request_id) if aws_request_id else None
+    tokens = (
+        structlog.contextvars.bind_contextvars(aws_request_id=aws_request_id)
+        if aws_request_id
+        else None
+    )
     try:
         try:
             dispatcher = get_dispatcher()
@@ -52,8 +53,8 @@ def handler(event: Any, context: Any) -> Any:
             return _startup_failure(event, exc)
         return dispatcher.handle(event, context)
     finally:
-        if token is not None:
-            _AWS_REQUEST_ID.reset(token)
+        if tokens is not None:
+            structlog.contextvars.reset_contextvars(**tokens)
 
 
 def _startup_failure(event: Any, exc: Exception) -> Any:

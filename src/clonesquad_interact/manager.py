@@ -25,6 +25,7 @@ import pluggy
 import structlog
 
 from . import hookspecs
+from .deployment import PluginInfo
 from .errors import PluginError
 
 __all__ = [
@@ -56,16 +57,6 @@ BUILTIN_PLUGINS = (
     "clonesquad_interact.plugins.metrics",
     "clonesquad_interact.plugins.debug",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PluginInfo:
-    """What ``plugins`` listings show about one registered plugin."""
-
-    name: str
-    hooks: tuple[str, ...]
-    distribution: str | None = None
-    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

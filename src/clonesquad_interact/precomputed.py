@@ -36,7 +36,7 @@ from .response import Response
 from .tables import KeyValueTable
 
 if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+    from .deployment import Deployment
     from .request import Request
 
 __all__ = [
@@ -225,11 +225,11 @@ def _times(value: Any) -> dict[str, float]:
     return {str(name): float(when) for name, when in value.items() if _is_time(when)}
 
 
-def state_table(dispatcher: Dispatcher) -> KeyValueTable | None:
+def state_table(deployment: Deployment) -> KeyValueTable | None:
     """The State table, or ``None`` when the deployment names none."""
-    if dispatcher.settings.get("StateTable") is None:
+    if deployment.settings.get("StateTable") is None:
         return None
-    return dispatcher.table("StateTable")
+    return deployment.table("StateTable")
 
 
 def read_precomputed(table: KeyValueTable) -> Precomputed | None:
@@ -293,7 +293,7 @@ def obtain(
 ) -> Sourced:
     """``name``'s data: from the precomputed blob when it holds it, else computed live.
 
-    :param request: the request being served (its dispatcher locates the State table).
+    :param request: the request being served (its deployment locates the State table).
     :param name: the key of the data in the blob (an operation name, ``metadata``...).
     :param compute: computes the data live (boto3 errors become a 503).
     :param convert: turns the blob's value into the shape served (for data that the
@@ -301,9 +301,9 @@ def obtain(
         blob does not hold usable data, which is then computed live.
     :raises ServiceUnavailable: no precomputed data, and the live computation failed.
     """
-    dispatcher = request.dispatcher
-    assert dispatcher is not None, "obtain() serves routed requests"
-    table = state_table(dispatcher)
+    deployment: Deployment | None = request.deployment
+    assert deployment is not None, "obtain() serves routed requests"
+    table = state_table(deployment)
     if table is not None:
         precomputed = read_precomputed(table)
         if precomputed is not None:

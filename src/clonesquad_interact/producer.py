@@ -20,13 +20,13 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .errors import InteractError, PluginError
+from .errors import InteractError
 from .precomputed import (
     LAST_WRITE_INDEX_KEY,
     PRECOMPUTED_KEY,
@@ -34,6 +34,7 @@ from .precomputed import (
     encode,
     read_precomputed,
 )
+from .production import Producer, Production
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher
@@ -52,8 +53,6 @@ __all__ = [
 
 logger = structlog.get_logger(__name__)
 
-T = TypeVar("T")
-
 #: DynamoDB's limit on the size of an item (names and values), in bytes.
 ITEM_LIMIT = 400 * 1024
 #: Seconds a blob is served before it expires: as CloneSquad's main function sets it
@@ -61,58 +60,6 @@ ITEM_LIMIT = 400 * 1024
 DEFAULT_TTL = 240
 #: The setting that turns the scheduled producer on: ``enabled``.
 ENABLE_SETTING = "InteractPrecompute"
-
-
-@dataclass(frozen=True, slots=True)
-class Producer:
-    """Code that precomputes the data of one operation.
-
-    :param name: the key of the data in the blob: the operation's name
-        (``fleet/status``), or a name the operation reads (``metadata``).
-    :param compute: ``compute(production) -> value``: the data, JSON-able. It may
-        share work with other producers through :meth:`Production.shared`.
-    :param summary: one line, for listings and logs.
-    """
-
-    name: str
-    compute: Callable[[Production], Any]
-    summary: str = ""
-    #: The name of the plugin that contributed it (filled in by :func:`producers`).
-    plugin: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.name or self.name != self.name.strip():
-            raise PluginError(f"producer {self.name!r}: a name must be non-empty text")
-        if not callable(self.compute):
-            raise PluginError(f"producer {self.name!r}: compute {self.compute!r} is not callable")
-
-
-class Production:
-    """One run of the producers: the dispatcher, and values the producers share.
-
-    :param dispatcher: its settings, clients and configuration are the producers'.
-    """
-
-    def __init__(self, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time) -> None:
-        self.dispatcher = dispatcher
-        #: Epoch seconds when the run started.
-        self.started_at = clock()
-        self._shared: dict[str, tuple[bool, Any]] = {}
-
-    def shared(self, key: str, factory: Callable[[], T]) -> T:
-        """``factory()``, computed once per run and shared by every producer asking for ``key``.
-
-        A failure is remembered too: every producer that asks for ``key`` fails the same way.
-        """
-        if key not in self._shared:
-            try:
-                self._shared[key] = (True, factory())
-            except Exception as exc:
-                self._shared[key] = (False, exc)
-        ok, value = self._shared[key]
-        if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +169,7 @@ def produce(
         logged and reported failed, with the reason.)
     """
     table = dispatcher.table("StateTable", clock=clock)
-    production = Production(dispatcher, clock=clock)
+    production = Production(dispatcher.deployment, clock=clock)
     data: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for producer in producers(dispatcher):

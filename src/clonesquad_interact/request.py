@@ -7,10 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
+from typing import Any
 
 __all__ = ["Interface", "Request", "freeze", "thaw"]
 
@@ -65,10 +62,11 @@ def new_request_id() -> str:
 class Request:
     """A normalized request, whatever event carried it.
 
-    Normalizers (:mod:`clonesquad_interact.events`) build it; the dispatcher fills in
-    :attr:`path_args`/:attr:`path_params` after routing and :attr:`parsed_body`
-    after validation. Handlers read it and never look at :attr:`raw_event` to route
-    or to parse.
+    Normalizers (:mod:`clonesquad_interact.events`) build it; the dispatcher builds
+    the request an operation sees, with :attr:`path_args`/:attr:`path_params` from
+    routing, :attr:`params`/:attr:`parsed_body` from validation and
+    :attr:`deployment`. A request never changes once built. Handlers read it and
+    never look at :attr:`raw_event` to route or to parse.
     """
 
     #: The operation name exactly as the caller sent it (``configuration/app.disable``).
@@ -94,8 +92,11 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     #: The event this request came from, for plugins that need an AWS field we do not map.
     raw_event: Any = field(default=None, repr=False, compare=False)
-    #: The dispatcher serving the request (set when it is routed).
-    dispatcher: Dispatcher | None = field(default=None, repr=False, compare=False)
+    #: The :class:`~clonesquad_interact.deployment.Deployment` serving the request (its
+    #: settings, configuration, tables, clients), set when the request is routed.
+    #: Typed ``Any`` here, below the deployment's layer; annotate it where it is used:
+    #: ``deployment: Deployment = request.deployment``.
+    deployment: Any = field(default=None, repr=False, compare=False)
 
     @property
     def caller(self) -> str | None:
@@ -110,84 +111,3 @@ class Request:
         """The requested output format: ``json`` (default) or ``yaml``."""
         value = self.params.get("format")
         return value if value in ("json", "yaml") else "json"
-
-
-_new = object.__new__
-#: The slots' own setters, in field order: they skip the frozen ``__setattr__`` and
-#: the lookup of the attribute by name.
-(
-    _set_op,
-    _set_interface,
-    _set_method,
-    _set_params,
-    _set_body,
-    _set_identity,
-    _set_request_id,
-    _set_path_args,
-    _set_path_params,
-    _set_parsed_body,
-    _set_headers,
-    _set_raw_event,
-    _set_dispatcher,
-) = (vars(Request)[name].__set__ for name in Request.__slots__)
-
-
-def build_request(
-    op: str,
-    interface: Interface,
-    method: str,
-    params: Mapping[str, Any],
-    body: str | None,
-    identity: Mapping[str, Any] | None,
-    request_id: str,
-    path_args: tuple[str, ...],
-    path_params: Mapping[str, str],
-    parsed_body: Any,
-    headers: Mapping[str, str],
-    raw_event: Any,
-    dispatcher: Dispatcher | None,
-) -> Request:
-    """A :class:`Request` from every field, in their order, as frozen as any other.
-
-    The request path's constructor: it binds no keyword and computes no default,
-    which makes it about twice as cheap as ``Request(...)``.
-    """
-    request: Request = _new(Request)
-    _set_op(request, op)
-    _set_interface(request, interface)
-    _set_method(request, method)
-    _set_params(request, params)
-    _set_body(request, body)
-    _set_identity(request, identity)
-    _set_request_id(request, request_id)
-    _set_path_args(request, path_args)
-    _set_path_params(request, path_params)
-    _set_parsed_body(request, parsed_body)
-    _set_headers(request, headers)
-    _set_raw_event(request, raw_event)
-    _set_dispatcher(request, dispatcher)
-    return request
-
-
-def complete_request(
-    request: Request,
-    params: Mapping[str, Any],
-    path_args: tuple[str, ...],
-    path_params: Mapping[str, str],
-    parsed_body: Any,
-    dispatcher: Dispatcher,
-) -> None:
-    """Set what routing and validation found on a request nothing else holds yet.
-
-    For the dispatcher only, on a :class:`Request` it has just built from an event
-    (whose ``path_args``, ``path_params`` and ``parsed_body`` are still empty): once
-    an operation, a plugin or a caller has it, a request never changes.
-    """
-    _set_params(request, params)
-    if path_args:
-        _set_path_args(request, path_args)
-    if path_params:
-        _set_path_params(request, path_params)
-    if parsed_body is not None:
-        _set_parsed_body(request, parsed_body)
-    _set_dispatcher(request, dispatcher)

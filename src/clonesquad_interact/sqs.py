@@ -13,23 +13,30 @@ the reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
 from .errors import BadRequest
 from .events import from_sqs_record
+from .request import Request
 from .response import Response
-
-if TYPE_CHECKING:
-    from .dispatcher import Dispatcher
 
 __all__ = ["all_failed", "handle_batch"]
 
 logger = structlog.get_logger(__name__)
 
 
-def handle_batch(dispatcher: Dispatcher, records: list[Any]) -> dict[str, Any]:
+class Dispatch(Protocol):
+    """What serves the messages of a batch (the dispatcher)."""
+
+    #: Re-raise unexpected exceptions instead of returning the message to the queue.
+    raise_unexpected: bool
+
+    def dispatch(self, request: Request) -> Response: ...
+
+
+def handle_batch(dispatcher: Dispatch, records: list[Any]) -> dict[str, Any]:
     """Serve each record; answer the ones to receive again."""
     failures: list[dict[str, str]] = []
     for record in records:
@@ -50,7 +57,7 @@ def _message_id(record: Any) -> str:
     return message_id if isinstance(message_id, str) else ""
 
 
-def _serve_record(dispatcher: Dispatcher, record: Any, message_id: str) -> bool:
+def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
     """Serve one record; ``False`` if it should come back (a retryable failure)."""
     op: str | None = None
     try:
