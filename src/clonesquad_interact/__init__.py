@@ -30,8 +30,7 @@ from .request import Interface, Request
 from .response import Response
 from .settings import SettingMissing, Settings
 from .tables import Item, KeyValueTable
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "AWS",

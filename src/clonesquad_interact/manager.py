@@ -192,7 +192,7 @@ def _own_version() -> str | None:
     try:
         return importlib.metadata.version(_OWN_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        from . import __version__
+        from .version import __version__
 
         return __version__
 

@@ -1,0 +1,3 @@
+"""The version of clonesquad-interact."""
+
+__version__ = "0.1.0"
