@@ -109,9 +109,8 @@ class Writer:
     @hookimpl
     def register_operations(self) -> list[Any]:
         def handler(request: Request) -> str:
-            assert request.dispatcher is not None
-            request.dispatcher.table("StateTable").client.put_item(
-                TableName=request.dispatcher.settings.get("StateTable"),
+            request.deployment.table("StateTable").client.put_item(
+                TableName=request.deployment.settings.get("StateTable"),
                 Item={"Key": {"S": "written"}, "Value": {"S": "1"}},
             )
             return "written"
