@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Any
 
@@ -205,7 +204,7 @@ def test_an_unreadable_url_document_is_skipped_and_the_other_layers_apply(
 # -- import ------------------------------------------------------------------
 
 
-def test_an_import_of_more_than_25_keys_is_written_in_batches(
+def test_an_import_of_more_than_25_keys_is_written_in_one_transaction(
     dispatcher: Dispatcher, client: InteractClient, table: RawTable
 ) -> None:
     document = {f"custom.key.{n:03}": str(n) for n in range(60)}
@@ -213,7 +212,7 @@ def test_an_import_of_more_than_25_keys_is_written_in_batches(
         answer = client.post("configuration", json.dumps(document))
     assert answer.status_code == 200, answer.text
     assert answer.text == "Ok (60 key(s) processed)"
-    assert calls == {"dynamodb.BatchWriteItem": math.ceil(60 / 25)}
+    assert calls == {"dynamodb.TransactWriteItems": 1}
     assert table_content(table) == document
 
 

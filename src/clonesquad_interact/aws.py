@@ -7,12 +7,66 @@ of 2 s to connect and 5 s to read.
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["AWS", "CLIENT_CONFIG"]
+from .errors import ServiceUnavailable
+
+__all__ = ["AWS", "CLIENT_CONFIG", "REQUEST_BUDGET", "check_time", "deadline_of"]
+
+#: Longest a request may spend before it answers: API Gateway gives up after 29 s.
+REQUEST_BUDGET = 27.0
+#: Time kept back from the Lambda context's remaining time, to answer and log.
+ANSWER_MARGIN = 1.5
+
+#: When (``time.monotonic()``) the request being served must have answered.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "clonesquad_interact_deadline", default=None
+)
+
+
+def deadline_of(context: Any, now: float | None = None) -> float:
+    """The deadline of a request served under a Lambda ``context``: :data:`REQUEST_BUDGET`
+    from now, sooner when the context's remaining time is shorter."""
+    now = time.monotonic() if now is None else now
+    budget = REQUEST_BUDGET
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        try:
+            left = float(remaining()) / 1000 - ANSWER_MARGIN
+        except (TypeError, ValueError):
+            left = budget
+        budget = min(budget, left)
+    return now + budget
+
+
+def set_deadline(deadline: float | None) -> contextvars.Token[float | None]:
+    """Set the deadline of the request being served (reset it with the token)."""
+    return _DEADLINE.set(deadline)
+
+
+def reset_deadline(token: contextvars.Token[float | None]) -> None:
+    """Undo :func:`set_deadline`."""
+    _DEADLINE.reset(token)
+
+
+def check_time(what: str, needed: float = 0.0) -> None:
+    """Refuse to start ``what`` when the request has less than ``needed`` seconds left.
+
+    :raises ServiceUnavailable: the request's time is (nearly) up; nothing of ``what``
+        was done.
+    """
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() + needed >= deadline:
+        raise ServiceUnavailable(
+            f"the request ran out of time before it could {what}; nothing of it was done: "
+            "send the request again",
+            retry_after=1,
+        )
 
 #: Keyword arguments of :class:`botocore.config.Config` for every client.
 CLIENT_CONFIG: Mapping[str, Any] = MappingProxyType(

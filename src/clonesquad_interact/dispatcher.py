@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from .aws import AWS
+from .aws import AWS, deadline_of, reset_deadline, set_deadline
 from .cache import ResponseCache
 from .configuration import ConfigurationKey
 from .deployment import Deployment
@@ -174,6 +174,13 @@ class Dispatcher:
         :returns: an API Gateway proxy answer, an SQS ``batchItemFailures`` answer,
             or for a direct invocation ``{"statusCode", "headers", "body"}``.
         """
+        token = set_deadline(deadline_of(context))
+        try:
+            return self._handle(event)
+        finally:
+            reset_deadline(token)
+
+    def _handle(self, event: Any) -> dict[str, Any]:
         kind: EventKind | None = None
         try:
             kind = classify(event)

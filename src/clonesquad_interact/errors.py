@@ -16,11 +16,13 @@ from typing import Any, ClassVar
 
 __all__ = [
     "BadRequest",
+    "Conflict",
     "Forbidden",
     "InteractError",
     "InternalError",
     "MethodNotAllowed",
     "NotFound",
+    "PayloadTooLarge",
     "PluginError",
     "ServiceUnavailable",
     "TooManyRequests",
@@ -55,8 +57,9 @@ class InteractError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """Whether trying again later may succeed (server-side trouble or throttling)."""
-        return self.status >= 500 or self.status == 429
+        """Whether trying again later may succeed (server-side trouble, throttling, or a
+        concurrent writer)."""
+        return self.status >= 500 or self.status in (409, 429)
 
 
 class BadRequest(InteractError):
@@ -91,6 +94,20 @@ class MethodNotAllowed(InteractError):
 
     status = 405
     kind = "MethodNotAllowed"
+
+
+class Conflict(InteractError):
+    """Another writer changed what the request was about to write; sending it again works."""
+
+    status = 409
+    kind = "Conflict"
+
+
+class PayloadTooLarge(InteractError):
+    """The body holds more than one request may write; it must be split."""
+
+    status = 413
+    kind = "PayloadTooLarge"
 
 
 class TooManyRequests(InteractError):
@@ -149,24 +166,86 @@ _THROTTLING_CODES = frozenset(
     }
 )
 
+#: AWS error codes of a service in trouble (its 5xx) or too slow: worth trying again later.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "InternalServerError",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "Unavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+#: AWS error codes that say the function's role may not make the call.
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+
+
+def aws_error_code(exc: BaseException) -> str | None:
+    """The error code of a botocore ``ClientError`` (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if not type(exc).__module__.startswith("botocore") or not isinstance(response, Mapping):
+        return None
+    error = response.get("Error")
+    code = error.get("Code") if isinstance(error, Mapping) else None
+    return code if isinstance(code, str) else ""
+
 
 def from_aws(exc: BaseException) -> InteractError | None:
-    """The error to answer for an exception from boto3, when it means "try again later".
+    """The error to answer for an exception from boto3 (``None``: not an AWS error).
 
-    AWS throttling and an AWS service that cannot be reached become a 503 with
-    ``Retry-After``; any other exception is unexpected (``None``).
+    Every AWS failure is classified here, once:
+
+    * throttling, a service's own 5xx (``InternalServerError``, ``ServiceUnavailable``...),
+      a timeout or a service that cannot be reached: 503 with ``Retry-After``;
+    * anything else (access denied, a request AWS refuses as invalid, a missing
+      resource): a permanent failure, 500, that names the service's error code only.
+
+    The answer never holds AWS's message text: the log has the exception.
     """
     if not type(exc).__module__.startswith("botocore"):
         return None
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        ReadTimeoutError,
+    )
 
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(exc) or "unknown"
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in _THROTTLING_CODES:
             return ServiceUnavailable(f"AWS is throttling requests ({code}); try again shortly")
-        return None
-    if isinstance(exc, ConnectionError | HTTPClientError):
+        if code in _UNAVAILABLE_CODES or (isinstance(status, int) and status >= 500):
+            return ServiceUnavailable(
+                f"an AWS service is unavailable for now ({code}); try again shortly"
+            )
+        operation = getattr(exc, "operation_name", None) or "a call"
+        if code in _DENIED_CODES:
+            return InternalError(
+                f"the function may not make the AWS call {operation} ({code}): its role "
+                "must allow it; the log has the details"
+            )
+        return InternalError(
+            f"AWS refused the call {operation} ({code}); the log has the details"
+        )
+    if isinstance(exc, ConnectionError | HTTPClientError | ReadTimeoutError):
         return ServiceUnavailable(
-            f"an AWS service could not be reached ({type(exc).__name__}); try again shortly"
+            f"an AWS service could not be reached in time ({type(exc).__name__}); "
+            "try again shortly"
         )
     return None

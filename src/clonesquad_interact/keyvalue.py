@@ -2,7 +2,8 @@
 document and write it to a table.
 
 The whole document is checked before anything is written, so a bad document
-writes nothing; the writes then go in batches of 25 items.
+writes nothing; the document is then written all or nothing, in one DynamoDB
+transaction, which is why a document holds at most 100 keys.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .configuration import ConfigurationKey, parse_duration, to_text
-from .errors import BadRequest, ValidationFailed
-from .tables import KeyValueTable
+from .errors import BadRequest, PayloadTooLarge, ValidationFailed
+from .tables import TRANSACTION_BYTES, TRANSACTION_SIZE, VERSION_KEY, KeyValueTable
 
 __all__ = [
     "ImportResult",
@@ -37,6 +38,8 @@ def check_value_of(key: str, text: str, registration: ConfigurationKey | None) -
     """Why ``text`` cannot be written to ``key``, or ``None``."""
     if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
         return f"a key must be 1 to {MAX_KEY_BYTES} bytes long"
+    if key == VERSION_KEY:
+        return f"the key {VERSION_KEY!r} is reserved (it counts the table's restores)"
     if len(text.encode("utf-8")) > MAX_VALUE_BYTES:
         return f"a value must be at most {MAX_VALUE_BYTES} bytes long"
     if registration is not None:
@@ -128,11 +131,44 @@ def import_document(
         )
     puts = {key: value for key, value in values.items() if value != ""}
     deletes = [key for key, value in values.items() if value == ""]
-    absent: list[str] = []
-    if restore:
-        absent = [key for key in table.scan() if key not in values]
-    table.write(puts, deletes + absent)
+    if not restore:
+        _check_fits(len(values), _size(values), restore=False)
+        table.transact(puts, deletes)
+        return ImportResult(processed=len(values))
+    _check_fits(len(values), _size(values), restore=True)
+    version = table.version()  # read before the scan: a restore after it changes it
+    seen = table.scan()
+    absent = [key for key in seen if key not in values]
+    _check_fits(len(values) + len(absent), _size(values), restore=True, absent=len(absent))
+    table.transact(puts, deletes + absent, seen=seen, version=version)
     return ImportResult(processed=len(values), deleted_absent=len(absent))
+
+
+def _size(values: Mapping[str, str]) -> int:
+    return sum(len(key.encode()) + len(value.encode()) for key, value in values.items())
+
+
+def _check_fits(items: int, size: int, *, restore: bool, absent: int = 0) -> None:
+    """Refuse, before anything is written, a document one transaction cannot hold."""
+    limit = TRANSACTION_SIZE - 1 if restore else TRANSACTION_SIZE
+    if items <= limit and size <= TRANSACTION_BYTES:
+        return
+    if restore:
+        held = f" ({absent} of them keys of the table absent from the document)" if absent else ""
+        raise PayloadTooLarge(
+            f"nothing was written: restore=true writes at most {limit} keys and "
+            f"{TRANSACTION_BYTES} bytes all at once, and this one writes {items} keys"
+            f"{held}, {size} bytes: delete keys first with documents of at most "
+            f"{TRANSACTION_SIZE} keys set to null, then restore the rest, or merge the "
+            "document in parts without restore=true",
+            details=[{"where": "body", "what": f"{items} keys, {size} bytes"}],
+        )
+    raise PayloadTooLarge(
+        f"nothing was written: a document is written all or nothing, at most {limit} keys "
+        f"and {TRANSACTION_BYTES} bytes at once, and this one holds {items} keys, {size} "
+        f"bytes: send it as several documents of at most {limit} keys each",
+        details=[{"where": "body", "what": f"{items} keys, {size} bytes"}],
+    )
 
 
 def parse_ttl(text: str) -> float:
@@ -205,6 +241,8 @@ def import_params(
 
     :returns: the answer, ``Ok (N key(s) processed)``.
     """
+    if isinstance(document, Mapping) and len(document) > TRANSACTION_SIZE:
+        _check_fits(len(document), 0, restore=bool(params.get("restore")))
     values = check_document(document if document is not None else {}, keys)
     result = import_document(
         table,

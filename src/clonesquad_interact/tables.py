@@ -13,14 +13,31 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ServiceUnavailable
+from .aws import check_time
+from .errors import Conflict, ServiceUnavailable, aws_error_code
 
-__all__ = ["BATCH_GET_SIZE", "BATCH_SIZE", "Item", "KeyValueTable"]
+__all__ = [
+    "BATCH_GET_SIZE",
+    "BATCH_SIZE",
+    "TRANSACTION_BYTES",
+    "TRANSACTION_SIZE",
+    "VERSION_KEY",
+    "Item",
+    "KeyValueTable",
+]
 
 #: Items per ``BatchWriteItem`` call (DynamoDB's limit).
 BATCH_SIZE = 25
 #: Keys per ``BatchGetItem`` call (DynamoDB's limit).
 BATCH_GET_SIZE = 100
+#: Items per ``TransactWriteItems`` call (DynamoDB's limit).
+TRANSACTION_SIZE = 100
+#: Bytes of keys and values per transaction (DynamoDB allows 4 MB, attribute names included).
+TRANSACTION_BYTES = 4_000_000
+#: The item whose number every ``restore`` increments, so that two restores cannot both
+#: succeed from the same state. CloneSquad ignores Scheduler entries whose name starts with
+#: ``#``; reads and scans here never show it.
+VERSION_KEY = "#clonesquad-interact.version"
 #: Attempts at writing a batch's unprocessed items (or reading its keys) before giving up.
 UNPROCESSED_ATTEMPTS = 5
 
@@ -88,6 +105,9 @@ class KeyValueTable:
 
     def get(self, key: str) -> Item | None:
         """The item ``key`` (one consistent ``GetItem``), ``None`` if absent or expired."""
+        if key == VERSION_KEY:
+            return None
+        check_time(f"read {self.name!r}")
         answer = self.client.get_item(
             TableName=self.name, Key={self.hash_key: {"S": key}}, ConsistentRead=True
         )
@@ -102,7 +122,7 @@ class KeyValueTable:
         return {
             attributes[self.hash_key]["S"]: _item(attributes, self.hash_key)
             for attributes in self._scan()
-            if not expired(attributes, now)
+            if not expired(attributes, now) and attributes[self.hash_key]["S"] != VERSION_KEY
         }
 
     def batch_get(self, keys: Iterable[str]) -> dict[str, Item]:
@@ -133,6 +153,7 @@ class KeyValueTable:
             }
         }
         for attempt in range(UNPROCESSED_ATTEMPTS):
+            check_time(f"read {self.name!r}")
             answer = self.client.batch_get_item(RequestItems=pending)
             yield from answer.get("Responses", {}).get(self.name, ())
             pending = answer.get("UnprocessedKeys") or {}
@@ -148,17 +169,20 @@ class KeyValueTable:
         paginator = self.client.get_paginator("scan")
         for page in paginator.paginate(TableName=self.name, ConsistentRead=True):
             yield from page.get("Items", ())
+            check_time(f"read the whole of {self.name!r}")
 
     # -- writes -----------------------------------------------------------
 
     def put(self, key: str, value: str, *, expiration_time: int | None = None) -> None:
         """Write ``key`` = ``value`` (one ``PutItem``), expiring at ``expiration_time``."""
+        check_time(f"write to {self.name!r}")
         self.client.put_item(
             TableName=self.name, Item=self._attributes(key, value, expiration_time)
         )
 
     def delete(self, key: str) -> bool:
         """Delete ``key`` (one ``DeleteItem``); whether a live item was there."""
+        check_time(f"write to {self.name!r}")
         answer = self.client.delete_item(
             TableName=self.name, Key={self.hash_key: {"S": key}}, ReturnValues="ALL_OLD"
         )
@@ -190,6 +214,7 @@ class KeyValueTable:
     def _write_batch(self, requests: list[dict[str, Any]]) -> None:
         pending = {self.name: requests}
         for attempt in range(UNPROCESSED_ATTEMPTS):
+            check_time(f"write to {self.name!r}")
             answer = self.client.batch_write_item(RequestItems=pending)
             pending = answer.get("UnprocessedItems") or {}
             if not pending:
@@ -200,6 +225,110 @@ class KeyValueTable:
             f"DynamoDB left {left} item(s) of table {self.name!r} unprocessed; "
             "send the same request again (it is idempotent)"
         )
+
+    def version(self) -> int:
+        """The table's version: how many restores wrote it (one consistent ``GetItem``)."""
+        check_time(f"read {self.name!r}")
+        answer = self.client.get_item(
+            TableName=self.name, Key={self.hash_key: {"S": VERSION_KEY}}, ConsistentRead=True
+        )
+        return _number(answer.get("Item", {}).get("Value")) or 0
+
+    def transact(
+        self,
+        puts: Mapping[str, str],
+        deletes: Iterable[str] = (),
+        *,
+        seen: Mapping[str, Item] | None = None,
+        version: int | None = None,
+    ) -> int:
+        """Write ``puts`` and delete ``deletes`` all or nothing (one ``TransactWriteItems``).
+
+        :param seen: when given, every key written must still hold what was read then
+            (its ``Value``, or no live item for a key absent from ``seen``).
+        :param version: when given, the table's :meth:`version` must still be this one;
+            the write increments it (the version item is one of the transaction's items).
+        :returns: the number of items written or deleted.
+        :raises Conflict: another writer changed a key (or the version) in the meantime;
+            nothing was written.
+        :raises ServiceUnavailable: DynamoDB throttled or failed the transaction;
+            nothing was written.
+        :raises ValueError: more items than one transaction holds (check first).
+        """
+        actions: list[dict[str, Any]] = []
+        for key, value in puts.items():
+            put: dict[str, Any] = {
+                "TableName": self.name,
+                "Item": self._attributes(key, value, None),
+            }
+            actions.append({"Put": self._unchanged(put, key, seen)})
+        for key in dict.fromkeys(deletes):
+            if key not in puts:
+                delete = {"TableName": self.name, "Key": {self.hash_key: {"S": key}}}
+                actions.append({"Delete": self._unchanged(delete, key, seen)})
+        if version is not None:
+            actions.append({"Update": self._next_version(version)})
+        if len(actions) > TRANSACTION_SIZE:
+            raise ValueError(f"{len(actions)} items do not fit one transaction")
+        if not actions:
+            return 0
+        check_time(f"write to {self.name!r}")
+        try:
+            self.client.transact_write_items(TransactItems=actions)
+        except Exception as exc:
+            if aws_error_code(exc) not in ("TransactionCanceledException", "ConditionalCheckFailed"):
+                raise
+            reasons = {
+                reason.get("Code")
+                for reason in getattr(exc, "response", {}).get("CancellationReasons", ())
+                if isinstance(reason, Mapping)
+            }
+            if reasons & {"ConditionalCheckFailed", "TransactionConflict"} or not reasons:
+                raise Conflict(
+                    f"another writer changed table {self.name!r} while this request wrote it; "
+                    "nothing was written: read the table again if needed and send the "
+                    "request again"
+                ) from None
+            raise ServiceUnavailable(
+                f"DynamoDB could not write table {self.name!r} for now; nothing was "
+                "written: send the same request again"
+            ) from None
+        return len(actions) - (version is not None)
+
+    def _unchanged(
+        self, action: dict[str, Any], key: str, seen: Mapping[str, Item] | None
+    ) -> dict[str, Any]:
+        """``action`` with the condition that ``key`` still holds what ``seen`` says."""
+        if seen is None:
+            return action
+        item = seen.get(key)
+        if item is None:
+            action["ConditionExpression"] = "attribute_not_exists(#k) OR #e <= :now"
+            action["ExpressionAttributeNames"] = {"#k": self.hash_key, "#e": "ExpirationTime"}
+            action["ExpressionAttributeValues"] = {":now": {"N": str(int(self.clock()))}}
+        elif "Value" in item.attributes:
+            action["ConditionExpression"] = "#v = :seen"
+            action["ExpressionAttributeNames"] = {"#v": "Value"}
+            action["ExpressionAttributeValues"] = {":seen": item.attributes["Value"]}
+        else:
+            action["ConditionExpression"] = "attribute_exists(#k) AND attribute_not_exists(#v)"
+            action["ExpressionAttributeNames"] = {"#k": self.hash_key, "#v": "Value"}
+        return action
+
+    def _next_version(self, version: int) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": {self.hash_key: {"S": VERSION_KEY}},
+            "UpdateExpression": "SET #v = :next",
+            "ExpressionAttributeNames": {"#v": "Value"},
+            "ExpressionAttributeValues": {":next": {"N": str(version + 1)}},
+        }
+        if version == 0:
+            update["ConditionExpression"] = "attribute_not_exists(#v)"
+        else:
+            update["ConditionExpression"] = "#v = :seen"
+            update["ExpressionAttributeValues"][":seen"] = {"N": str(version)}
+        return update
 
     def _attributes(self, key: str, value: str, expiration_time: int | None) -> dict[str, Any]:
         attributes: dict[str, Any] = {self.hash_key: {"S": key}, "Value": {"S": value}}

@@ -1,0 +1,85 @@
+"""AWS faults injected into the real boto3 clients with botocore's events.
+
+A fault answers a call with the HTTP status and error body the service would send,
+before anything is sent; botocore parses it, and its own retries run, exactly as
+they would against AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+
+
+class _Raw:
+    """The raw body botocore reads from an ``AWSResponse``."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An AWS error class: the HTTP status and the error code the service answers."""
+
+    status: int
+    code: str
+
+
+#: One fault of each class the library must tell apart.
+THROTTLING = Fault(400, "ThrottlingException")
+THROUGHPUT = Fault(400, "ProvisionedThroughputExceededException")
+INTERNAL_SERVER_ERROR = Fault(500, "InternalServerError")
+SERVICE_UNAVAILABLE = Fault(503, "ServiceUnavailable")
+ACCESS_DENIED = Fault(400, "AccessDeniedException")
+VALIDATION = Fault(400, "ValidationException")
+FAULTS = (THROTTLING, THROUGHPUT, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE, ACCESS_DENIED)
+
+MESSAGE = "secret AWS message text that must never reach a caller"
+
+
+def _response(fault: Fault, request: Any) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{fault.code}",
+                       "message": MESSAGE}).encode()
+    headers = {"x-amzn-ErrorType": fault.code, "Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse(request.url, fault.status, headers, _Raw(body))
+
+
+@contextmanager
+def injected(
+    client: Any,
+    operations: set[str],
+    fault: Fault,
+    *,
+    when: Callable[[int], bool] = lambda n: True,
+) -> Iterator[list[str]]:
+    """Answer ``client``'s calls of ``operations`` with ``fault`` (the ``n``-th call, from
+    0, when ``when(n)``); yields the list of calls made, faulty or not."""
+    made: list[str] = []
+    urls: dict[int, str] = {}
+
+    def send(request: Any, **kwargs: Any) -> AWSResponse | None:
+        name = kwargs.get("event_name", "").rsplit(".", 1)[-1]
+        if name not in operations:
+            return None
+        request.url = urls.setdefault(id(request), request.url)
+        made.append(name)
+        if not when(len(made) - 1):
+            return None
+        # Every before-send handler runs: moto's must not see the call it did not get.
+        request.url = "https://fault.invalid/"
+        return _response(fault, request)
+
+    client.meta.events.register_first("before-send", send, unique_id="inject-fault")
+    try:
+        yield made
+    finally:
+        client.meta.events.unregister("before-send", unique_id="inject-fault")

@@ -1,0 +1,219 @@
+"""Documents written all or nothing: transactions, their limits, concurrent restores,
+AWS faults part-way and the request's time budget."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.retries.standard import ExponentialBackoff
+
+from aws_calls import RawTable
+from clonesquad_interact import AWS, Dispatcher
+
+from clonesquad_interact.testing import InteractClient, apigw_rest_event
+
+import faults
+
+#: The item restores count with (documented in the README).
+VERSION_KEY = "#clonesquad-interact.version"
+WRITES = {"BatchWriteItem", "TransactWriteItems", "PutItem", "DeleteItem"}
+OLD = {f"custom.key.{n:03}": "old" for n in range(30)}
+NEW = {key: "new" for key in OLD}
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retries still run, without sleeping between them."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+
+
+@pytest.fixture
+def dispatcher(deployment: dict[str, str], aws_clients: AWS) -> Dispatcher:
+    return Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+
+
+@pytest.fixture
+def client(dispatcher: Dispatcher) -> InteractClient:
+    return InteractClient(dispatcher)
+
+
+@pytest.fixture(params=["ConfigurationTable", "SchedulerTable"])
+def table_op(request: pytest.FixtureRequest, deployment: dict[str, str], aws_clients: AWS) -> Any:
+    setting = request.param
+    op = "configuration" if setting == "ConfigurationTable" else "scheduler"
+    return op, RawTable(aws_clients.client("dynamodb"), deployment[setting])
+
+
+def content(table: RawTable) -> dict[str, str]:
+    """The table's keys and values, without the version item of restores."""
+    return {key: value for key, value in table.content().items() if key != VERSION_KEY}
+
+
+def fill(table: RawTable, content: dict[str, str]) -> None:
+    for key, value in content.items():
+        table.put_item(Item={"Key": key, "Value": value})
+
+
+@pytest.mark.parametrize("fault", faults.FAULTS, ids=lambda f: f.code)
+@pytest.mark.parametrize("restore", [False, True])
+def test_a_fault_part_way_leaves_the_old_or_the_new_document_whole(
+    client: InteractClient, dispatcher: Dispatcher, table_op: Any, fault: faults.Fault,
+    restore: bool,
+) -> None:
+    op, table = table_op
+    fill(table, {**OLD, "stale.key": "x"})
+    params = {"restore": "true"} if restore else {}
+    dynamodb = dispatcher.aws.client("dynamodb")
+    # Every write after the first fails: a document written in parts is left half-written.
+    with faults.injected(dynamodb, WRITES, fault, when=lambda n: n > 0):
+        answer = client.post(op, json.dumps(NEW), params)
+    written = content(table)
+    expected_new = NEW if restore else {**NEW, "stale.key": "x"}
+    assert written in ({**OLD, "stale.key": "x"}, expected_new)
+    assert answer.status_code == (200 if written == expected_new else answer.status_code)
+    assert faults.MESSAGE not in answer.text
+
+
+@pytest.mark.parametrize("fault", faults.FAULTS, ids=lambda f: f.code)
+def test_a_failed_transaction_writes_nothing_and_says_what_to_do(
+    client: InteractClient, dispatcher: Dispatcher, table_op: Any, fault: faults.Fault
+) -> None:
+    op, table = table_op
+    fill(table, OLD)
+    with faults.injected(dispatcher.aws.client("dynamodb"), WRITES, fault) as made:
+        answer = client.post(op, json.dumps(NEW), {"restore": "true"})
+    assert content(table) == OLD
+    assert faults.MESSAGE not in answer.text
+    assert "Traceback" not in answer.text
+    if fault is faults.ACCESS_DENIED:
+        assert answer.status_code == 500
+        assert "AccessDeniedException" in answer.json()["error"]["message"]
+        assert len(made) == 1
+    else:
+        assert answer.status_code == 503, answer.text
+        assert int(answer.headers["Retry-After"]) > 0
+        assert len(made) == 3  # botocore's own retries ran
+
+
+def test_a_document_of_more_than_100_keys_is_a_413_that_says_how_to_split_it(
+    client: InteractClient, table_op: Any
+) -> None:
+    op, table = table_op
+    document = {f"k{n}": "v" for n in range(101)}
+    answer = client.post(op, json.dumps(document))
+    assert answer.status_code == 413, answer.text
+    message = answer.json()["error"]["message"]
+    assert "101 keys" in message
+    assert "at most 100 keys each" in message
+    assert content(table) == {}
+    assert client.post(op, json.dumps(dict(list(document.items())[:100]))).status_code == 200
+
+
+def test_a_document_over_4_mb_is_a_413(client: InteractClient, table_op: Any) -> None:
+    op, table = table_op
+    document = {f"k{n}": "v" * 380_000 for n in range(11)}
+    answer = client.post(op, json.dumps(document))
+    assert answer.status_code == 413, answer.text
+    assert content(table) == {}
+
+
+def test_a_restore_that_would_delete_too_many_keys_is_a_413_that_writes_nothing(
+    client: InteractClient, table_op: Any
+) -> None:
+    op, table = table_op
+    fill(table, {f"old{n}": "v" for n in range(90)})
+    answer = client.post(op, json.dumps({f"new{n}": "v" for n in range(10)}), {"restore": "true"})
+    assert answer.status_code == 413, answer.text
+    message = answer.json()["error"]["message"]
+    assert "90 of them keys of the table absent from the document" in message
+    assert len(content(table)) == 90
+
+
+def test_two_concurrent_restores_cannot_both_succeed(
+    client: InteractClient, dispatcher: Dispatcher, table_op: Any
+) -> None:
+    op, table = table_op
+    dynamodb = dispatcher.aws.client("dynamodb")
+    answers: list[Any] = []
+
+    def other_restore(**_: Any) -> None:
+        if not answers:  # between the first restore's read and its write
+            answers.append(None)
+            answers[0] = client.post(op, json.dumps({"b": "2"}), {"restore": "true"})
+
+    for name in ("BatchWriteItem", "TransactWriteItems"):
+        dynamodb.meta.events.register(f"before-call.dynamodb.{name}", other_restore, name)
+    try:
+        first = client.post(op, json.dumps({"a": "1"}), {"restore": "true"})
+    finally:
+        for name in ("BatchWriteItem", "TransactWriteItems"):
+            dynamodb.meta.events.unregister(f"before-call.dynamodb.{name}", unique_id=name)
+    assert answers[0].status_code == 200
+    assert first.status_code == 409, first.text
+    assert "send the request again" in first.json()["error"]["message"]
+    assert content(table) == {"b": "2"}
+    again = client.post(op, json.dumps({"a": "1"}), {"restore": "true"})
+    assert again.status_code == 200
+    assert content(table) == {"a": "1"}
+
+
+def test_a_restore_does_not_delete_a_value_written_after_its_scan(
+    client: InteractClient, dispatcher: Dispatcher, table_op: Any
+) -> None:
+    op, table = table_op
+    fill(table, {"a": "1", "b": "1"})
+    dynamodb = dispatcher.aws.client("dynamodb")
+    done: list[int] = []
+
+    def concurrent_write(**_: Any) -> None:
+        if not done:
+            done.append(0)
+            done[0] = client.post(f"{op}/b", "2").status_code
+
+    for name in ("BatchWriteItem", "TransactWriteItems"):
+        dynamodb.meta.events.register(f"before-call.dynamodb.{name}", concurrent_write, name)
+    try:
+        answer = client.post(op, json.dumps({"a": "3"}), {"restore": "true"})
+    finally:
+        for name in ("BatchWriteItem", "TransactWriteItems"):
+            dynamodb.meta.events.unregister(f"before-call.dynamodb.{name}", unique_id=name)
+    assert done == [200]
+    assert answer.status_code == 409, answer.text
+    assert content(table) == {"a": "1", "b": "2"}
+
+
+def test_the_version_item_is_hidden_and_reserved(client: InteractClient, table_op: Any) -> None:
+    op, _ = table_op
+    assert client.post(op, json.dumps({"a": "1"}), {"restore": "true"}).status_code == 200
+    assert client.get(op, {"raw": "true"}).json() == {"a": "1"}
+    refused = client.post(op, json.dumps({VERSION_KEY: "9"}))
+    assert refused.status_code == 400
+    assert "reserved" in refused.text
+
+
+class LambdaContext:
+    """What the Lambda runtime passes: the time left before the function is stopped."""
+
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_request_with_too_little_time_left_writes_nothing_and_answers_503(
+    dispatcher: Dispatcher, table_op: Any
+) -> None:
+    op, table = table_op
+    event = apigw_rest_event("POST", op, body=json.dumps({"a": "1"}))
+    answer = dispatcher.handle(event, LambdaContext(remaining_ms=1000))
+    assert answer["statusCode"] == 503, answer
+    assert "ran out of time" in json.loads(answer["body"])["error"]["message"]
+    assert content(table) == {}
+    answer = dispatcher.handle(event, LambdaContext(remaining_ms=60_000))
+    assert answer["statusCode"] == 200
+    assert content(table) == {"a": "1"}
