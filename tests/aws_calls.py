@@ -60,5 +60,9 @@ class RawTable:
         return {name: next(iter(value.values())) for name, value in item.items()}
 
     def content(self) -> dict[str, str]:
-        """``Key -> Value`` of every item."""
-        return {item[self.hash_key]: item.get("Value", "") for item in self.items()}
+        """``Key -> Value`` of every item but the version item that restores write."""
+        return {
+            item[self.hash_key]: item.get("Value", "")
+            for item in self.items()
+            if item[self.hash_key] != "#clonesquad-interact.version"
+        }

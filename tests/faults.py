@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 
 class _Raw:
@@ -47,9 +47,12 @@ MESSAGE = "secret AWS message text that must never reach a caller"
 
 
 def _response(fault: Fault, request: Any) -> AWSResponse:
-    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{fault.code}",
-                       "message": MESSAGE}).encode()
-    headers = {"x-amzn-ErrorType": fault.code, "Content-Type": "application/x-amz-json-1.0"}
+    body = json.dumps(
+        {"__type": f"com.amazonaws.dynamodb.v20120810#{fault.code}", "message": MESSAGE}
+    ).encode()
+    headers = HTTPHeaders()
+    headers["x-amzn-ErrorType"] = fault.code
+    headers["Content-Type"] = "application/x-amz-json-1.0"
     return AWSResponse(request.url, fault.status, headers, _Raw(body))
 
 

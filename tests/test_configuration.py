@@ -387,7 +387,7 @@ def test_aws_calls_per_operation(dispatcher: Dispatcher, client: InteractClient)
     assert calls == {"dynamodb.PutItem": 1}
     with counting(dispatcher, "dynamodb") as calls:
         client.post("configuration", json.dumps({"a": "1", "b": ""}))
-    assert calls == {"dynamodb.BatchWriteItem": 1}
+    assert calls == {"dynamodb.TransactWriteItems": 1}
 
 
 def test_a_dump_of_a_large_table_follows_the_scan_pages(

@@ -61,13 +61,13 @@ def test_an_import_merges_restore_replaces_and_empty_values_delete(
     assert table.content() == {"evening": CRON}
 
 
-def test_an_import_of_many_entries_is_batched(
+def test_an_import_of_many_entries_is_one_transaction(
     deployed: Dispatcher, deployed_client: InteractClient, table: RawTable
 ) -> None:
     document = {f"entry{n}": CRON for n in range(51)}
     with counting(deployed, "dynamodb") as calls:
         assert deployed_client.post("scheduler", json.dumps(document)).status_code == 200
-    assert calls == {"dynamodb.BatchWriteItem": 3}
+    assert calls == {"dynamodb.TransactWriteItems": 1}
     assert len(table.content()) == 51
 
 

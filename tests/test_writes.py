@@ -9,12 +9,10 @@ from typing import Any
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 
+import faults
 from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher
-
 from clonesquad_interact.testing import InteractClient, apigw_rest_event
-
-import faults
 
 #: The item restores count with (documented in the README).
 VERSION_KEY = "#clonesquad-interact.version"
@@ -59,7 +57,10 @@ def fill(table: RawTable, content: dict[str, str]) -> None:
 @pytest.mark.parametrize("fault", faults.FAULTS, ids=lambda f: f.code)
 @pytest.mark.parametrize("restore", [False, True])
 def test_a_fault_part_way_leaves_the_old_or_the_new_document_whole(
-    client: InteractClient, dispatcher: Dispatcher, table_op: Any, fault: faults.Fault,
+    client: InteractClient,
+    dispatcher: Dispatcher,
+    table_op: Any,
+    fault: faults.Fault,
     restore: bool,
 ) -> None:
     op, table = table_op

@@ -68,6 +68,7 @@ def check_time(what: str, needed: float = 0.0) -> None:
             retry_after=1,
         )
 
+
 #: Keyword arguments of :class:`botocore.config.Config` for every client.
 CLIENT_CONFIG: Mapping[str, Any] = MappingProxyType(
     {

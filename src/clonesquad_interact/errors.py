@@ -240,12 +240,9 @@ def from_aws(exc: BaseException) -> InteractError | None:
                 f"the function may not make the AWS call {operation} ({code}): its role "
                 "must allow it; the log has the details"
             )
-        return InternalError(
-            f"AWS refused the call {operation} ({code}); the log has the details"
-        )
+        return InternalError(f"AWS refused the call {operation} ({code}); the log has the details")
     if isinstance(exc, ConnectionError | HTTPClientError | ReadTimeoutError):
         return ServiceUnavailable(
-            f"an AWS service could not be reached in time ({type(exc).__name__}); "
-            "try again shortly"
+            f"an AWS service could not be reached in time ({type(exc).__name__}); try again shortly"
         )
     return None

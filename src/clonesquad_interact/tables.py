@@ -276,7 +276,10 @@ class KeyValueTable:
         try:
             self.client.transact_write_items(TransactItems=actions)
         except Exception as exc:
-            if aws_error_code(exc) not in ("TransactionCanceledException", "ConditionalCheckFailed"):
+            if aws_error_code(exc) not in (
+                "TransactionCanceledException",
+                "ConditionalCheckFailed",
+            ):
                 raise
             reasons = {
                 reason.get("Code")
