@@ -83,7 +83,7 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
             )
             return True
         status, message = response.status, _error_message(response)
-    if status >= 500 or status == 429:
+    if status >= 500 or status in (409, 429):  # 409: a concurrent writer, worth retrying
         logger.warning(
             "sqs.record",
             message_id=message_id,
