@@ -56,6 +56,7 @@ BUILTIN_PLUGINS = (
     "clonesquad_interact.plugins.fleet",
     "clonesquad_interact.plugins.metrics",
     "clonesquad_interact.plugins.debug",
+    "clonesquad_interact.plugins.control",
 )
 
 

@@ -226,6 +226,7 @@ def _provisioned(
         else:
             provisioned = provision(settings, session=session, endpoint_url=endpoint_url)
             settings["InteractQueue"] = provisioned["InteractQueue"]
+            settings["MainSQSQueue"] = provisioned["MainSQSQueue"]
             fleet = seed_demo(session, settings, endpoint_url=endpoint_url) if demo else None
             if fleet is not None:
                 settings["ConfigurationURLs"] = configuration_url(settings)
@@ -288,7 +289,7 @@ def _real_aws() -> Backend:
             "(and ConfigurationTable, SchedulerTable, StateTable, EventTable, "
             "LongTermEventTable, InteractQueue, LoggingS3Path as your deployment has them)"
         )
-    names = (*deployment_settings("x"), "InteractQueue")
+    names = (*deployment_settings("x"), "InteractQueue", "MainSQSQueue")
     settings = {name: os.environ[name] for name in names if os.environ.get(name)}
     region = session.region_name
     if region is None:

@@ -254,6 +254,7 @@ def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
         commands.append(f"{curl} {key}")
     if "fleet/status" in routes:
         commands.append(f"{curl} {api}fleet/status")
+    commands += _control_commands(curl, api, routes)
     instance = _instance_principal(backend)
     if "metadata" in routes and instance is not None:
         commands.append(
@@ -273,6 +274,16 @@ def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
 
 
 PROG = "clonesquad-interact"
+
+
+def _control_commands(curl: str, api: str, routes: set[str]) -> list[str]:
+    """The commands of the operations CloneSquad added after the specification."""
+    commands = []
+    if "fleet/metadata" in routes:
+        commands.append(f"{curl} {api}fleet/metadata")
+    if "control/reschedulenow" in routes:
+        commands.append(f"{curl} {shlex.quote(api + 'control/reschedulenow?delay=5')}")
+    return commands
 
 
 def _instance_principal(backend: Backend) -> Principal | None:

@@ -64,8 +64,8 @@ def provision(
     :param endpoint_url: the AWS endpoint (moto's server), if not the default.
     :param aws: clients to use instead of ``session`` and ``endpoint_url``.
     :param max_receive_count: receives before a message moves to the dead-letter queue.
-    :returns: ``environ`` with ``InteractQueue`` (the queue URL) and
-        ``InteractDeadLetterQueue`` added.
+    :returns: ``environ`` with ``InteractQueue`` (the queue URL),
+        ``InteractDeadLetterQueue`` and ``MainSQSQueue`` added.
     """
     import boto3
 
@@ -109,6 +109,8 @@ def provision(
     )["QueueUrl"]
     result["InteractQueue"] = queue
     result["InteractDeadLetterQueue"] = dead_letters
+    # The queue of CloneSquad's main function, which control/reschedulenow wakes up.
+    result["MainSQSQueue"] = sqs.create_queue(QueueName=f"CloneSquad-Main-{group}")["QueueUrl"]
     logging_path = environ.get("LoggingS3Path", "")
     if logging_path.startswith("s3://"):
         bucket = logging_path.removeprefix("s3://").split("/", 1)[0]
