@@ -54,7 +54,7 @@ def delay_of(request: Request) -> int:
     :raises ValidationFailed: it is not a whole number of seconds from 0 to 900.
     """
     value = request.params.get("delay", 0)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DELAY:
         raise ValidationFailed(

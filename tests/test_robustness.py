@@ -205,3 +205,23 @@ def test_a_direct_response_with_bad_headers_is_a_500() -> None:
         )
     )
     assert dispatcher.handle(apigw_rest_event("GET", "/v"))["statusCode"] == 500
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"delay": "9" * 5000},
+        {"delay": ["1", "2"]},
+        {"delay": "１２"},  # full-width digits
+        {"delay": " "},
+        {"delay": "0x10"},
+        {"delay": "5", "unknown": "x"},
+    ],
+)
+def test_hostile_reschedule_parameters_are_a_400_naming_them(
+    deployed_client: InteractClient, query: dict[str, Any]
+) -> None:
+    response = deployed_client.get("/control/reschedulenow", params=query)
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]
+    assert "delay" in json.dumps(message) or "unknown" in json.dumps(message)
