@@ -212,7 +212,7 @@ def test_a_direct_response_with_bad_headers_is_a_500() -> None:
     [
         {"delay": "9" * 5000},
         {"delay": ["1", "2"]},
-        {"delay": "１２"},  # full-width digits
+        {"delay": "\uff11\uff12"},  # full-width digits
         {"delay": " "},
         {"delay": "0x10"},
         {"delay": "5", "unknown": "x"},
