@@ -13,7 +13,14 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 
-from clonesquad_interact import Interface, Operation, Request, ValidationFailed, hookimpl
+from clonesquad_interact import (
+    Deployment,
+    Interface,
+    Operation,
+    Request,
+    ValidationFailed,
+    hookimpl,
+)
 
 #: The State item in which the main function keeps the date of its last pass.
 LAST_CALL_KEY = "main.last_call_date"
@@ -66,13 +73,12 @@ def delay_of(request: Request) -> int:
 
 def reschedule_now(request: Request) -> str:
     """Delete ``main.last_call_date``, then send the delayed heartbeat."""
-    dispatcher = request.dispatcher
-    assert dispatcher is not None
+    deployment: Deployment = request.deployment
     delay = delay_of(request)
-    queue = dispatcher.settings.require("MainSQSQueue")
-    state = dispatcher.table("StateTable")
+    queue = deployment.settings.require("MainSQSQueue")
+    state = deployment.table("StateTable")
     state.delete(LAST_CALL_KEY)
-    dispatcher.aws.client("sqs").send_message(
+    deployment.client("sqs").send_message(
         QueueUrl=queue, MessageBody=json.dumps(HEARTBEAT), DelaySeconds=delay
     )
     return f"On-demand rescheduling request acknowledged. Reschedule in {delay} second(s)..."
