@@ -57,6 +57,7 @@ BUILTIN_PLUGINS = (
     "clonesquad_interact.plugins.metrics",
     "clonesquad_interact.plugins.debug",
     "clonesquad_interact.plugins.control",
+    "clonesquad_interact.plugins.instancecontrol",
 )
 
 
