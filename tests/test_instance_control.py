@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import importlib
 import json
 import random
 import re
@@ -15,9 +16,12 @@ import boto3
 import pytest
 
 from clonesquad_interact import Dispatcher
-from clonesquad_interact.plugins.patterns import PatternError, compile_pattern
 from clonesquad_interact.testing import InteractClient
 from demo_fleet import Demo, running_demo
+
+patterns = importlib.import_module("clonesquad_interact.plugins.patterns")
+PatternError = patterns.PatternError
+compile_pattern = patterns.compile_pattern
 
 KEY = "ec2.control.state"
 
