@@ -29,7 +29,7 @@ from clonesquad_interact.access import allows
 from clonesquad_interact.precomputed import Source, live, obtain
 from clonesquad_interact.production import Producer, Production
 
-from .instances import CONFIGURATION_KEYS, describe_fleet, shared_fleet
+from .instances import describe_fleet, shared_fleet
 from .shapes import (
     SHAPES_KEY,
     SPECIFICATION,
@@ -52,8 +52,8 @@ INSTANCE_ROLES = ConfigurationKey(
     INSTANCE_ROLES_KEY,
     "",
     "StringList",
-    "The IAM roles whose sessions metadata accepts as EC2 instances (comma-separated role "
-    "names). Empty: any role session named like an instance id. Set it to the fleet's "
+    "The IAM roles whose sessions metadata accepts as EC2 instances (role names separated "
+    "by ;). Empty: any role session named like an instance id. Set it to the fleet's "
     "instance roles so that a principal that can assume some other role cannot pose as an "
     "instance by naming its session after it.",
 )
@@ -120,7 +120,7 @@ def register_operations() -> list[Operation]:
 
 @hookimpl
 def register_configuration_keys() -> tuple[ConfigurationKey, ...]:
-    return (*CONFIGURATION_KEYS, INSTANCE_ROLES, SHAPES)
+    return (*INSTANCE_ROLES, SHAPES)
 
 
 @hookimpl

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from clonesquad_interact import ConfigurationKey, Deployment
+from clonesquad_interact import Deployment
 from clonesquad_interact.precomputed import state_table
 from clonesquad_interact.production import Production
 
@@ -55,17 +55,6 @@ _HEALTH_RANK = MappingProxyType({"impaired": 4, "insufficient-data": 3, "initial
 BURSTABLE_TYPE = re.compile(r"t\d")
 #: Instance ids per ``describe_instance_status``.
 IDS_PER_CALL = 100
-
-CONFIGURATION_KEYS = (
-    ConfigurationKey(
-        UNAVAILABLE_AZS_KEY,
-        "",
-        "StringList",
-        "Availability Zones (names such as eu-west-3c, or ids such as euw3-az1) to treat as "
-        "having issues, in addition to those EC2 reports: their running instances are "
-        "announced az_evicted and their stopped ones are not counted as startable.",
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from importlib.resources import files
 from typing import Any
 
 from clonesquad_interact import (
-    ConfigurationKey,
     Deployment,
     Interface,
     Operation,
@@ -23,7 +22,7 @@ from clonesquad_interact.tables import KeyValueTable, expired
 
 SCHEMAS = files("clonesquad_interact.schemas")
 
-KEEP_ACKED_RECORDS = "notify.event.keep_acked_records"
+KEEP_ACKED_RECORDS = "notify.event.keep_acked_records"  # declared by the catalogue plugin
 
 
 @hookimpl
@@ -36,21 +35,6 @@ def register_operations() -> list[Operation]:
             schema=SCHEMAS / "notify-ackevent.json",
             interfaces={Interface.SQS, Interface.APIGW, Interface.DIRECT},
             methods={"POST"},
-        )
-    ]
-
-
-@hookimpl
-def register_configuration_keys() -> list[ConfigurationKey]:
-    return [
-        ConfigurationKey(
-            key=KEEP_ACKED_RECORDS,
-            default="0",
-            format="Bool",
-            description=(
-                "Keep acknowledged events in the EventLog table, marked with an AckDate, "
-                "instead of deleting them."
-            ),
         )
     ]
 

@@ -164,6 +164,17 @@ def test_configured_unavailable_azs_by_name_or_id(demo: Demo, client: InteractCl
     assert fleet["ServingFleet_vs_MaximumFleetSizePourcentage"] == 60
 
 
+def test_unavailable_azs_are_a_semicolon_separated_list_as_clonesquad_writes_it(
+    demo: Demo, client: InteractClient
+) -> None:
+    # CloneSquad's StringList syntax: items separated by ';', empty items dropped.
+    written = client.post("/configuration/ec2.az.unavailable_list", body="eu-west-3a;;eu-west-3b;")
+    assert written.status_code == 200
+    for name in ("web", "spot"):
+        answer = client.get("/metadata", identity=instance_identity(demo.fleet[name])).json()
+        assert answer["LocatedInAZWithIssues"] is True, name
+
+
 @pytest.mark.parametrize(
     ("state", "issues"),
     [("information", False), ("impaired", True), ("unavailable", True), ("constrained", True)],
@@ -426,7 +437,7 @@ def test_metadata_can_require_the_callers_role_to_be_an_instance_role(
     posing = instance_identity(web, role_name="SomeOtherRole")
     assert client.get("/metadata", identity=posing).status_code == 200  # no list: any role
     written = client.post(
-        "/configuration/metadata.instance_role_names", "CloneSquadInstanceRole,SpareRole"
+        "/configuration/metadata.instance_role_names", "CloneSquadInstanceRole;SpareRole"
     )
     assert written.status_code == 200
     assert client.get("/metadata", identity=own_role).status_code == 200

@@ -211,10 +211,11 @@ def test_a_key_with_an_unknown_format_or_a_bad_default_stops_start_up() -> None:
 
 
 def test_document_values_become_text() -> None:
-    assert to_text(True) == "true"
+    assert to_text(True) == "1"  # what CloneSquad's main function reads as a Bool
+    assert to_text(False) == "0"
     assert to_text(3) == "3"
     assert to_text(None) == ""
-    assert to_text(["a", 1], "StringList") == "a,1"
+    assert to_text(["a", 1], "StringList") == "a;1"
     with pytest.raises(ValueError, match="StringList"):
         to_text(["a"], "String")
     with pytest.raises(ValueError, match="a mapping"):

@@ -11,8 +11,12 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import PluginError
+from .metastrings import join_list, parse_meta_string
 
 __all__ = ["FORMATS", "ConfigurationKey", "check_value", "parse_duration", "to_text"]
+
+#: The ``IntegerOrPercentage`` word for "no value: let the fleet management decide".
+UNDEFINED = "undefined"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -65,8 +69,19 @@ def _integer(text: str) -> None:
         raise ValueError("expected an integer") from None
 
 
+def _positive_integer(text: str) -> None:
+    try:
+        number = int(text.strip())
+    except ValueError:
+        raise ValueError("expected a whole number, 0 or more") from None
+    if number < 0:
+        raise ValueError("expected a whole number, 0 or more")
+
+
 def _integer_or_percentage(text: str) -> None:
     stripped = text.strip()
+    if stripped == UNDEFINED:
+        return
     try:
         int(stripped.removesuffix("%"))
     except ValueError:
@@ -82,12 +97,34 @@ def _float(text: str) -> None:
         raise ValueError("expected a finite number")
 
 
+#: A duration CloneSquad's main function reads: whole seconds, or ``name=number``
+#: parts joined by ``,`` with no spaces, names as Python's ``timedelta`` takes them.
+_STORED_DURATION = re.compile(
+    r"[+-]?[0-9][0-9_]*|(?:(?:weeks|days|hours|minutes|seconds|milliseconds|microseconds)"
+    r"=[0-9]+(?:\.[0-9]+)?)(?:,(?:weeks|days|hours|minutes|seconds|milliseconds|microseconds)"
+    r"=[0-9]+(?:\.[0-9]+)?)*"
+)
+
+
 def _duration(text: str) -> None:
     parse_duration(text)
+    if not _STORED_DURATION.fullmatch(text.strip()):
+        raise ValueError(
+            "write whole seconds (3600) or plural unit=number parts joined by ',' with no "
+            "spaces, such as minutes=30,hours=1 (CloneSquad reads no other form)"
+        )
 
 
 def _any(text: str) -> None:
     return None
+
+
+def _meta_string(text: str) -> None:
+    if not parse_meta_string(text):
+        raise ValueError(
+            "expected records separated by ';', each a leading text then ,key=value "
+            "options (write \\; \\, or \\= for a literal ; , or =)"
+        )
 
 
 #: Value formats, each with its check (raises :class:`ValueError` with the reason).
@@ -98,8 +135,9 @@ FORMATS: Mapping[str, Callable[[str], None]] = MappingProxyType(
         "Float": _float,
         "Integer": _integer,
         "IntegerOrPercentage": _integer_or_percentage,
-        "MetaString": _any,
-        "MetaStringList": _any,
+        "MetaString": _meta_string,
+        "MetaStringList": _meta_string,
+        "PositiveInteger": _positive_integer,
         "String": _any,
         "StringList": _any,
     }
@@ -125,9 +163,10 @@ def check_value(fmt: str, text: str) -> str | None:
 def to_text(value: Any, fmt: str | None = None) -> str:
     """A value from a JSON or YAML document as the text stored in a table.
 
-    Strings are kept; numbers and booleans are written out (``true``, ``3``,
-    ``0.5``); ``null`` is ``""`` (no value); a list of scalars is accepted for a
-    ``StringList`` key and joined with commas.
+    Strings are kept; numbers are written out (``3``, ``0.5``) and booleans as
+    ``1``/``0`` (what CloneSquad's main function reads back as a ``Bool``); ``null``
+    is ``""`` (no value); a list of scalars is accepted for a ``StringList`` key and
+    joined with ``;``.
 
     :raises ValueError: a mapping, a list for another format, or a nested list.
     """
@@ -136,13 +175,13 @@ def to_text(value: Any, fmt: str | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "1" if value else "0"
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list | tuple):
         if fmt not in _LIST_FORMATS:
             raise ValueError("a list is accepted only for a StringList key; write text instead")
-        return ",".join(to_text(item, "String") for item in value)
+        return join_list([to_text(item, "String") for item in value])
     kind = "a mapping" if isinstance(value, Mapping) else type(value).__name__
     raise ValueError(f"expected text, a number or a boolean, not {kind}")
 
@@ -154,8 +193,8 @@ class ConfigurationKey:
     :param key: the key's name (``ec2.schedule.min_instance_count``); case is kept.
     :param default: the value when no layer sets it, as text (``""`` for none).
     :param format: how values are written, one of :data:`FORMATS`: ``Bool``,
-        ``Integer``, ``IntegerOrPercentage``, ``Float``, ``Duration``, ``String``,
-        ``StringList``, ``MetaString``, ``MetaStringList``.
+        ``Integer``, ``PositiveInteger``, ``IntegerOrPercentage``, ``Float``,
+        ``Duration``, ``String``, ``StringList``, ``MetaString``, ``MetaStringList``.
     :param description: what the key does, for the configuration dump.
     :param stable: ``False`` for keys that may change between releases (dumped
         only on request).
@@ -168,6 +207,9 @@ class ConfigurationKey:
     stable: bool = True
     #: The name of the plugin that declared it (filled in by the dispatcher).
     plugin: str = field(default="", compare=False)
+    #: A key of CloneSquad's catalogue: a plugin that declares the same key replaces
+    #: this declaration (instead of the two stopping start-up).
+    catalogued: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.key or self.key != self.key.strip():

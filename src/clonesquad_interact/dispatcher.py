@@ -113,6 +113,7 @@ class Dispatcher:
                     ConfigurationKey,
                     lambda key: key.key,
                     "configuration key {name} is declared",
+                    gives_way=lambda key: key.catalogued,
                 ).items()
             }
         )

@@ -23,6 +23,7 @@ from .aws import AWS
 from .configuration import ConfigurationKey, as_bool, parse_duration, to_text
 from .errors import BadRequest, NotFound
 from .formats import parse_document
+from .metastrings import parse_list
 from .settings import Settings
 from .tables import Item, KeyValueTable
 
@@ -253,5 +254,5 @@ class LayeredConfiguration:
             return parse_duration(entry.registration.default)
 
     def get_list(self, key: str) -> list[str]:
-        """The effective value of a ``StringList`` key: its comma-separated items."""
-        return [item.strip() for item in self.value(key).split(",") if item.strip()]
+        """The effective value of a ``StringList`` key: its ``;``-separated items."""
+        return parse_list(self.value(key))

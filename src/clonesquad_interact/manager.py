@@ -49,6 +49,7 @@ ENV_TRACE = "CLONESQUAD_INTERACT_TRACE_PLUGINS"
 #: The built-in plugins, registered exactly like third-party ones.
 BUILTIN_PLUGINS = (
     "clonesquad_interact.plugins.root",
+    "clonesquad_interact.plugins.catalogue",
     "clonesquad_interact.plugins.configuration",
     "clonesquad_interact.plugins.scheduler",
     "clonesquad_interact.plugins.notify",
@@ -88,17 +89,25 @@ class PluginSet:
         expected: type,
         name_of: Callable[[Any], str],
         claim: str,
+        gives_way: Callable[[Any], bool] | None = None,
     ) -> dict[str, tuple[str, Any]]:
         """:meth:`contributions` by name (``name_of(item)``): ``{name: (plugin name, item)}``.
 
         :param claim: what the error says of a name two plugins contribute
             (``"producer 'x' is contributed"``... is written as ``claim.format(name=...)``).
+        :param gives_way: whether an item is a fallback that another plugin's item of
+            the same name replaces (instead of the two being an error).
         :raises PluginError: as :meth:`contributions`, or two plugins contribute one name.
         """
         found: dict[str, tuple[str, Any]] = {}
         for plugin, item in self.contributions(hook_name, expected):
             name = name_of(item)
             other = found.get(name)
+            if other is not None and gives_way is not None:
+                if gives_way(item):
+                    continue
+                if gives_way(other[1]):
+                    other = None
             if other is not None:
                 first, second = sorted((other[0], plugin))
                 raise PluginError(

@@ -1,0 +1,124 @@
+"""CloneSquad's configuration catalogue, its formats and its list syntax."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clonesquad_interact import AWS, ConfigurationKey, Dispatcher
+from clonesquad_interact.configuration import check_value
+from clonesquad_interact.metastrings import join_list, parse_list, parse_meta_string
+from clonesquad_interact.testing import InteractClient
+
+from helpers import OperationsPlugin
+
+SPEC_KEYS = Path("/work/shared/spec/clonesquad-configuration-keys.json")
+ALARMS = [f"cloudwatch.alarm0{n}.configuration_url" for n in range(1, 6)]
+
+
+def catalogue() -> tuple[ConfigurationKey, ...]:
+    # the built-in plugin, imported by name as the plugin manager does
+    module = importlib.import_module("clonesquad_interact.plugins.catalogue")
+    keys: tuple[ConfigurationKey, ...] = module.register_configuration_keys()
+    return keys
+
+
+def test_the_catalogue_declares_every_key_of_the_original_once() -> None:
+    declared = {key.key: key for key in catalogue()}
+    assert len(declared) == len(catalogue()) == 147
+    for name in ("app.disable", "ec2.schedule.min_instance_count", *ALARMS):
+        assert name in declared
+    assert "subfleet.{SubfleetName}.state" in declared
+    for key in catalogue():
+        assert key.description, key.key
+        assert "\n" not in key.description, key.key
+        assert key.check(key.default) is None, key.key
+
+
+@pytest.mark.skipif(not SPEC_KEYS.exists(), reason="the facts sheet is not beside the repository")
+def test_the_catalogue_matches_the_keys_the_original_registers() -> None:
+    original = json.loads(SPEC_KEYS.read_text())["keys"]
+    declared = {key.key: key for key in catalogue()}
+    for entry in original:
+        key = declared[entry["key"]]
+        assert key.stable is entry["stable"], entry["key"]
+        assert key.default == str(entry["default"]), entry["key"]
+        if entry["format"] in ("Bool", "Duration", "IntegerOrPercentage", "PositiveInteger"):
+            assert key.format == entry["format"]
+
+
+def test_min_instance_count_is_a_positive_integer_and_checked_on_write(
+    deployment: dict[str, str], aws_clients: AWS
+) -> None:
+    client = InteractClient(Dispatcher(raise_unexpected=True, aws=aws_clients))
+    refused = client.post("configuration/ec2.schedule.min_instance_count", "-1")
+    assert refused.status_code == 400
+    assert "PositiveInteger" in refused.json()["error"]["message"]
+    assert client.post("configuration/ec2.schedule.min_instance_count", "3").status_code == 200
+    refused = client.post("configuration/ec2.schedule.desired_instance_count", "half")
+    assert refused.status_code == 400
+    ok = client.post("configuration/ec2.schedule.desired_instance_count", "50%")
+    assert ok.status_code == 200
+    refused = client.post("configuration/ec2.schedule.scaleout.period", "minutes = 5")
+    assert refused.status_code == 400
+    dump = client.get("configuration").json()
+    assert dump["app.disable"]["Format"] == "Bool"
+    assert dump["app.disable"]["Description"]
+
+
+def test_a_plugin_that_declares_a_catalogue_key_replaces_its_entry(
+    deployment: dict[str, str], aws_clients: AWS
+) -> None:
+    mine = ConfigurationKey("app.disable", "1", "Bool", "Mine.")
+    plugin = OperationsPlugin(name="mine", keys=[mine])
+    dispatcher = Dispatcher([plugin], entry_points=False, aws=aws_clients)
+    assert dispatcher.configuration_keys["app.disable"].description == "Mine."
+    assert dispatcher.configuration_keys["app.disable"].plugin == "mine"
+
+
+@pytest.mark.parametrize(
+    ("text", "records"),
+    [
+        ("a,Key=Value;b", [{"_": "a", "Key": "Value"}, {"_": "b"}]),
+        ("a,flag", [{"_": "a", "flag": True}]),
+        ("a\\;b,k=v\\;w", [{"_": "a;b", "k": "v;w"}]),
+        (";;a;,b=1", [{"_": "a"}]),
+        ("a,,=z", [{"_": "a", "": "z"}]),
+        ("cron(0 6\\,18 * * ? *),x=1", [{"_": "cron(0 6,18 * * ? *)", "x": "1"}]),
+        ("a,k\\=1=v", [{"_": "a", "k\\=1": "v"}]),  # keys keep their escapes
+        ("", []),
+    ],
+)
+def test_meta_strings(text: str, records: list[dict[str, Any]]) -> None:
+    assert parse_meta_string(text) == records
+
+
+def test_string_lists_split_on_semicolons_only() -> None:
+    assert parse_list("eu-west-3a;eu-west-3b") == ["eu-west-3a", "eu-west-3b"]
+    assert parse_list(";a;; b ;") == ["a", "b"]
+    assert parse_list("a,b") == ["a,b"]
+    assert parse_list("") == []
+    assert join_list(["a", "b"]) == "a;b"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "ok"),
+    [
+        ("PositiveInteger", "0", True),
+        ("PositiveInteger", "-2", False),
+        ("PositiveInteger", "2%", False),
+        ("IntegerOrPercentage", "100%", True),
+        ("IntegerOrPercentage", "undefined", True),
+        ("IntegerOrPercentage", "lots", False),
+        ("MetaString", "internal:x.yaml,Points=1001", True),
+        ("MetaString", ";;", False),
+        ("Duration", "minutes=1,seconds=30", True),
+        ("Bool", "maybe", False),
+    ],
+)
+def test_formats(fmt: str, text: str, ok: bool) -> None:
+    assert (check_value(fmt, text) is None) is ok
