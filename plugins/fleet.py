@@ -120,7 +120,7 @@ def register_operations() -> list[Operation]:
 
 @hookimpl
 def register_configuration_keys() -> tuple[ConfigurationKey, ...]:
-    return (*INSTANCE_ROLES, SHAPES)
+    return (INSTANCE_ROLES, SHAPES)
 
 
 @hookimpl
