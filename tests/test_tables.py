@@ -225,10 +225,10 @@ def test_document_values_become_text() -> None:
 def test_yaml_answers_are_written_by_libyaml_when_pyyaml_has_it() -> None:
     import yaml
 
-    from clonesquad_interact import formats
+    from clonesquad_interact import yamldocs
 
     expected = yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper
-    assert formats._Dumper is expected
+    assert yamldocs._Dumper is expected
 
 
 # -- batch reads -----------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Reading request documents and writing answers, in JSON and YAML.
 
-YAML goes through libyaml's C classes when PyYAML was built with them. Request
-documents are read with a safe loader that refuses aliases, so a small body
-cannot expand into a huge one (the "billion laughs" document).
+YAML (:mod:`.yamldocs`) is imported when a YAML document arrives or is asked for.
 """
 
 from __future__ import annotations
@@ -14,8 +12,6 @@ import math
 from collections.abc import Callable, Mapping, Set
 from types import MappingProxyType
 from typing import Any
-
-import yaml
 
 from .errors import BadRequest
 
@@ -37,53 +33,6 @@ CONTENT_TYPES = MappingProxyType(
         "text": "text/plain; charset=utf-8",
     }
 )
-
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _DocumentLoader(yaml.SafeLoader):
-    """A safe loader that refuses aliases (``*name``) and non-finite numbers.
-
-    Dates and times stay text (``2024-01-01`` is the string it looks like), as
-    they would in JSON.
-    """
-
-    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML reads this class attribute
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-    def construct_yaml_float(self, node: Any) -> float:
-        value = super().construct_yaml_float(node)
-        if not math.isfinite(value):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value} is not a number JSON allows", node.start_mark
-            )
-        return value
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                "YAML aliases (*name) are not accepted here: write each value out",
-                mark,
-            )
-        return super().compose_node(parent, index)
-
-
-_DocumentLoader.add_constructor("tag:yaml.org,2002:float", _DocumentLoader.construct_yaml_float)
-
-
-def _refuse_tag(loader: _DocumentLoader, node: Any) -> Any:
-    raise yaml.constructor.ConstructorError(
-        None, None, f"{node.tag} values have no JSON form", node.start_mark
-    )
-
-
-for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
-    _DocumentLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
 
 
 def _reject_constant(name: str) -> Any:
@@ -112,19 +61,9 @@ def parse_document(text: str, fmt: str) -> Any:
     :raises BadRequest: with the line and column of the first problem.
     """
     if fmt == "yaml":
-        try:
-            return yaml.load(text, Loader=_DocumentLoader)  # noqa: S506 - a SafeLoader subclass
-        except RecursionError:
-            raise BadRequest("the body is nested too deeply") from None
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise BadRequest(
-                f"the body is not valid YAML{where}: {exc.problem or exc}",
-                details=[{"where": "body", "what": str(exc)}],
-            ) from None
-        except (yaml.YAMLError, ValueError) as exc:
-            raise BadRequest(f"the body is not valid YAML: {exc}") from None
+        from .yamldocs import load_yaml
+
+        return load_yaml(text)
     try:
         return parse_json(text)
     except RecursionError:
@@ -201,11 +140,7 @@ _encode_json = json_encoder(_json_default, ensure_ascii=False)
 def dump(value: Any, fmt: str) -> str:
     """Write ``value`` as a JSON or YAML document."""
     if fmt == "yaml":
-        return yaml.dump(
-            jsonable(value),
-            Dumper=_Dumper,
-            default_flow_style=False,
-            sort_keys=False,
-            allow_unicode=True,
-        )
+        from .yamldocs import dump_yaml
+
+        return dump_yaml(jsonable(value))
     return _encode_json(value)

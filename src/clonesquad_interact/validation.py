@@ -21,7 +21,7 @@ import copy
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 import jsonschema
 
+from .compiled import fast_validator
 from .errors import InteractError, PluginError, ValidationFailed
 from .formats import FORMATS, parse_document
 from .operation import Body, Operation
@@ -68,7 +69,15 @@ def _format_param() -> dict[str, Any]:
 class InputSchema:
     """An operation's schema, checked and compiled."""
 
-    __slots__ = ("_kinds", "_param_schemas", "_valid", "schema", "validator")
+    __slots__ = (
+        "_accepts",
+        "_compiled",
+        "_kinds",
+        "_param_schemas",
+        "_valid",
+        "schema",
+        "validator",
+    )
 
     def __init__(self, schema: dict[str, Any], validator: jsonschema.Draft202012Validator) -> None:
         self.schema = schema
@@ -79,6 +88,9 @@ class InputSchema:
         self._param_schemas = _param_properties(schema)
         #: Query strings already found valid (API Gateway, no body): as received -> as converted.
         self._valid: dict[Any, Mapping[str, Any]] = {}
+        #: The compiled check of valid input (see :mod:`.compiled`), made on first use.
+        self._accepts: Callable[[Any], bool] | None = None
+        self._compiled = False
 
     def validate(self, request: Request, operation: Operation) -> tuple[Mapping[str, Any], Any]:
         """Check ``request``'s input; return its typed ``params`` and its ``parsed_body``.
@@ -131,10 +143,11 @@ class InputSchema:
             fmt = params["format"] if params.get("format") in FORMATS else "json"
             parsed = parse_document(body, fmt)
             instance["body"] = parsed
-        converted = {problem["where"] for problem in problems}
-        for error in self.validator.iter_errors(instance):
-            described = _describe(error, self._param_schemas)
-            problems.extend(p for p in described if p["where"] not in converted)
+        if problems or not self._valid_at_once(instance):
+            converted = {problem["where"] for problem in problems}
+            for error in self.validator.iter_errors(instance):
+                described = _describe(error, self._param_schemas)
+                problems.extend(p for p in described if p["where"] not in converted)
         if problems:
             problems = sorted(
                 {(p["where"], p["what"]): p for p in problems}.values(), key=_where_of
@@ -147,6 +160,13 @@ class InputSchema:
             )
         frozen: Mapping[str, Any] = freeze(params)
         return frozen, freeze(parsed)
+
+    def _valid_at_once(self, instance: dict[str, Any]) -> bool:
+        """Whether the compiled check finds ``instance`` valid (``False``: jsonschema decides)."""
+        if not self._compiled:
+            self._accepts, self._compiled = fast_validator(self.schema), True
+        accepts = self._accepts
+        return accepts is not None and accepts(instance)
 
     def _params_from_body(
         self, body: str, params: dict[str, Any], problems: list[dict[str, str]]

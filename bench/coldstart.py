@@ -1,0 +1,387 @@
+"""What a caller waits for: cold starts in fresh processes, and warm SQS and API Gateway.
+
+Run from the repository root, with the development environment (it has moto's
+server, which plays DynamoDB)::
+
+    python bench/coldstart.py               # 9 pairs per cold figure, 9 warm rounds
+    python bench/coldstart.py --pairs 5     # shorter
+    python bench/coldstart.py --venv DIR    # where the benchmark environment lives
+
+The benchmark environment is a virtual environment made from this project's own
+files (``pip install '.[bench]'``: the runtime dependencies, Powertools and
+fastjsonschema, nothing of the development tools), created when missing or when
+``setup.cfg`` changed, as a Lambda package would hold them. Every cold figure is
+one fresh interpreter serving one event, its wall time from spawn to exit and its
+peak resident memory; the contenders of a figure run one after the other, in a
+changing order, and each ratio is the median over the pairs. The warm figures come
+from ``bench/warm.py``, run in the same environment. It prints one table and
+writes ``bench/results.json``; nothing is compared with a fixed time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+CONFIG_KEY = "app.disable"
+CONFIG_VALUE = "1"
+
+#: The children: each serves one event (a file) in a fresh interpreter and exits 0
+#: when the answer is the expected one.
+CHILDREN: dict[str, str] = {
+    "interact": """
+import json, sys
+from clonesquad_interact.lambda_handler import handler
+event = json.load(open(sys.argv[1]))
+answer = handler(event, None)
+sys.exit(0 if answer["statusCode"] == 200 and sys.argv[2] in answer["body"] else 1)
+""",
+    "powertools": """
+import functools, json, os, sys
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, content_types
+from aws_lambda_powertools.event_handler import Response
+
+app = APIGatewayRestResolver()
+
+@functools.cache
+def dynamodb():  # boto3 only for the routes that need it, as the pipeline does
+    import boto3
+    return boto3.client("dynamodb")
+
+@app.get("/")
+def root():
+    return {"operations": [{"name": "configuration/<key>", "summary": "Read one key."}]}
+
+@app.get("/configuration/<key>")
+def configuration(key):
+    item = dynamodb().get_item(
+        TableName=os.environ["ConfigurationTable"], Key={"Key": {"S": key}}
+    ).get("Item")
+    if item is None:
+        return Response(status_code=404, content_type=content_types.TEXT_PLAIN, body="")
+    return Response(
+        status_code=200, content_type=content_types.TEXT_PLAIN, body=item["Value"]["S"]
+    )
+
+event = json.load(open(sys.argv[1]))
+answer = app.resolve(event, None)
+sys.exit(0 if answer["statusCode"] == 200 and sys.argv[2] in answer["body"] else 1)
+""",
+    "hand-written": """
+import json, os, sys
+import boto3
+
+def handler(event, context):
+    key = event["pathParameters"]["proxy"].removeprefix("configuration/")
+    item = boto3.client("dynamodb").get_item(
+        TableName=os.environ["ConfigurationTable"], Key={"Key": {"S": key}}
+    ).get("Item")
+    if item is None:
+        return {"statusCode": 404, "body": json.dumps({"error": key})}
+    return {"statusCode": 200, "body": item["Value"]["S"]}
+
+event = json.load(open(sys.argv[1]))
+answer = handler(event, None)
+sys.exit(0 if answer["statusCode"] == 200 and sys.argv[2] in answer["body"] else 1)
+""",
+}
+
+
+def benchmark_venv(path: Path) -> Path:
+    """The benchmark environment's interpreter, the environment made when needed."""
+    stamp = hashlib.sha256((ROOT / "setup.cfg").read_bytes()).hexdigest()
+    python = path / "bin" / "python"
+    marker = path / ".setup-cfg-sha256"
+    if python.exists() and marker.exists() and marker.read_text() == stamp:
+        # The project's own code may have changed: reinstall it alone, quickly.
+        _pip(python, "install", "-q", "--no-deps", "--force-reinstall", str(ROOT))
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
+    _pip(python, "install", "-q", f"{ROOT}[bench]")
+    marker.write_text(stamp)
+    return python
+
+
+def _pip(python: Path, *args: str) -> None:
+    subprocess.run(
+        [str(python), "-m", "pip", *args],
+        check=True,
+        cwd=tempfile.gettempdir(),  # not the source tree: the wheel is built from ROOT
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            return server, endpoint
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("moto's server did not start")
+
+
+def deployment_environ(endpoint: str) -> dict[str, str]:
+    """The environment of the cold processes: a deployment whose AWS is moto's server."""
+    from clonesquad_interact.testing.deployment import DEPLOYMENT_ENVIRONMENT
+
+    environ = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "LOG_LEVEL": "INFO",
+    }
+    environ.update(
+        (name, value)
+        for name, value in DEPLOYMENT_ENVIRONMENT.items()
+        if name in ("GroupName", "ApplicationName", "ConfigurationTable", "StateTable")
+    )
+    return environ
+
+
+def provision_configuration(environ: dict[str, str]) -> None:
+    import boto3
+
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=environ["AWS_ENDPOINT_URL"],
+        region_name=environ["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for setting in ("ConfigurationTable", "StateTable"):
+        dynamodb.create_table(
+            TableName=environ[setting],
+            KeySchema=[{"AttributeName": "Key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "Key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    dynamodb.put_item(
+        TableName=environ["ConfigurationTable"],
+        Item={"Key": {"S": CONFIG_KEY}, "Value": {"S": CONFIG_VALUE}},
+    )
+
+
+def run_cold(
+    python: Path, script: Path, event: Path, expected: str, environ: dict[str, str]
+) -> tuple[float, float]:
+    """One fresh process serving one event: (wall ms, peak RSS MiB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(python), "-I", str(script), str(event), expected],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = (time.perf_counter() - started) * 1000
+    if os.waitstatus_to_exitcode(status) != 0:
+        error = process.stderr.read().decode() if process.stderr else ""
+        raise SystemExit(f"{script.name} on {event.name} failed: {error}")
+    if process.stderr:
+        process.stderr.close()
+    return wall, usage.ru_maxrss / 1024
+
+
+def cold_figure(
+    python: Path,
+    scripts: dict[str, Path],
+    event: Path,
+    expected: str,
+    environ: dict[str, str],
+    pairs: int,
+) -> dict[str, Any]:
+    """Every contender once per round, in a rotating order; medians and paired ratios."""
+    names = list(scripts)
+    for name in names:  # a first run of each, not timed (the files reach the page cache)
+        run_cold(python, scripts[name], event, expected, environ)
+    walls: dict[str, list[float]] = {name: [] for name in names}
+    rss: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(pairs):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            wall, peak = run_cold(python, scripts[name], event, expected, environ)
+            walls[name].append(wall)
+            rss[name].append(peak)
+    first = names[0]
+    return {
+        "wall_ms": {name: statistics.median(values) for name, values in walls.items()},
+        "rss_mib": {name: statistics.median(values) for name, values in rss.items()},
+        "wall_ratio": {
+            name: statistics.median(a / b for a, b in zip(walls[first], walls[name], strict=True))
+            for name in names[1:]
+        },
+        "rss_ratio": {
+            name: statistics.median(a / b for a, b in zip(rss[first], rss[name], strict=True))
+            for name in names[1:]
+        },
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    config, root = results["cold_config"], results["cold_root"]
+    warm = results["warm"]
+    rows = [
+        (
+            "cold GET configuration/<key> (GetItem), wall",
+            f"{config['wall_ms']['interact']:.0f} ms",
+            f"Powertools app {config['wall_ms']['powertools']:.0f} ms",
+            config["wall_ratio"]["powertools"],
+            "<= 1.0",
+        ),
+        (
+            "cold GET configuration/<key> (GetItem), peak RSS",
+            f"{config['rss_mib']['interact']:.1f} MiB",
+            f"Powertools app {config['rss_mib']['powertools']:.1f} MiB",
+            config["rss_ratio"]["powertools"],
+            "<= 1.0",
+        ),
+        (
+            "cold GET configuration/<key> (GetItem), wall",
+            f"{config['wall_ms']['interact']:.0f} ms",
+            f"boto3 + json {config['wall_ms']['hand-written']:.0f} ms",
+            config["wall_ratio"]["hand-written"],
+            "<= 1.15",
+        ),
+        (
+            "cold GET / (no AWS), wall",
+            f"{root['wall_ms']['interact']:.0f} ms",
+            f"Powertools app {root['wall_ms']['powertools']:.0f} ms",
+            root["wall_ratio"]["powertools"],
+            "<= 1.0",
+        ),
+        (
+            "warm SQS batch of 10",
+            f"{warm['sqs']['us']['interact']:.0f} us",
+            f"BatchProcessor+fastjsonschema+Logger {warm['sqs']['us']['powertools_batch']:.0f} us",
+            warm["sqs"]["ratio"]["powertools_batch"],
+            "<= 1.0",
+        ),
+    ]
+    for route in ("exact", "regex", "new_key"):
+        figures = warm[route]
+        rows.append(
+            (
+                f"warm API GW request, {route.replace('_', ' ')} route",
+                f"{figures['us']['interact']:.1f} us",
+                f"resolver+fastjsonschema+Logger {figures['us']['powertools_validated']:.1f} us",
+                figures["ratio"]["powertools_validated"],
+                "<= 0.8",
+            )
+        )
+        rows.append(
+            (
+                f"warm API GW request, {route.replace('_', ' ')} route",
+                f"{figures['us']['interact']:.1f} us",
+                f"bare resolver {figures['us']['powertools_bare']:.1f} us",
+                figures["ratio"]["powertools_bare"],
+                "<= 1.0",
+            )
+        )
+    lines = [
+        "| figure | clonesquad-interact | peer | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for figure, ours, peer, ratio, target in rows:
+        met = "yes" if ratio <= float(target.removeprefix("<= ")) else "no"
+        lines.append(f"| {figure} | {ours} | {peer} | {ratio:.2f}x | {target} | {met} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=9, help="fresh processes per contender")
+    parser.add_argument("--rounds", type=int, default=9, help="warm rounds")
+    parser.add_argument("--venv", type=Path, default=BENCH / ".venv", help="benchmark env")
+    parser.add_argument("--output", type=Path, default=BENCH / "results.json")
+    args = parser.parse_args(argv)
+    from clonesquad_interact.testing import apigw_rest_event
+
+    python = benchmark_venv(args.venv)
+    server, endpoint = start_moto()
+    try:
+        environ = deployment_environ(endpoint)
+        provision_configuration(environ)
+        with tempfile.TemporaryDirectory() as scratch:
+            directory = Path(scratch)
+            scripts = {}
+            for name, source in CHILDREN.items():
+                scripts[name] = directory / f"{name.replace('-', '_')}.py"
+                scripts[name].write_text(source)
+            config_event = directory / "config.json"
+            config_event.write_text(
+                json.dumps(apigw_rest_event("GET", f"/configuration/{CONFIG_KEY}"))
+            )
+            root_event = directory / "root.json"
+            root_event.write_text(json.dumps(apigw_rest_event("GET", "/")))
+            results: dict[str, Any] = {
+                "cold_config": cold_figure(
+                    python, scripts, config_event, CONFIG_VALUE, environ, args.pairs
+                ),
+                "cold_root": cold_figure(
+                    python,
+                    {name: scripts[name] for name in ("interact", "powertools")},
+                    root_event,
+                    "configuration/",
+                    environ,
+                    args.pairs,
+                ),
+            }
+        warm = subprocess.run(
+            [str(python), str(BENCH / "warm.py"), str(args.rounds)],
+            env={**environ, "PYTHONPATH": str(BENCH)},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        results["warm"] = json.loads(warm.stdout)
+    finally:
+        server.terminate()
+        server.wait()
+    results["machine"] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "pairs": args.pairs,
+        "rounds": args.rounds,
+    }
+    report = table(results)
+    results["table"] = report
+    print(report)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
