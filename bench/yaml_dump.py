@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from clonesquad_interact import ConfigurationKey, Entry
-from clonesquad_interact.formats import _Dumper, dump, jsonable
+from clonesquad_interact.formats import dump, jsonable
+from clonesquad_interact.yamldocs import _Dumper
 
 KEYS = 150
 

@@ -100,7 +100,12 @@ def test_every_built_in_schema_is_compiled_and_agrees_on_an_empty_call() -> None
         schema = dispatcher.schema(operation)
         accepts = fast_validator(schema)
         assert accepts is not None, operation.name
-        for instance in ({"params": {}}, {"params": {"format": "yaml"}}, {"params": {"x": 1}}):
+        instances: list[dict[str, Any]] = [
+            {"params": {}},
+            {"params": {"format": "yaml"}},
+            {"params": {"x": 1}},
+        ]
+        for instance in instances:
             if accepts(instance):
                 assert jsonschema.Draft202012Validator(schema).is_valid(instance), operation.name
 

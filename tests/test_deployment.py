@@ -11,6 +11,7 @@ from clonesquad_interact import (
     Deployment,
     Dispatcher,
     Interface,
+    PluginError,
     Request,
     SettingMissing,
     hookimpl,
@@ -78,3 +79,17 @@ def test_access_is_what_the_plugins_decide(recorder: Any, calls: Any) -> None:
     assert allows(request, "read", "i-0")
     assert not allows(request, "write", "i-0")  # nobody allows it
     assert not allows(request, "read", "i-1")  # one plugin denies it
+
+
+def test_lazy_schemas_are_checked_when_their_operation_first_runs() -> None:
+    from clonesquad_interact.testing import apigw_rest_event
+
+    broken = make_operation("broken", schema={"type": "no such type"})
+    plugin = OperationsPlugin(make_operation("fine"), broken)
+    with pytest.raises(PluginError, match="broken"):
+        build(plugin)  # by default, at build time
+    dispatcher = build(plugin, lazy_schemas=True)
+    assert dispatcher.handle(apigw_rest_event("GET", "/fine"))["statusCode"] == 200
+    answer = dispatcher.handle(apigw_rest_event("GET", "/broken"))
+    assert answer["statusCode"] == 500
+    assert "no such type" not in answer["body"]  # the cause is in the log, not the answer

@@ -74,6 +74,10 @@ class Dispatcher:
     :param raise_unexpected: re-raise unexpected exceptions instead of answering
         500 (test clients set it so that a bug fails the test where it happens).
     :param aws: the boto3 clients to use (default: created on first use, from ``environ``).
+    :param lazy_schemas: check and compile each operation's schema when it first runs
+        (the Lambda handler's choice: a cold container checks only what it serves; a
+        broken schema then answers 500 and logs why). By default every schema is
+        checked when the dispatcher is built, so that tests find a broken one.
     :raises PluginError: a plugin cannot be loaded, or the contributions conflict.
     """
 
@@ -87,6 +91,7 @@ class Dispatcher:
         entry_points: bool = True,
         raise_unexpected: bool = False,
         aws: AWS | None = None,
+        lazy_schemas: bool = False,
     ) -> None:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.raise_unexpected = raise_unexpected
@@ -101,10 +106,11 @@ class Dispatcher:
             replace(operation, plugin=name)
             for name, operation in self.plugins.contributions("register_operations", Operation)
         )
-        store = SchemaStore()
-        self._schemas: dict[Operation, InputSchema] = {
-            operation: store.compile(operation) for operation in self.router.operations
-        }
+        self._store = SchemaStore()
+        self._schemas: dict[Operation, InputSchema] = {}
+        if not lazy_schemas:
+            for operation in self.router.operations:
+                self._schema_of(operation)
         self.configuration_keys: Mapping[str, ConfigurationKey] = MappingProxyType(
             {
                 name: replace(key, plugin=plugin)
@@ -163,7 +169,17 @@ class Dispatcher:
 
     def schema(self, operation: Operation) -> dict[str, Any]:
         """A copy of the checked schema of ``operation``, as validation uses it."""
-        return copy.deepcopy(self._schemas[operation].schema)
+        return copy.deepcopy(self._schema_of(operation).schema)
+
+    def _schema_of(self, operation: Operation) -> InputSchema:
+        """The checked, compiled schema of ``operation`` (checked on first use).
+
+        :raises PluginError: the schema cannot be read or is not a valid JSON Schema.
+        """
+        schema = self._schemas.get(operation)
+        if schema is None:
+            schema = self._schemas[operation] = self._store.compile(operation)
+        return schema
 
     # ---------------------------------------------------------------------
     # Entry points
@@ -283,7 +299,7 @@ class Dispatcher:
                     deployment=self.deployment,
                 )
                 self._check_authorization(routed, operation)
-            params, parsed_body = self._schemas[operation].validate(request, operation)
+            params, parsed_body = self._schema_of(operation).validate(request, operation)
             request = replace(
                 request,
                 params=params,

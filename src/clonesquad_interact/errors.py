@@ -145,7 +145,8 @@ class ServiceUnavailable(InteractError):
 class PluginError(Exception):
     """A plugin cannot be loaded or its contributions contradict another's.
 
-    Raised while a :class:`~clonesquad_interact.Dispatcher` is built, never while it serves.
+    Raised while a :class:`~clonesquad_interact.Dispatcher` is built (and, for a schema
+    checked on first use, when its operation first runs: answered as a 500).
     """
 
 

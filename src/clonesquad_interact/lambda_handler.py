@@ -34,7 +34,7 @@ logger = structlog.get_logger(__name__)
 @functools.cache
 def get_dispatcher() -> Dispatcher:
     """The warm container's dispatcher, built on first use."""
-    return Dispatcher()
+    return Dispatcher(lazy_schemas=True)
 
 
 def handler(event: Any, context: Any) -> Any:
