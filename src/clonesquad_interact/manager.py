@@ -59,6 +59,7 @@ BUILTIN_PLUGINS = (
     "clonesquad_interact.plugins.debug",
     "clonesquad_interact.plugins.control",
     "clonesquad_interact.plugins.instancecontrol",
+    "clonesquad_interact.plugins.backup",
 )
 
 

@@ -1,0 +1,119 @@
+"""backup: the tables and the fleet's metadata written to S3 as CloneSquad lays them out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from aws_calls import RawTable, counting
+from clonesquad_interact import AWS, Dispatcher
+from clonesquad_interact.testing import InteractClient
+
+
+@pytest.fixture
+def bucket(deployment: dict[str, str], aws_clients: AWS, monkeypatch: pytest.MonkeyPatch) -> str:
+    name = "backups-bucket"
+    s3 = aws_clients.client("s3")
+    region = aws_clients.region or "us-east-1"
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+    monkeypatch.setenv("MetadataAndBackupS3Path", f"s3://{name}/root//cs/")
+    configuration = RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
+    configuration.put_item(Item={"Key": "ec2.schedule.min_instance_count", "Value": "2"})
+    configuration.put_item(Item={"Key": "[night]ec2.schedule.min_instance_count", "Value": "1"})
+    scheduler = RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
+    scheduler.put_item(Item={"Key": "every-5-min", "Value": "rate(5 minutes),interact:backup"})
+    ec2 = aws_clients.client("ec2")
+    ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": "clonesquad:group-name", "Value": deployment["GroupName"]},
+            {"Key": "Name", "Value": "web-1"}]}],
+    )  # fmt: skip
+    return name
+
+
+def objects(aws_clients: AWS, bucket: str) -> dict[str, str]:
+    s3 = aws_clients.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", ())]
+    return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode() for key in keys}
+
+
+def test_backup_writes_every_object_in_clonesquads_layout(
+    deployment: dict[str, str], aws_clients: AWS, bucket: str
+) -> None:
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    with counting(dispatcher, "s3", "dynamodb", "ec2", "sts") as calls:
+        answer = InteractClient(dispatcher).get("/backup")
+    assert answer.status_code == 200, answer.text
+    group, region = deployment["GroupName"], aws_clients.region
+    account = aws_clients.client("sts").get_caller_identity()["Account"]
+    part = f"accountid={account}/region={region}/groupname={group}"
+    found = objects(aws_clients, bucket)
+    assert sorted(answer.json()["written"]) == sorted(f"s3://{bucket}/{key}" for key in found)
+    assert all(key.startswith("root/cs/") for key in found), "empty path segments dropped"
+    latest = found[
+        f"root/cs/backups/{part}/latest-{account}-{region}-configuration-cs-{group}.yaml"
+    ]
+    assert yaml.safe_load(latest) == {
+        "ec2.schedule.min_instance_count": "2",
+        "night": {"ec2.schedule.min_instance_count": "1"},
+    }
+    archives = [k for k in found if f"backups/{part}/archive/" in k]
+    assert len(archives) == 2
+    assert all(k.endswith(f"-{account}-{region}-scheduler-cs-{group}.yaml") or
+               k.endswith(f"-{account}-{region}-configuration-cs-{group}.yaml")
+               for k in archives)  # fmt: skip
+    lines = found[
+        f"root/cs/metadata/configuration/{part}/configuration{account}-{region}-{group}-cs-{group}.json"
+    ]
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert [(r["Key"], r["Value"]) for r in records] == [("ec2.schedule.min_instance_count", "2")]
+    assert "MetadataRecordLastUpdatedAt" in records[0]
+    instances = found[
+        f"root/cs/metadata/instances/{part}/{account}-{region}-managed-instances-cs-{group}.json"
+    ]
+    [instance] = [json.loads(line) for line in instances.splitlines()]
+    assert instance["_Hostname"] == "web-1"
+    assert "_SubfleetName" not in instance
+    discovery = json.loads(
+        found[f"root/cs/metadata/discovery/{part}/{account}-{region}-discovery-cs-{group}.json"]
+    )
+    assert discovery["GroupName"] == group
+    assert discovery["Subfleets"] == []
+    assert calls["s3.PutObject"] == 9
+    assert calls["dynamodb.Scan"] == 2
+
+
+def test_without_the_setting_nothing_is_read(deployment: dict[str, str], aws_clients: AWS) -> None:
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    with counting(dispatcher, "s3", "dynamodb", "ec2", "sts") as calls:
+        answer = InteractClient(dispatcher).get("/backup")
+    assert answer.status_code == 424
+    assert "MetadataAndBackupS3Path" in answer.json()["error"]["message"]
+    assert sum(calls.values()) == 0
+
+
+def test_a_missing_bucket_fails_for_good_and_says_so(
+    deployment: dict[str, str], aws_clients: AWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MetadataAndBackupS3Path", "s3://no-such-bucket-here/x")
+    dispatcher = Dispatcher(entry_points=False, aws=aws_clients)
+    client = InteractClient(dispatcher)
+    answer = client.get("/backup")
+    assert answer.status_code == 424, answer.text
+    assert "NoSuchBucket" in answer.text
+    assert client.sqs({"OpType": "backup"}) == {"batchItemFailures": []}, "not retried"
+
+
+@pytest.mark.parametrize("params", [{"x": "1"}, {"format": "xml"}])
+def test_unknown_parameters_are_a_400(
+    deployment: dict[str, str], aws_clients: AWS, params: dict[str, Any]
+) -> None:
+    client = InteractClient(Dispatcher(entry_points=False, aws=aws_clients))
+    assert client.get("/backup", params=params).status_code == 400
