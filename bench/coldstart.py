@@ -12,9 +12,10 @@ files (``pip install '.[bench]'``: the runtime dependencies, Powertools and
 fastjsonschema, nothing of the development tools), created when missing or when
 ``setup.cfg`` changed, as a Lambda package would hold them. Every cold figure is
 one fresh interpreter serving one event, its wall time from spawn to exit and its
-peak resident memory; the contenders of a figure run one after the other, in a
-changing order, and each ratio is the median over the pairs. The warm figures come
-from ``bench/warm.py``, run in the same environment. It prints one table and
+peak resident memory (VmHWM of its own address space); the contenders of a
+figure run one after the other, in a changing order, and each ratio is the
+median over the pairs. The warm figures come from ``bench/warm.py``, run in the
+same environment. It prints one table and
 writes ``bench/results.json``; nothing is compared with a fixed time.
 """
 
@@ -48,7 +49,7 @@ import json, sys
 from clonesquad_interact.lambda_handler import handler
 event = json.load(open(sys.argv[1]))
 answer = handler(event, None)
-sys.exit(0 if answer["statusCode"] == 200 and sys.argv[2] in answer["body"] else 1)
+ok = answer["statusCode"] == 200 and sys.argv[2] in answer["body"]
 """,
     "powertools": """
 import functools, json, os, sys
@@ -79,7 +80,7 @@ def configuration(key):
 
 event = json.load(open(sys.argv[1]))
 answer = app.resolve(event, None)
-sys.exit(0 if answer["statusCode"] == 200 and sys.argv[2] in answer["body"] else 1)
+ok = answer["statusCode"] == 200 and sys.argv[2] in answer["body"]
 """,
     "hand-written": """
 import json, os, sys
@@ -96,9 +97,20 @@ def handler(event, context):
 
 event = json.load(open(sys.argv[1]))
 answer = handler(event, None)
-sys.exit(0 if answer["statusCode"] == 200 and sys.argv[2] in answer["body"] else 1)
+ok = answer["statusCode"] == 200 and sys.argv[2] in answer["body"]
 """,
 }
+
+
+#: Appended to every child: its peak resident memory (VmHWM, this program's own
+#: address space, not the parent's that a fork copied) into the file argv[3].
+FOOTER = """
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+with open(sys.argv[3], "w") as out:
+    out.write(peak)
+sys.exit(0 if ok else 1)
+"""
 
 
 def benchmark_venv(path: Path) -> Path:
@@ -197,21 +209,22 @@ def run_cold(
     python: Path, script: Path, event: Path, expected: str, environ: dict[str, str]
 ) -> tuple[float, float]:
     """One fresh process serving one event: (wall ms, peak RSS MiB)."""
+    peak_file = event.with_suffix(".rss")
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(python), "-I", str(script), str(event), expected],
+        [str(python), "-I", str(script), str(event), expected, str(peak_file)],
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, _ = os.wait4(process.pid, 0)
     wall = (time.perf_counter() - started) * 1000
     if os.waitstatus_to_exitcode(status) != 0:
         error = process.stderr.read().decode() if process.stderr else ""
         raise SystemExit(f"{script.name} on {event.name} failed: {error}")
     if process.stderr:
         process.stderr.close()
-    return wall, usage.ru_maxrss / 1024
+    return wall, int(peak_file.read_text()) / 1024
 
 
 def cold_figure(
@@ -338,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             scripts = {}
             for name, source in CHILDREN.items():
                 scripts[name] = directory / f"{name.replace('-', '_')}.py"
-                scripts[name].write_text(source)
+                scripts[name].write_text(source + FOOTER)
             config_event = directory / "config.json"
             config_event.write_text(
                 json.dumps(apigw_rest_event("GET", f"/configuration/{CONFIG_KEY}"))
