@@ -27,6 +27,7 @@ from .aws import AWS, deadline_of, reset_deadline, set_deadline
 from .cache import ResponseCache
 from .configuration import ConfigurationKey
 from .deployment import Deployment
+from .emf import RequestMetrics
 from .errors import Forbidden, InteractError, PluginError, from_aws
 from .events import (
     EventKind,
@@ -99,6 +100,8 @@ class Dispatcher:
         self.settings = Settings(self.environ)
         #: boto3 clients, created on first use.
         self.aws = aws if aws is not None else AWS(self.environ)
+        #: Per-operation metrics in the request lines (EMF), when configured.
+        self.metrics = RequestMetrics.from_environ(self.environ)
         self.plugins: PluginSet = load_plugins(
             plugins, environ=self.environ, block=block, builtins=builtins, entry_points=entry_points
         )
@@ -351,6 +354,13 @@ class Dispatcher:
             fields["error"] = error.message
         if exception is not None:
             fields["exc_info"] = exception
+        if self.metrics is not None:
+            title = operation.title if operation is not None else "(unrouted)"
+            fields.update(
+                self.metrics.fields(
+                    title, fields["interface"], response.status, fields["duration_ms"]
+                )
+            )
         try:
             if response.status >= 500:
                 logger.error("request", **fields)
