@@ -283,6 +283,9 @@ def _control_commands(curl: str, api: str, routes: set[str]) -> list[str]:
         commands.append(f"{curl} {api}fleet/metadata")
     if "control/reschedulenow" in routes:
         commands.append(f"{curl} {shlex.quote(api + 'control/reschedulenow?delay=5')}")
+    if "control/instances/(?P<list>unstoppable|unstartable)" in routes:
+        path = "control/instances/unstoppable?instanceids=all&mode=add&ttl=minutes=10"
+        commands.append(f"{curl} {shlex.quote(api + path)}")
     return commands
 
 
