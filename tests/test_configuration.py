@@ -308,7 +308,8 @@ def test_a_bad_document_names_every_key_at_fault(client: InteractClient) -> None
 def test_a_key_is_read_as_text_and_written_from_the_first_line_of_the_body(
     client: InteractClient, table: RawTable
 ) -> None:
-    assert client.get("configuration/ec2.schedule.min_instance_count").text == "0"
+    # CloneSquad's predefined layer sets 2 over the built-in 0
+    assert client.get("configuration/ec2.schedule.min_instance_count").text == "2"
     answer = client.post("configuration/ec2.schedule.min_instance_count", "3\nignored\n")
     assert answer.status_code == 200
     assert answer.text == "3"
@@ -510,3 +511,48 @@ def test_an_https_document_is_a_layer_too(
         server.server_close()
     assert entry["Value"] == "6"
     assert entry["ConfigurationOrigin"] == f"URL '{url}'"
+
+
+# -- CloneSquad's document layers ---------------------------------------------
+
+
+def test_the_predefined_layer_and_its_parameter_sets(
+    client: InteractClient, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = client.get("configuration").json()["ec2.schedule.min_instance_count"]
+    assert entry["Value"] == "2"
+    assert entry["ConfigurationOrigin"] == "internal:predefined.config.yaml"
+    # a document at ConfigurationURLs selects one of the predefined parameter sets
+    # (the original's spelling, typo included) and defines one of its own
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "config.active_parameter_set: min-desired-count-10-pent\n"
+        "night:\n  ec2.schedule.min_instance_count: 1\n"
+    )
+    monkeypatch.setenv("ConfigurationURLs", f"file://{site}")
+    fresh = InteractClient(
+        Dispatcher([OperationsPlugin(keys=KEYS)], entry_points=False, raise_unexpected=True)
+    )
+    assert fresh.get("configuration/ec2.schedule.min_instance_count").text == "10%"
+    site.write_text(
+        "config.active_parameter_set: night\nnight:\n  ec2.schedule.min_instance_count: 1\n"
+    )
+    fresh = InteractClient(
+        Dispatcher([OperationsPlugin(keys=KEYS)], entry_points=False, raise_unexpected=True)
+    )
+    entry = fresh.get("configuration").json()["ec2.schedule.min_instance_count"]
+    assert entry["Value"] == "1"
+    assert entry["ConfigurationOrigin"] == f"URL 'file://{site}'"
+
+
+def test_an_operator_replaces_the_custom_layer(
+    client: InteractClient, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "custom.config.yaml").write_text("ec2.schedule.min_instance_count: 4\n")
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
+    fresh = InteractClient(
+        Dispatcher([OperationsPlugin(keys=KEYS)], entry_points=False, raise_unexpected=True)
+    )
+    entry = fresh.get("configuration").json()["ec2.schedule.min_instance_count"]
+    assert entry["Value"] == "4"
+    assert entry["ConfigurationOrigin"] == "internal:custom.config.yaml"

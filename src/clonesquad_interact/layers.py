@@ -9,11 +9,13 @@ once a minute per warm container; the table is read on every request, so that a
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,13 @@ URL_TIMEOUT = 5.0
 URL_MAX_BYTES = 1 << 20
 
 DEFAULT_ORIGIN = "Built-in default"
+#: The documents read before ``ConfigurationURLs``, from ``$LAMBDA_TASK_ROOT`` or
+#: ``/opt`` (directly or in ``custo/``) when an operator puts one there, else the
+#: ones this package ships.
+INTERNAL_DOCUMENTS = ("predefined.config.yaml", "custom.config.yaml")
+ACTIVE_SET_KEY = "config.active_parameter_set"
+#: A document layer: its origin, its top-level values, its parameter sets.
+DocumentLayer = tuple[str, dict[str, str], dict[str, dict[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,43 +146,77 @@ class LayeredConfiguration:
         return f"DynamoDB configuration table '{table.name}'"
 
     def url_values(self) -> dict[str, tuple[str, str]]:
-        """The keys set by the ``ConfigurationURLs`` documents: key -> (value, origin).
+        """The keys set by the document layers: key -> (value, origin).
 
-        A document that cannot be read or is not a mapping of keys to values is
-        skipped with a warning in the log: the other layers still apply.
+        The layers, lowest first: ``internal:predefined.config.yaml``,
+        ``internal:custom.config.yaml``, then each ``ConfigurationURLs`` document. In
+        each, a top-level mapping is a parameter set: the one named by the highest
+        ``config.active_parameter_set`` of these layers wins over that layer's own
+        top-level keys. A document that cannot be read or is not a mapping is skipped
+        with a warning in the log: the other layers still apply.
         """
-        urls = self.settings.configuration_urls
-        if not urls:
-            return {}
         now = time.monotonic()
         cached = self._urls
         if cached is not None and now - cached[0] < URL_CACHE_SECONDS:
             return cached[1]
         with self._lock:
+            layers = [self._read_internal(name) for name in INTERNAL_DOCUMENTS]
+            layers += [self._read_url(url) for url in self.settings.configuration_urls]
+            active = ""
+            for _, top, _ in layers:
+                active = top.get(ACTIVE_SET_KEY, active)
             values: dict[str, tuple[str, str]] = {}
-            for url in urls:
-                values.update(self._read_url(url))
+            for origin, top, sets in layers:
+                merged = {**top, **sets.get(active, {})} if active else top
+                values.update((key, (value, origin)) for key, value in merged.items())
             self._urls = (now, values)
         return values
 
-    def _read_url(self, url: str) -> dict[str, tuple[str, str]]:
-        origin = f"URL '{url}'"
+    def _read_internal(self, name: str) -> DocumentLayer:
+        origin = f"internal:{name}"
+        for directory in (os.environ.get("LAMBDA_TASK_ROOT"), "/opt"):
+            if not directory:
+                continue
+            for sub in (".", "custo"):
+                path = Path(directory, sub, name)
+                if path.is_file():
+                    return self._read_document(path.as_uri(), origin)
+        text = (files("clonesquad_interact.resources") / name).read_text("utf-8")
+        return self._layer(parse_document(text, "yaml"), origin)
+
+    def _read_url(self, url: str) -> DocumentLayer:
+        return self._read_document(url, f"URL '{url}'")
+
+    def _read_document(self, url: str, origin: str) -> DocumentLayer:
         try:
-            document = parse_document(fetch_url(url, self.aws), "yaml")
-            if document is None:
-                return {}
-            if not isinstance(document, dict):
-                raise ValueError(f"the document is a {type(document).__name__}, not a mapping")
-            values: dict[str, tuple[str, str]] = {}
-            for key, value in document.items():
-                registration = self.keys.get(str(key))
-                text = to_text(value, registration.format if registration else None)
-                values[str(key)] = (text, origin)
-            return values
+            return self._layer(parse_document(fetch_url(url, self.aws), "yaml"), origin)
         except Exception as exc:
             message = exc.message if isinstance(exc, BadRequest) else str(exc)
             logger.warning("configuration url skipped", url=url, error=message)
-            return {}
+            return (origin, {}, {})
+
+    def _layer(self, document: Any, origin: str) -> DocumentLayer:
+        """A parsed document as (origin, top-level values, parameter sets)."""
+        if document is None:
+            return (origin, {}, {})
+        if not isinstance(document, dict):
+            raise ValueError(f"the document is a {type(document).__name__}, not a mapping")
+        top: dict[str, str] = {}
+        sets: dict[str, dict[str, str]] = {}
+        for key, value in document.items():
+            name = str(key)
+            if isinstance(value, dict):
+                sets[name] = {str(k): self._text(str(k), v) for k, v in value.items()}
+            elif not name.startswith("#"):
+                try:
+                    top[name] = self._text(name, value)
+                except ValueError:  # a list for a key that takes none: not a value
+                    continue
+        return (origin, top, sets)
+
+    def _text(self, key: str, value: Any) -> str:
+        registration = self.keys.get(key)
+        return to_text(value, registration.format if registration else None)
 
     # -- reads ------------------------------------------------------------
 
