@@ -18,7 +18,7 @@ from clonesquad_interact import (
     hookimpl,
 )
 from clonesquad_interact.errors import ValidationFailed
-from clonesquad_interact.tables import KeyValueTable, expired
+from clonesquad_interact.tables import KeyValueTable, check_key, expired
 
 SCHEMAS = files("clonesquad_interact.schemas")
 
@@ -50,7 +50,12 @@ def event_dates(params: Any) -> list[str]:
     dates: list[str] = []
     for value in given:
         dates.extend([value] if isinstance(value, str) else value)
-    return list(dict.fromkeys(date for date in dates if date))
+    unique = list(dict.fromkeys(date for date in dates if date))
+    for date in unique:
+        # A date DynamoDB cannot take is refused whole, before anything is acknowledged
+        # (over SQS: a permanent failure, not retried).
+        check_key(date, "params.Events")
+    return unique
 
 
 def acknowledge(request: Request) -> str:

@@ -27,8 +27,34 @@ __all__ = [
     "ServiceUnavailable",
     "TooManyRequests",
     "ValidationFailed",
+    "excerpt",
     "from_aws",
 ]
+
+
+#: Characters of what the caller sent that an error message quotes, at most.
+EXCERPT_LENGTH = 60
+
+
+def excerpt(text: object, limit: int = EXCERPT_LENGTH) -> str:
+    """A short, quoted and escaped excerpt of ``text`` for an error message.
+
+    Text longer than ``limit`` is cut (its length said); characters that cannot be
+    printed or sent as UTF-8 (a lone surrogate) are written as escapes.
+    """
+    value = text if isinstance(text, str) else repr(text)
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+def unencodable(text: str) -> bool:
+    """Whether UTF-8 cannot encode ``text`` (it holds a lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class InteractError(Exception):

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
-from .errors import BadRequest
+from .errors import BadRequest, excerpt
 from .formats import parse_json
 from .request import Interface, Request, freeze, new_request_id
 
@@ -48,6 +48,14 @@ _EXPECTED = (
 DIRECT_EVENT_KEYS = frozenset({"OpType", "Method", "Params", "Body"})
 
 
+def _event_source(record: Any) -> str:
+    """A record's ``eventSource`` as text (what it is, when it is not text)."""
+    source = (
+        (record.get("eventSource") or record.get("EventSource")) if _is_mapping(record) else None
+    )
+    return source if isinstance(source, str) else f"<{type(source).__name__}>"
+
+
 def classify(event: Any) -> EventKind:
     """Tell which kind of event this is.
 
@@ -67,14 +75,12 @@ def classify(event: Any) -> EventKind:
         records = event["Records"]
         if not isinstance(records, list) or not records:
             raise BadRequest("the event's Records must be a non-empty list of SQS records")
-        sources = {
-            (r.get("eventSource") or r.get("EventSource")) if _is_mapping(r) else None
-            for r in records
-        }
+        sources = {_event_source(r) for r in records}
         if sources != {"aws:sqs"}:
-            found = ", ".join(sorted(str(s) for s in sources))
+            found = ", ".join(sorted(sources)[:5])
             raise BadRequest(
-                f"only SQS records (eventSource aws:sqs) are handled; this batch has: {found}"
+                "only SQS records (eventSource aws:sqs) are handled; this batch has: "
+                f"{excerpt(found, 200)}"
             )
         return EventKind.SQS
     context = event.get("requestContext")

@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .configuration import ConfigurationKey, parse_duration, to_text
-from .errors import BadRequest, PayloadTooLarge, ValidationFailed
-from .tables import TRANSACTION_BYTES, TRANSACTION_SIZE, VERSION_KEY, KeyValueTable
+from .errors import BadRequest, PayloadTooLarge, ValidationFailed, excerpt, unencodable
+from .tables import (
+    TRANSACTION_BYTES,
+    TRANSACTION_SIZE,
+    VERSION_KEY,
+    KeyValueTable,
+    key_problem,
+)
 
 __all__ = [
     "ImportResult",
@@ -28,16 +34,20 @@ __all__ = [
     "write_key",
 ]
 
-#: Longest key: DynamoDB allows 2048 bytes for a hash key.
-MAX_KEY_BYTES = 2048
+#: Longest ttl, in seconds (about 100 years): ``ExpirationTime`` stays a number
+#: DynamoDB stores (at most 38 digits) and CloneSquad reads as epoch seconds.
+MAX_TTL = 3_153_600_000
 #: Longest value: a DynamoDB item is at most 400 KB, key and attributes included.
 MAX_VALUE_BYTES = 390_000
 
 
 def check_value_of(key: str, text: str, registration: ConfigurationKey | None) -> str | None:
     """Why ``text`` cannot be written to ``key``, or ``None``."""
-    if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        return f"a key must be 1 to {MAX_KEY_BYTES} bytes long"
+    problem = key_problem(key)
+    if problem is not None:
+        return problem
+    if unencodable(text):
+        return "a value must be text that UTF-8 can encode (it holds a lone surrogate)"
     if key == VERSION_KEY:
         return f"the key {VERSION_KEY!r} is reserved (it counts the table's restores)"
     if len(text.encode("utf-8")) > MAX_VALUE_BYTES:
@@ -45,7 +55,7 @@ def check_value_of(key: str, text: str, registration: ConfigurationKey | None) -
     if registration is not None:
         problem = registration.check(text)
         if problem is not None:
-            return f"{text!r} is not a valid {registration.format} value: {problem}"
+            return f"{excerpt(text)} is not a valid {registration.format} value: {problem}"
     return None
 
 
@@ -72,17 +82,17 @@ def check_document(
     values: dict[str, str] = {}
     for key, value in document.items():
         if not isinstance(key, str):
-            problems.append({"where": f"body[{key!r}]", "what": "a key must be text"})
+            problems.append({"where": f"body[{excerpt(key)}]", "what": "a key must be text"})
             continue
         registration = (keys or {}).get(key)
         try:
             text = to_text(value, registration.format if registration else None)
         except ValueError as exc:
-            problems.append({"where": f"body.{key}", "what": str(exc)})
+            problems.append({"where": _where(key), "what": str(exc)})
             continue
         problem = check_value_of(key, text, registration)
         if problem is not None:
-            problems.append({"where": f"body.{key}", "what": problem})
+            problems.append({"where": _where(key), "what": problem})
             continue
         values[key] = text
     if problems:
@@ -94,6 +104,13 @@ def check_document(
             details=problems,
         )
     return values
+
+
+def _where(key: str) -> str:
+    """``body.<key>``, the key quoted short and escaped when it is not plain."""
+    if len(key) <= 60 and key.isprintable() and not unencodable(key):
+        return f"body.{key}"
+    return f"body[{excerpt(key)}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,13 +197,14 @@ def parse_ttl(text: str) -> float:
         seconds = parse_duration(text)
     except ValueError as exc:
         raise ValidationFailed(
-            f"ttl {text!r} is not a duration: {exc}",
+            f"ttl {excerpt(text)} is not a duration: {exc}",
             details=[{"where": "params.ttl", "what": str(exc)}],
         ) from None
-    if seconds <= 0 or not math.isfinite(seconds):
+    if seconds <= 0 or not math.isfinite(seconds) or seconds > MAX_TTL:
+        what = f"must be more than 0 seconds and at most {MAX_TTL} (about 100 years)"
         raise ValidationFailed(
-            f"ttl {text!r} must be more than 0 seconds",
-            details=[{"where": "params.ttl", "what": "must be more than 0 seconds"}],
+            f"ttl {excerpt(text)} {what}",
+            details=[{"where": "params.ttl", "what": what}],
         )
     return seconds
 
@@ -219,7 +237,7 @@ def write_key(
     problem = check_value_of(key, value, registration)
     if problem is not None:
         raise ValidationFailed(
-            f"nothing was written to {key!r}: {problem}",
+            f"nothing was written to {excerpt(key)}: {problem}",
             details=[{"where": "body", "what": problem}],
         )
     if value == "":

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 import structlog
 
-from .errors import MethodNotAllowed, NotFound, PluginError
+from .errors import MethodNotAllowed, NotFound, PluginError, excerpt
 from .operation import Operation
 from .request import Interface
 
@@ -220,10 +220,10 @@ class Router:
         return None
 
     def _not_found_message(self, name: str, interface: Interface) -> str:
-        message = f"no operation is named {name!r}"
+        message = f"no operation is named {excerpt(name)}"
         canonical = self.canonical_name(name)
         if canonical is not None and canonical != name:
-            message += f"; did you mean {canonical!r}?"
+            message += f"; did you mean {excerpt(canonical)}?"
             if interface is not Interface.SQS:
                 message += (
                     " Operation names are taken exactly as sent (case, '//', '.', '..' and "

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .aws import check_time
-from .errors import Conflict, ServiceUnavailable, aws_error_code
+from .errors import Conflict, ServiceUnavailable, ValidationFailed, aws_error_code, excerpt
 
 __all__ = [
     "BATCH_GET_SIZE",
@@ -24,7 +24,37 @@ __all__ = [
     "VERSION_KEY",
     "Item",
     "KeyValueTable",
+    "check_key",
+    "key_problem",
 ]
+
+#: Longest key: DynamoDB allows 2048 bytes for a hash key.
+MAX_KEY_BYTES = 2048
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a DynamoDB hash key (empty, not UTF-8, too long), or ``None``."""
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "a key must be text that UTF-8 can encode (it holds a lone surrogate)"
+    if not 0 < size <= MAX_KEY_BYTES:
+        return f"a key must be 1 to {MAX_KEY_BYTES} bytes long (UTF-8), not {size}"
+    return None
+
+
+def check_key(key: str, where: str = "key") -> None:
+    """Refuse a key DynamoDB would refuse, before any call is made.
+
+    :raises ValidationFailed: naming ``where`` and quoting a short excerpt of the key.
+    """
+    problem = key_problem(key)
+    if problem is not None:
+        raise ValidationFailed(
+            f"{where} {excerpt(key)} cannot be used: {problem}",
+            details=[{"where": where, "what": problem}],
+        )
+
 
 #: Items per ``BatchWriteItem`` call (DynamoDB's limit).
 BATCH_SIZE = 25
@@ -107,6 +137,7 @@ class KeyValueTable:
         """The item ``key`` (one consistent ``GetItem``), ``None`` if absent or expired."""
         if key == VERSION_KEY:
             return None
+        check_key(key)
         check_time(f"read {self.name!r}")
         answer = self.client.get_item(
             TableName=self.name, Key={self.hash_key: {"S": key}}, ConsistentRead=True
@@ -175,6 +206,7 @@ class KeyValueTable:
 
     def put(self, key: str, value: str, *, expiration_time: int | None = None) -> None:
         """Write ``key`` = ``value`` (one ``PutItem``), expiring at ``expiration_time``."""
+        check_key(key)
         check_time(f"write to {self.name!r}")
         self.client.put_item(
             TableName=self.name, Item=self._attributes(key, value, expiration_time)
@@ -182,6 +214,7 @@ class KeyValueTable:
 
     def delete(self, key: str) -> bool:
         """Delete ``key`` (one ``DeleteItem``); whether a live item was there."""
+        check_key(key)
         check_time(f"write to {self.name!r}")
         answer = self.client.delete_item(
             TableName=self.name, Key={self.hash_key: {"S": key}}, ReturnValues="ALL_OLD"

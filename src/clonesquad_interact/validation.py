@@ -21,6 +21,7 @@ import copy
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
@@ -73,6 +74,7 @@ class InputSchema:
         "_accepts",
         "_compiled",
         "_kinds",
+        "_lock",
         "_param_schemas",
         "_valid",
         "schema",
@@ -88,6 +90,7 @@ class InputSchema:
         self._param_schemas = _param_properties(schema)
         #: Query strings already found valid (API Gateway, no body): as received -> as converted.
         self._valid: dict[Any, Mapping[str, Any]] = {}
+        self._lock = threading.Lock()
         #: The compiled check of valid input (see :mod:`.compiled`), made on first use.
         self._accepts: Callable[[Any], bool] | None = None
         self._compiled = False
@@ -119,9 +122,10 @@ class InputSchema:
         except RecursionError:
             raise ValidationFailed("the input is nested too deeply") from None
         if key is not None:
-            if len(self._valid) >= _REMEMBERED:
-                self._valid.pop(next(iter(self._valid), None), None)
-            self._valid[key] = params
+            with self._lock:  # threads of one dispatcher (``serve``) share the memory
+                if len(self._valid) >= _REMEMBERED:
+                    self._valid.pop(next(iter(self._valid), None), None)
+                self._valid[key] = params
         return params, parsed
 
     def _check(self, request: Request, operation: Operation) -> tuple[Mapping[str, Any], Any]:

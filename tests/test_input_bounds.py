@@ -1,0 +1,126 @@
+"""Bad input is a 4xx that says what was wrong, quotes little of it, and can be sent:
+lone surrogates, numbers DynamoDB cannot store, keys over its 2048 bytes, huge names,
+records of other sources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from aws_calls import RawTable
+from clonesquad_interact import AWS, Dispatcher
+from clonesquad_interact.testing import InteractClient, apigw_rest_event, sqs_record
+
+LONG_KEY = "k" * 2049
+OPS = ["configuration", "scheduler"]
+
+
+@pytest.fixture
+def lenient(deployment: dict[str, str], aws_clients: AWS) -> Dispatcher:
+    """A dispatcher that answers a bug with a 500, as in production."""
+    return Dispatcher(entry_points=False, raise_unexpected=False, aws=aws_clients)
+
+
+@pytest.fixture
+def client(lenient: Dispatcher) -> InteractClient:
+    return InteractClient(lenient)
+
+
+def sendable(answer: dict[str, Any]) -> None:
+    """The Lambda runtime can send the answer: UTF-8 encodes it as JSON."""
+    json.dumps(answer, ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"\\ud800": null}', "body["),
+        ('{"good.key": "bad \\udfff value"}', "body.good.key"),
+    ],
+)
+def test_a_lone_surrogate_in_a_document_is_a_400_naming_the_field(
+    client: InteractClient, deployment: dict[str, str], op: str, body: str, field: str
+) -> None:
+    answer = client.post(op, body)
+    sendable(answer.raw)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert field in json.dumps(error["details"]) + error["message"]
+    assert "surrogate" in error["message"] + json.dumps(error["details"])
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_a_lone_surrogate_in_a_per_key_write_is_a_400(client: InteractClient, op: str) -> None:
+    answer = client.post(f"{op}/some.key", "value \udc80")
+    sendable(answer.raw)
+    assert answer.status_code == 400, answer.text
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("ttl", ["1" + "0" * 130, "1e40", "days=1e39"])
+def test_a_ttl_dynamodb_cannot_store_is_a_400_and_writes_nothing(
+    client: InteractClient, deployment: dict[str, str], aws_clients: AWS, op: str, ttl: str
+) -> None:
+    setting = "ConfigurationTable" if op == "configuration" else "SchedulerTable"
+    table = RawTable(aws_clients.client("dynamodb"), deployment[setting])
+    answer = client.post(f"{op}/some.key", "1", {"ttl": ttl})
+    assert answer.status_code == 400, answer.text
+    assert "ttl" in answer.json()["error"]["message"]
+    assert len(answer.json()["error"]["message"]) < 300
+    assert table.content() == {}
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_a_read_of_a_key_over_2048_bytes_is_a_400(client: InteractClient, op: str) -> None:
+    answer = client.get(f"{op}/{LONG_KEY}")
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert "2048 bytes" in message
+    assert len(message) < 400
+
+
+def test_an_ackevent_with_a_date_over_2048_bytes_fails_for_good(
+    lenient: Dispatcher, deployment: dict[str, str], aws_clients: AWS
+) -> None:
+    events = RawTable(aws_clients.client("dynamodb"), deployment["EventTable"], "EventDate")
+    events.put_item(Item={"EventDate": "2020-11-20 14:52:01", "EventType": "x"})
+    record = sqs_record({"OpType": "notify/ackevent", "Events": ["2020-11-20 14:52:01", LONG_KEY]})
+    with capture_logs() as logs:
+        answer = lenient.handle({"Records": [record]}, None)
+    assert answer == {"batchItemFailures": []}  # not sent back to be retried
+    assert [line.get("outcome") for line in logs if line["event"] == "sqs.record"] == ["failed"]
+    assert len(events.items()) == 1  # refused whole: nothing acknowledged
+
+
+def test_a_huge_unknown_name_is_quoted_short_in_the_404(client: InteractClient) -> None:
+    name = "x" * 1_000_000
+    answer = client.get(name)
+    assert answer.status_code == 404
+    assert len(answer.text) < 2_000
+
+
+def test_a_lone_surrogate_in_an_operation_name_is_an_answer_that_can_be_sent(
+    client: InteractClient,
+) -> None:
+    answer = client.get("no\udc00such")
+    sendable(answer.raw)
+    assert answer.status_code == 404
+
+
+@pytest.mark.parametrize("source", [["aws:sqs"], {"a": 1}, 7, None])
+def test_records_whose_event_source_is_not_text_are_a_400(lenient: Dispatcher, source: Any) -> None:
+    event = {"Records": [{"messageId": "m1", "eventSource": source, "body": "{}"}]}
+    answer = lenient.handle(event, None)
+    assert answer["statusCode"] == 400, answer
+
+
+def test_a_document_key_too_long_is_quoted_short(client: InteractClient) -> None:
+    body = json.dumps({"y" * 100_000: "1"})
+    event = apigw_rest_event("POST", "configuration", body=body)
+    answer = client.dispatcher.handle(event, None)
+    assert answer["statusCode"] == 400
+    assert len(answer["body"]) < 2_000
