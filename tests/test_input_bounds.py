@@ -5,6 +5,7 @@ records of other sources."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -29,9 +30,9 @@ def client(lenient: Dispatcher) -> InteractClient:
     return InteractClient(lenient)
 
 
-def sendable(answer: dict[str, Any]) -> None:
+def sendable(answer: Mapping[str, Any]) -> None:
     """The Lambda runtime can send the answer: UTF-8 encodes it as JSON."""
-    json.dumps(answer, ensure_ascii=False).encode("utf-8")
+    json.dumps(dict(answer), ensure_ascii=False).encode("utf-8")
 
 
 @pytest.mark.parametrize("op", OPS)

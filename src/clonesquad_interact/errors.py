@@ -42,10 +42,12 @@ def excerpt(text: object, limit: int = EXCERPT_LENGTH) -> str:
     Text longer than ``limit`` is cut (its length said); characters that cannot be
     printed or sent as UTF-8 (a lone surrogate) are written as escapes.
     """
-    value = text if isinstance(text, str) else repr(text)
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}... ({len(value)} characters)"
+    if not isinstance(text, str):  # a value of another type, as Python writes it
+        written = repr(text)
+        return written if len(written) <= limit else f"{written[:limit]}..."
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def unencodable(text: str) -> bool:
