@@ -305,6 +305,13 @@ def test_invoke_on_an_embedded_aws_as_the_demo_instance(capsys, monkeypatch):
     assert dict(os.environ) == before
 
 
+def test_invoke_backup_on_an_embedded_aws_writes_under_its_backup_path(capsys, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    code, out, err = run(capsys, "invoke", "--embedded", "backup")
+    assert code == 0, err
+    assert "s3://clonesquad-demo-logging/metadata-and-backups/backups/" in out
+
+
 def test_precompute_on_an_embedded_aws_writes_the_precomputed_data(capsys, monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     code, out, err = run(capsys, "precompute", "--embedded", "--only", "fleet/status")

@@ -102,6 +102,8 @@ def deployment_settings(group_name: str) -> dict[str, str]:
         "EventTable": f"CloneSquad-{group_name}-EventLog",
         "LongTermEventTable": f"CloneSquad-{group_name}-EventLog-LongTerm",
         "LoggingS3Path": f"s3://clonesquad-{group_name.lower()}-logging/reports/",
+        # Backups share the logging bucket, under a prefix of their own.
+        "MetadataAndBackupS3Path": f"s3://clonesquad-{group_name.lower()}-logging/metadata-and-backups/",
         "ConfigurationURLs": "",
     }
 

@@ -236,7 +236,16 @@ def _reports(backend: Backend) -> list[str]:
         f"Debug reports (debug/publishreportnow) and other files land under {where}:",
         f"  aws s3 ls {where}",
         f"  aws s3 cp {where}debug-report-<message id>.json.gz - | gunzip | python3 -m json.tool",
+        *_backups(backend),
     ]
+
+
+def _backups(backend: Backend) -> list[str]:
+    """Where ``backup`` writes, and how to list what it wrote."""
+    path = backend.settings.get("MetadataAndBackupS3Path")
+    if not path:
+        return []
+    return [f"Backups (backup) land under {path}:", f"  aws s3 ls --recursive {path}"]
 
 
 def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
@@ -281,6 +290,8 @@ def _control_commands(curl: str, api: str, routes: set[str]) -> list[str]:
     commands = []
     if "fleet/metadata" in routes:
         commands.append(f"{curl} {api}fleet/metadata")
+    if "backup" in routes:
+        commands.append(f"{curl} {api}backup")
     if "control/reschedulenow" in routes:
         commands.append(f"{curl} {shlex.quote(api + 'control/reschedulenow?delay=5')}")
     if "control/instances/(?P<list>unstoppable|unstartable)" in routes:
