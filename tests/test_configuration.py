@@ -278,7 +278,8 @@ def test_a_raw_dump_posted_back_with_restore_gives_the_same_table(
         ('{"app.disable": {"nested": 1}}', {}, "app.disable"),
         ('{"app.disable": [1, 2]}', {}, "StringList"),
         ("a: &a [x, x]\nb: [*a, *a]\n", {"format": "yaml"}, "aliases"),
-        ("not json", {}, "format=yaml"),
+        ("not json", {}, "'not json' is not of type 'object'"),
+        ("app.disable: [1\n", {"format": "json"}, "not valid YAML"),
     ],
 )
 def test_a_bad_document_is_a_400_naming_the_fault_and_writes_nothing(

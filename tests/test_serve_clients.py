@@ -138,6 +138,29 @@ def test_awscurl_reads_the_api(server):
     assert "ec2.schedule.min_instance_count" in keys
 
 
+def test_the_specifications_upload_command_posts_a_yaml_file(server, tmp_path):
+    # awscurl -X POST -d @configfile.yaml .../configuration?format=json, as written: a
+    # YAML document sent as application/json; format chooses the answer's format only.
+    document = tmp_path / "configfile.yaml"
+    document.write_text(
+        "# uploaded by the operator\n"
+        "ec2.schedule.min_instance_count: 3\n"
+        "upload.test.note: 'a: b'\n"
+        "upload.test.list: eu-west-3a;eu-west-3b\n"
+    )
+    done = _awscurl(
+        server, "-X", "POST", "-d", f"@{document}", server.url("configuration?format=json")
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "Ok (3 key(s) processed)"
+    table = "CloneSquad-demo-Configuration"
+    items = server.client("dynamodb").scan(TableName=table)["Items"]
+    values = {item["Key"]["S"]: item["Value"]["S"] for item in items}
+    assert values["ec2.schedule.min_instance_count"] == "3"
+    assert values["upload.test.note"] == "a: b"
+    assert values["upload.test.list"] == "eu-west-3a;eu-west-3b"
+
+
 def test_the_aws_cli_sends_a_message_the_consumer_serves(server):
     date = _held_event(server, "2026-12-02 08:00:00.000001+00:00")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -199,6 +199,109 @@ def test_json_and_yaml_documents_are_parsed_and_validated(documents: Any) -> Non
     assert base64_doc.yaml() == {"parsed": {"c": "3"}, "raw": "c: '3'\n"}
 
 
+@pytest.mark.parametrize("fmt", [None, "json", "yaml"])
+@pytest.mark.parametrize(
+    "body", ['{"a": "1", "b": "two"}', "a: '1'\nb: two\n", "{a: '1', b: two}", '{"a": "1", b: two}']
+)
+def test_a_document_is_read_as_json_or_yaml_whatever_format_says(
+    documents: Any, body: str, fmt: str | None
+) -> None:
+    params = {} if fmt is None else {"format": fmt}
+    answer = documents.post("/doc", body=body, params=params)
+    assert answer.status_code == 200, answer.text
+    if fmt == "yaml":  # format chooses the answer's format only
+        assert answer.content_type == "application/yaml"
+        assert answer.yaml()["parsed"] == {"a": "1", "b": "two"}
+    else:
+        assert answer.content_type == "application/json"
+        assert answer.json()["parsed"] == {"a": "1", "b": "two"}
+
+
+def test_yaml_is_read_by_libyaml_when_pyyaml_has_it() -> None:
+    from clonesquad_interact import yamldocs
+
+    expected = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+    assert yamldocs._SafeLoader is expected
+    assert issubclass(yamldocs._DocumentLoader, expected)
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The documents that reached the YAML loader that builds Python values."""
+    from clonesquad_interact import yamldocs
+
+    reached: list[Any] = []
+    build_document = yamldocs._DocumentLoader.get_single_data
+
+    def recorded(self: Any) -> Any:
+        reached.append(self)
+        return build_document(self)
+
+    monkeypatch.setattr(yamldocs._DocumentLoader, "get_single_data", recorded)
+    return reached
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("[" + ",".join(["a"] * 1_000_000) + "]", "more than 10000 values"),
+        ("".join(f"k{i}: v\n" for i in range(10_001)), "more than 10000 values"),
+        ("a: " + "[" * 33 + "]" * 33, "nested too deeply (more than 32 levels"),
+        ("a:\n" + "".join("  " * i + "- \n" for i in range(1, 40)), "nested too deeply"),
+        ("a: &x [1]\nb: *x\n", "aliases"),
+    ],
+    ids=["2MB-flow-list", "many-keys", "flow-nesting", "block-nesting", "alias"],
+)
+def test_a_yaml_document_over_the_limits_is_refused_before_it_is_built(
+    documents: Any, built: list[Any], body: str, said: str
+) -> None:
+    answer = documents.post("/doc", body=body, params={"format": "yaml"})
+    assert answer.status_code == 400
+    assert said in answer.json()["error"]["message"]
+    assert len(answer.text) < 1_000
+    assert built == []  # refused by the bounded first pass, before any value was built
+    assert documents.post("/doc", body="a: '1'\n").json()["parsed"] == {"a": "1"}
+    assert len(built) == 1
+
+
+def test_a_yaml_document_larger_than_the_limit_is_a_413_before_it_is_parsed(
+    documents: Any, built: list[Any]
+) -> None:
+    from clonesquad_interact.yamldocs import MAX_DOCUMENT_BYTES
+
+    answer = documents.post("/doc", body="a: '" + "é" * (MAX_DOCUMENT_BYTES // 2) + "'\n")
+    assert answer.status_code == 413
+    assert f"larger than {MAX_DOCUMENT_BYTES} bytes" in answer.json()["error"]["message"]
+    assert built == []
+
+
+def test_a_wrong_type_body_is_described_not_quoted(documents: Any) -> None:
+    body = json.dumps(list(range(400_000)))  # 2.5 MB
+    answer = documents.post("/doc", body=body)
+    assert answer.status_code == 400
+    assert len(answer.text) < 1_000
+    assert "0, 1, 2" not in answer.text
+    error = answer.json()["error"]
+    assert error["details"] == [
+        {"where": "body", "what": "an array of 400000 items is not of type 'object'"}
+    ]
+
+
+def test_a_long_value_is_quoted_once_in_each_problem_as_a_short_excerpt(documents: Any) -> None:
+    body = '{"a": ' + "7" * 4000 + ', "b": ["x"]}'
+    answer = documents.post("/doc", body=body)
+    assert answer.status_code == 400
+    assert len(answer.text) < 2_000
+    details = {p["where"]: p["what"] for p in answer.json()["error"]["details"]}
+    assert details["body.b"] == "an array of 1 item is not of type 'string'"
+    assert details["body.a"].startswith("77777777")
+    assert details["body.a"].endswith("... is not of type 'string'")
+    text = documents.post("/text", body="x" * 100_000)
+    (problem,) = text.json()["error"]["details"]
+    assert problem["what"] == f"{'x' * 60!r}... (100000 characters) is too long"
+    assert text.text.count("x" * 60) == 2  # once in the problem, once in the message
+
+
 def test_a_document_that_does_not_match_the_schema_is_400_naming_the_field(documents: Any) -> None:
     response = documents.post("/doc", body='{"a": 1}')
     assert response.status_code == 400
@@ -221,7 +324,8 @@ def test_a_missing_document_is_400(documents: Any) -> None:
     ("body", "fmt", "message"),
     [
         ("{not json", "json", "the body is not valid JSON"),
-        ("{not json", "json", "send format=yaml"),
+        ("{not json", "yaml", "the body is not valid JSON (Expecting property name"),
+        ("{not json", "yaml", "nor YAML at line 2, column 1"),
         ('{"a": NaN}', "json", "NaN is not a number that JSON allows"),
         ("a: [1, 2\n", "yaml", "the body is not valid YAML at line 2"),
         ("a: &x 1\nb: *x\n", "yaml", "aliases"),
@@ -267,6 +371,7 @@ def test_an_operation_without_a_body_refuses_one_that_is_not_an_object_of_params
         )
     said = documents.post("/nobody", body="{oops").json()["error"]["details"][0]["what"]
     assert "(the body is not valid JSON" in said
+    assert documents.post("/nobody", body="{}", params={"format": "yaml"}).status_code == 200
 
 
 def typed_post() -> Any:

@@ -1,6 +1,8 @@
 """Reading request documents and writing answers, in JSON and YAML.
 
-YAML (:mod:`.yamldocs`) is imported when a YAML document arrives or is asked for.
+A document is read as JSON, or as YAML when it is not JSON, whatever the caller's
+``format`` (which chooses the answer's). YAML (:mod:`.yamldocs`) is imported when
+a YAML document arrives or is asked for.
 """
 
 from __future__ import annotations
@@ -55,22 +57,35 @@ def parse_json(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
-def parse_document(text: str, fmt: str) -> Any:
-    """Parse a request body written in ``fmt`` (``json`` or ``yaml``).
+def parse_document(text: str) -> Any:
+    """Parse a request body: JSON, or YAML when it is not JSON.
+
+    JSON is YAML, so a document is read the same whatever the ``format`` parameter
+    says (which chooses only how the answer is written); JSON is tried first as it
+    is the faster and stricter reader of the two.
 
     :raises BadRequest: with the line and column of the first problem.
     """
-    if fmt == "yaml":
-        from .yamldocs import load_yaml
-
-        return load_yaml(text)
     try:
         return parse_json(text)
     except RecursionError:
         raise BadRequest("the body is nested too deeply") from None
-    except ValueError as exc:
-        hint = " (send format=yaml to post YAML)" if fmt == "json" else ""
-        raise BadRequest(f"the body is not valid JSON: {exc}{hint}") from None
+    except json.JSONDecodeError as exc:
+        as_json = str(exc)
+    except ValueError as exc:  # JSON's syntax, holding a number JSON has not
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    from .yamldocs import NOT_YAML, load_yaml
+
+    try:
+        return load_yaml(text)
+    except BadRequest as exc:
+        problem = exc.message.removeprefix(NOT_YAML)
+        if text.lstrip()[:1] not in ("{", "[") or problem == exc.message:
+            raise
+        # JSON-looking text: JSON's reading of the problem is the one its author needs.
+        raise BadRequest(
+            f"the body is not valid JSON ({as_json}) nor YAML{problem}", details=exc.details
+        ) from None
 
 
 def jsonable(value: Any) -> Any:

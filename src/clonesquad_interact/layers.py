@@ -182,14 +182,14 @@ class LayeredConfiguration:
                 if path.is_file():
                     return self._read_document(path.as_uri(), origin)
         text = (files("clonesquad_interact.resources") / name).read_text("utf-8")
-        return self._layer(parse_document(text, "yaml"), origin)
+        return self._layer(parse_document(text), origin)
 
     def _read_url(self, url: str) -> DocumentLayer:
         return self._read_document(url, f"URL '{url}'")
 
     def _read_document(self, url: str, origin: str) -> DocumentLayer:
         try:
-            return self._layer(parse_document(fetch_url(url, self.aws), "yaml"), origin)
+            return self._layer(parse_document(fetch_url(url, self.aws)), origin)
         except Exception as exc:
             message = exc.message if isinstance(exc, BadRequest) else str(exc)
             logger.warning("configuration url skipped", url=url, error=message)

@@ -96,7 +96,8 @@ def openapi_document(
                 "The CloneSquad Interact API, as served through API Gateway (stage "
                 f"`{STAGE}`). Every request is signed with AWS Signature Version 4 for "
                 "the service `execute-api`. Every operation accepts `format=json|yaml`, "
-                "which selects how a document body is read and the answer written."
+                "which selects how the answer is written; a document body is read as "
+                "JSON or YAML whatever it says."
             ),
         },
         "servers": [_server(server_url)],

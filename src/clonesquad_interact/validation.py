@@ -12,7 +12,8 @@ Two rules apply to every schema:
 * unknown parameters are refused unless the schema's ``params`` says otherwise
   (``additionalProperties``, ``patternProperties`` or ``unevaluatedProperties``);
 * the parameter ``format`` (``json`` or ``yaml``) is accepted by every operation:
-  it selects how a document body is read and how the answer is written.
+  it selects how the answer is written (a document body is read as JSON, or as
+  YAML when it is not JSON, whatever it says).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from urllib.parse import unquote
 import jsonschema
 
 from .compiled import fast_validator
-from .errors import InteractError, PluginError, ValidationFailed
+from .errors import EXCERPT_LENGTH, InteractError, PluginError, ValidationFailed, excerpt
 from .formats import FORMATS, parse_document
 from .operation import Body, Operation
 from .request import Interface, Request, freeze, thaw
@@ -63,7 +64,10 @@ def _texts(value: Any) -> bool:
 def _format_param() -> dict[str, Any]:
     return {
         "enum": list(FORMATS),
-        "description": "How a document body is read and the answer written (default json).",
+        "description": (
+            "How the answer is written (default json). A document body is read as JSON "
+            "or YAML whatever this says."
+        ),
     }
 
 
@@ -144,8 +148,7 @@ class InputSchema:
                 instance["body"] = body
         elif has_body:
             assert body is not None
-            fmt = params["format"] if params.get("format") in FORMATS else "json"
-            parsed = parse_document(body, fmt)
+            parsed = parse_document(body)
             instance["body"] = parsed
         if problems or not self._valid_at_once(instance):
             converted = {problem["where"] for problem in problems}
@@ -176,10 +179,9 @@ class InputSchema:
         self, body: str, params: dict[str, Any], problems: list[dict[str, str]]
     ) -> None:
         """An operation without a body takes its parameters as a JSON (or, with
-        ``format=yaml``, YAML) object body too, typed as over SQS: into ``params``."""
-        fmt = params["format"] if params.get("format") in FORMATS else "json"
+        YAML) object body too, typed as over SQS: into ``params``."""
         try:
-            document = parse_document(body, fmt)
+            document = parse_document(body)
         except InteractError as exc:
             document = exc
         if not isinstance(document, Mapping) or not all(isinstance(k, str) for k in document):
@@ -465,12 +467,33 @@ def _describe(
             {"where": f"{prefix}{name}", "what": f"unknown {kind}; accepted: {accepted}"}
             for name in sorted(error.instance)
             if name not in known
-        ] or [{"where": where, "what": error.message}]
+        ] or [{"where": where, "what": _what(error)}]
     if error.validator == "required" and isinstance(error.instance, Mapping):
         required = error.validator_value if isinstance(error.validator_value, list) else []
         return [
             {"where": f"{prefix}{name}", "what": f"missing; this {kind} is required"}
             for name in required
             if name not in error.instance
-        ] or [{"where": where, "what": error.message}]
-    return [{"where": where, "what": error.message}]
+        ] or [{"where": where, "what": _what(error)}]
+    return [{"where": where, "what": _what(error)}]
+
+
+_JSON_TYPES = MappingProxyType({dict: "an object", list: "an array", tuple: "an array"})
+
+
+def _what(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, quoting a short excerpt of what was sent (a list or an
+    object given where another type is expected is not quoted: its type is said)."""
+    instance = error.instance
+    if isinstance(instance, Mapping | list | tuple):
+        kind = _JSON_TYPES.get(type(instance), "an object")
+        if error.validator == "type":
+            expected = error.validator_value
+            types = expected if isinstance(expected, list) else [expected]
+            noun = "item" if kind == "an array" else "member"
+            size = f"{len(instance)} {noun}{'' if len(instance) == 1 else 's'}"
+            return f"{kind} of {size} is not of type {', '.join(repr(t) for t in types)}"
+    written = repr(instance)
+    if len(written) <= EXCERPT_LENGTH:
+        return error.message
+    return error.message.replace(written, excerpt(instance), 1)

@@ -1,9 +1,22 @@
-"""YAML documents: read with a safe loader that refuses aliases, written by libyaml.
+"""YAML documents: bounded before they are parsed, read safely, written by libyaml.
 
-YAML goes through libyaml's C classes when PyYAML was built with them. Request
-documents are read with a safe loader that refuses aliases, so a small body
-cannot expand into a huge one (the "billion laughs" document). Imported only
-when a YAML document arrives or is asked for.
+YAML goes through libyaml's C classes (``yaml.CSafeLoader``, ``yaml.CSafeDumper``)
+when PyYAML was built with them, and through PyYAML's pure-Python ones otherwise.
+Imported only when a YAML document arrives or is asked for.
+
+A request document is read in two passes. The first streams libyaml's parser
+events and stops at the first of these, so that what it costs is bounded by the
+limits, not by what was sent:
+
+* more than :data:`MAX_DOCUMENT_BYTES` bytes (checked before any parsing);
+* more than :data:`MAX_NODES` values (scalars, lists and mappings together);
+* lists and mappings nested more than :data:`MAX_DEPTH` deep;
+* an alias (``*name``), so that a small body cannot expand into a huge one (the
+  "billion laughs" document).
+
+Only a document within them is then built into Python values, by a safe loader
+that keeps dates as text and refuses the numbers JSON has not (``.nan``, ``.inf``)
+and the tags that have no JSON form.
 """
 
 from __future__ import annotations
@@ -13,15 +26,38 @@ from typing import Any
 
 import yaml
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge, unencodable
 
-__all__ = ["dump_yaml", "load_yaml"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_NODES",
+    "NOT_YAML",
+    "check_bounds",
+    "dump_yaml",
+    "load_yaml",
+]
+
+#: How the message of a document that is not YAML starts.
+NOT_YAML = "the body is not valid YAML"
+#: The largest YAML document read, in UTF-8 bytes (Lambda's synchronous payload limit).
+MAX_DOCUMENT_BYTES = 6 * 1024 * 1024
+#: The most values a YAML document may hold (a document writes at most 100 keys).
+MAX_NODES = 10_000
+#: The deepest nesting of lists and mappings in a YAML document.
+MAX_DEPTH = 32
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+#: libyaml's parser and PyYAML's safe constructor, or PyYAML's own safe loader.
+_SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_START_EVENTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_END_EVENTS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
-class _DocumentLoader(yaml.SafeLoader):
-    """A safe loader that refuses aliases (``*name``) and non-finite numbers.
+class _DocumentLoader(_SafeLoader):  # type: ignore[misc]
+    """A safe loader that keeps dates as text and refuses non-finite numbers.
 
     Dates and times stay text (``2024-01-01`` is the string it looks like), as
     they would in JSON.
@@ -33,23 +69,12 @@ class _DocumentLoader(yaml.SafeLoader):
     }
 
     def construct_yaml_float(self, node: Any) -> float:
-        value = super().construct_yaml_float(node)
+        value: float = super().construct_yaml_float(node)
         if not math.isfinite(value):
             raise yaml.constructor.ConstructorError(
                 None, None, f"{node.value} is not a number JSON allows", node.start_mark
             )
         return value
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                "YAML aliases (*name) are not accepted here: write each value out",
-                mark,
-            )
-        return super().compose_node(parent, index)
 
 
 _DocumentLoader.add_constructor("tag:yaml.org,2002:float", _DocumentLoader.construct_yaml_float)
@@ -65,24 +90,80 @@ for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
     _DocumentLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
 
 
+def _where(mark: Any) -> str:
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def check_bounds(text: str) -> None:
+    """Refuse, before building anything, a YAML document over the limits.
+
+    :raises PayloadTooLarge: larger than :data:`MAX_DOCUMENT_BYTES`.
+    :raises BadRequest: an alias, too many values, nested too deeply, or not YAML.
+    """
+    # UTF-8 takes 1 to 4 bytes a character: encode only when the length cannot tell.
+    if len(text) > MAX_DOCUMENT_BYTES or (
+        len(text) * 4 > MAX_DOCUMENT_BYTES and len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES
+    ):
+        raise PayloadTooLarge(
+            f"the body is larger than {MAX_DOCUMENT_BYTES} bytes, the largest document read: "
+            "send it as several documents"
+        )
+    parser = _SafeLoader(text)
+    nodes = depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, _NODE_EVENTS):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise BadRequest(
+                        f"the body holds more than {MAX_NODES} values{_where(event.start_mark)}: "
+                        "a document writes at most 100 keys; send a smaller one"
+                    )
+                if isinstance(event, _START_EVENTS):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise BadRequest(
+                            f"the body is nested too deeply (more than {MAX_DEPTH} levels"
+                            f"{_where(event.start_mark)})"
+                        )
+            elif isinstance(event, _END_EVENTS):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                raise BadRequest(
+                    f"{NOT_YAML}{_where(event.start_mark)}: YAML aliases "
+                    "(*name) are not accepted here: write each value out"
+                )
+    finally:
+        parser.dispose()
+
+
 def load_yaml(text: str) -> Any:
-    """Parse a YAML request document.
+    """Parse a YAML request document, within the limits of :func:`check_bounds`.
 
     :raises BadRequest: with the line and column of the first problem.
+    :raises PayloadTooLarge: the document is larger than :data:`MAX_DOCUMENT_BYTES`.
     """
+    if unencodable(text):
+        position = next(i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff")
+        raise BadRequest(
+            "the body must be text that UTF-8 can encode: it holds a lone surrogate "
+            f"(character {position + 1})",
+            details=[{"where": "body", "what": "a lone surrogate"}],
+        )
     try:
-        return yaml.load(text, Loader=_DocumentLoader)  # noqa: S506 - a SafeLoader subclass
+        check_bounds(text)
+        return yaml.load(text, Loader=_DocumentLoader)  # noqa: S506 - a safe loader
     except RecursionError:
         raise BadRequest("the body is nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        where = _where(exc.problem_mark)
         raise BadRequest(
-            f"the body is not valid YAML{where}: {exc.problem or exc}",
-            details=[{"where": "body", "what": str(exc)}],
+            f"{NOT_YAML}{where}: {exc.problem or exc}",
+            details=[{"where": "body", "what": f"{exc.problem or exc}{where}"}],
         ) from None
     except (yaml.YAMLError, ValueError) as exc:
-        raise BadRequest(f"the body is not valid YAML: {exc}") from None
+        raise BadRequest(f"{NOT_YAML}: {exc}") from None
 
 
 def dump_yaml(value: Any) -> str:
