@@ -35,7 +35,7 @@ from .shapes import (
     SPECIFICATION,
     V0_27_1,
     flat_metadata,
-    flat_record,
+    release_records,
     release_status,
     spec_metadata,
     spec_status,
@@ -185,11 +185,16 @@ def metadata(request: Request) -> Response:
     else:
         raise Forbidden(f"the caller {request.caller!r} is not an EC2 instance: {HOW_TO_CALL}")
     deployment: Deployment = request.deployment
+    release = _release_shapes(request)
 
     def lookup() -> dict[str, Any]:
-        return describe_fleet(deployment, [instance_id]).all_metadata()
+        fleet = describe_fleet(deployment, [instance_id], target_groups=release)
+        if release:
+            return {r["InstanceId"]: r for r in fleet.release_metadata()}
+        return fleet.all_metadata()
 
-    data = obtain(request, "metadata", lookup, convert=spec_metadata)
+    convert = release_records if release else spec_metadata
+    data = obtain(request, "metadata", lookup, convert=convert)
     found = data.value.get(instance_id) if isinstance(data.value, dict) else None
     if found is None and data.source is Source.PRECOMPUTED:
         # An instance booted since the blob was computed: ask EC2 about it alone.
@@ -201,8 +206,6 @@ def metadata(request: Request) -> Response:
             f"{deployment.settings.group_name!r} (it lacks the tag clonesquad:group-name, "
             "or is terminated)"
         )
-    if _release_shapes(request):
-        found = flat_record(found)
     return data.response(found)
 
 
@@ -229,7 +232,7 @@ def fleet_metadata(request: Request) -> Response:
     return obtain(
         request,
         "metadata",
-        lambda: describe_fleet(deployment).release_metadata(),
+        lambda: describe_fleet(deployment, target_groups=True).release_metadata(),
         convert=flat_metadata,
     ).response()
 

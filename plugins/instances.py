@@ -14,13 +14,16 @@ a :class:`Fleet`, read with :func:`describe_fleet`.
   ``ec2.az.unavailable_list``.
 * An instance's scaling state (``error``, ``bounced``, ``draining``...) is the value
   of ``ec2.instance.scaling.state.<instance-id>`` in the State table.
+* A Spot instance's last interruption notice and rebalance recommendation are the
+  dates that the main function keeps in ``ec2.instance.spot.event.<instance-id>.interrupted_at``
+  and ``...rebalance_recommended_at`` (v0.27.1's ``SpotDetails``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -36,6 +39,13 @@ GROUP_TAG = "clonesquad:group-name"
 SUBFLEET_TAG = "clonesquad:subfleet-name"
 #: The State table keys of the scaling states: this prefix, then the instance id.
 SCALING_STATE_PREFIX = "ec2.instance.scaling.state."
+#: The State table keys of a Spot instance's events: this prefix, the instance id, then
+#: a suffix of :data:`SPOT_EVENTS`.
+SPOT_EVENT_PREFIX = "ec2.instance.spot.event."
+#: v0.27.1's ``SpotDetails`` field -> the suffix of its State table key.
+SPOT_EVENTS = MappingProxyType(
+    {"InterruptedAt": ".interrupted_at", "RebalanceRecommendedAt": ".rebalance_recommended_at"}
+)
 UNAVAILABLE_AZS_KEY = "ec2.az.unavailable_list"
 
 ACTIVE = frozenset({"pending", "running"})
@@ -74,6 +84,8 @@ class Instance:
     state_reason: str
     #: The scaling state from the State table, ``""`` when there is none.
     scaling_state: str
+    #: A Spot instance's events (``SpotDetails`` fields) that the State table holds.
+    spot_events: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def subfleet(self) -> str | None:
@@ -104,6 +116,8 @@ class Fleet:
     group_name: str
     instances: tuple[Instance, ...]
     azs_with_issues: frozenset[str]
+    #: The ARNs of the target groups the group manages (v0.27.1's ``TargetGroups``).
+    target_groups: tuple[str, ...] = ()
 
     def in_az_with_issues(self, instance: Instance) -> bool:
         return instance.availability_zone in self.azs_with_issues
@@ -138,16 +152,24 @@ class Fleet:
         """The ``metadata`` of every managed instance, by instance id."""
         return {i.instance_id: self.metadata(i) for i in self.instances}
 
+    def release_record(self, instance: Instance) -> dict[str, Any]:
+        """The v0.27.1 flat metadata record of one instance."""
+        record = {
+            **flat_record(self.metadata(instance)),
+            "InstanceType": instance.instance_type,
+            "SpotInstance": instance.spot,
+            "TargetGroups": {
+                "Arns": list(self.target_groups),
+                "NbOfTargetGroups": len(self.target_groups),
+            },
+        }
+        if instance.spot:
+            record["SpotDetails"] = {name: instance.spot_events.get(name) for name in SPOT_EVENTS}
+        return dict(sorted(record.items()))
+
     def release_metadata(self) -> list[dict[str, Any]]:
         """The v0.27.1 flat metadata records of every managed instance, by instance id."""
-        return [
-            {
-                **flat_record(self.metadata(i)),
-                "InstanceType": i.instance_type,
-                "SpotInstance": i.spot,
-            }
-            for i in self.instances
-        ]
+        return [self.release_record(i) for i in self.instances]
 
     # -- indicators -------------------------------------------------------
 
@@ -230,18 +252,23 @@ def _percent(part: int, whole: int) -> int:
 # -------------------------------------------------------------------------
 
 
-def describe_fleet(deployment: Deployment, instance_ids: Sequence[str] = ()) -> Fleet:
+def describe_fleet(
+    deployment: Deployment, instance_ids: Sequence[str] = (), *, target_groups: bool = False
+) -> Fleet:
     """The managed fleet now: EC2 (three calls for up to 100 instances), one
     ``GetItem`` of the configuration and one ``BatchGetItem`` per 100 instances.
 
     :param instance_ids: only these instances (those of them that the group manages).
+    :param target_groups: also read the target groups the group manages (for v0.27.1's
+        records): one paginated ``GetResources`` of the tagging API.
     """
     group = deployment.settings.group_name
     ec2 = deployment.aws.client("ec2")
     described = list(_described_instances(ec2, group, instance_ids))
     ids = [d["InstanceId"] for d in described]
     health = _health(ec2, ids)
-    scaling = scaling_states(deployment, ids)
+    spot_ids = [d["InstanceId"] for d in described if d.get("InstanceLifecycle") == "spot"]
+    scaling, spot_events = _state_items(deployment, ids, spot_ids)
     azs = _azs_with_issues(ec2, deployment.configuration.get_list(UNAVAILABLE_AZS_KEY))
     instances = tuple(
         sorted(
@@ -256,13 +283,31 @@ def describe_fleet(deployment: Deployment, instance_ids: Sequence[str] = ()) -> 
                     spot=d.get("InstanceLifecycle") == "spot",
                     state_reason=d.get("StateReason", {}).get("Code", ""),
                     scaling_state=scaling.get(d["InstanceId"], ""),
+                    spot_events=MappingProxyType(spot_events.get(d["InstanceId"], {})),
                 )
                 for d in described
             ),
             key=lambda i: i.instance_id,
         )
     )
-    return Fleet(group, instances, azs)
+    groups = _target_groups(deployment, group) if target_groups else ()
+    return Fleet(group, instances, azs, groups)
+
+
+def _target_groups(deployment: Deployment, group: str) -> tuple[str, ...]:
+    """The ARNs of the target groups tagged ``clonesquad:group-name`` = ``group``."""
+    tagging = deployment.aws.client("resourcegroupstaggingapi")
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": GROUP_TAG, "Values": [group]}],
+        ResourceTypeFilters=["elasticloadbalancing:targetgroup"],
+    )
+    arns = {
+        mapping["ResourceARN"]
+        for page in pages
+        for mapping in page.get("ResourceTagMappingList", ())
+        if mapping.get("ResourceARN")
+    }
+    return tuple(sorted(arns))
 
 
 def _described_instances(
@@ -318,16 +363,37 @@ def _azs_with_issues(ec2: Any, configured: Iterable[str]) -> frozenset[str]:
 
 def scaling_states(deployment: Deployment, ids: Sequence[str]) -> dict[str, str]:
     """The scaling state of each instance that has one (``BatchGetItem``, 100 keys a call)."""
+    return _state_items(deployment, ids, ())[0]
+
+
+def _state_items(
+    deployment: Deployment, ids: Sequence[str], spot_ids: Sequence[str]
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The scaling state of each instance that has one, and the Spot events of the
+    ``spot_ids`` (``SpotDetails`` field -> date) that the State table holds, read
+    together (``BatchGetItem``, 100 keys a call)."""
     table = state_table(deployment)
     if table is None or not ids:
-        return {}
-    items = table.batch_get(SCALING_STATE_PREFIX + instance_id for instance_id in ids)
-    return {
-        key.removeprefix(SCALING_STATE_PREFIX): item.value.strip().lower()
-        for key, item in items.items()
+        return {}, {}
+    spot_keys = {
+        SPOT_EVENT_PREFIX + instance_id + suffix: (instance_id, name)
+        for instance_id in spot_ids
+        for name, suffix in SPOT_EVENTS.items()
     }
+    items = table.batch_get([SCALING_STATE_PREFIX + i for i in ids] + list(spot_keys))
+    scaling: dict[str, str] = {}
+    events: dict[str, dict[str, str]] = {}
+    for key, item in items.items():
+        if key in spot_keys:
+            instance_id, name = spot_keys[key]
+            events.setdefault(instance_id, {})[name] = item.value
+        else:
+            scaling[key.removeprefix(SCALING_STATE_PREFIX)] = item.value.strip().lower()
+    return scaling, events
 
 
 def shared_fleet(production: Production) -> Fleet:
     """The fleet, described once per run of the producers and shared by them."""
-    return production.shared("fleet", lambda: describe_fleet(production.deployment))
+    return production.shared(
+        "fleet", lambda: describe_fleet(production.deployment, target_groups=True)
+    )

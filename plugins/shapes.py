@@ -8,9 +8,11 @@ Not a plugin itself: the ``fleet`` plugin reads the precomputed data with these.
   "Status", "Tags"}}`` (the spec-era writer leaves ``InstanceId`` out of the record);
   ``fleet/status`` is ``{"AutoscaledFleet": {..., "FaultyFleetSize"}, "Subfleets": [...]}``.
 * The shapes of release v0.27.1: ``metadata`` is a list of flat records
-  (``AvailabilityZone``, ``InstanceId``, ``InstanceName``, ``State``, ``Status``,
-  ``SubfleetName``, ``Tags``...), ``fleet/status`` is wrapped in ``{"EC2": ...}``, its
-  autoscaled fleet says ``UnhealthyFleetSize`` and its subfleets carry counts.
+  (``AvailabilityZone``, ``InstanceId``, ``InstanceName``, ``InstanceType``,
+  ``LocatedInAZWithIssues``, ``SpotInstance``, ``State``, ``Status``, ``SubfleetName``,
+  ``Tags``, ``TargetGroups``, and ``SpotDetails`` for a Spot instance),
+  ``fleet/status`` is wrapped in ``{"EC2": ...}``, its autoscaled fleet says
+  ``UnhealthyFleetSize`` and its subfleets carry counts.
 
 Every function here takes what a writer of either release wrote and returns one
 shape, or ``None`` when the value is in neither (it is then computed live).
@@ -22,11 +24,13 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "RELEASE_ONLY_FIELDS",
     "SHAPES_KEY",
     "SPECIFICATION",
     "V0_27_1",
     "flat_metadata",
     "flat_record",
+    "release_records",
     "release_status",
     "spec_metadata",
     "spec_status",
@@ -93,11 +97,17 @@ def spec_metadata(value: Any) -> dict[str, dict[str, Any]] | None:
     return None
 
 
+#: The fields of a v0.27.1 record that the specification's record does not hold: a
+#: record converted from the specification's has them ``null`` (unknown), except
+#: ``SpotDetails``, which v0.27.1 writes for Spot instances only.
+RELEASE_ONLY_FIELDS = ("InstanceType", "SpotInstance", "TargetGroups")
+
+
 def flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """The v0.27.1 flat record of one instance from the specification's record.
 
-    Fields that the specification's record does not hold (``InstanceType``,
-    ``SpotInstance``...) are left out.
+    The fields that the specification's record does not hold
+    (:data:`RELEASE_ONLY_FIELDS`) are ``None``.
     """
     instance = record.get("Instance")
     details: Mapping[str, Any] = instance if isinstance(instance, Mapping) else {}
@@ -111,6 +121,7 @@ def flat_record(record: Mapping[str, Any]) -> dict[str, Any]:
         "Status": details.get("Status"),
         "SubfleetName": _tag(tags, SUBFLEET_TAG),
         "Tags": tags if isinstance(tags, list) else [],
+        **dict.fromkeys(RELEASE_ONLY_FIELDS),
     }
 
 
@@ -127,6 +138,15 @@ def flat_metadata(value: Any) -> list[dict[str, Any]] | None:
     if records is None:
         return None
     return [flat_record(records[instance_id]) for instance_id in sorted(records)]
+
+
+def release_records(value: Any) -> dict[str, dict[str, Any]] | None:
+    """The v0.27.1 flat records by instance id, from a blob of either release (every
+    field a v0.27.1 record holds is kept)."""
+    records = flat_metadata(value)
+    if records is None:
+        return None
+    return {record["InstanceId"]: record for record in records}
 
 
 # -------------------------------------------------------------------------

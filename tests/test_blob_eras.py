@@ -72,6 +72,7 @@ def put_blob(demo: Demo, data: dict[str, Any]) -> None:
 
 
 TAGS = [{"Key": "Name", "Value": "web-1"}, {"Key": "clonesquad:group-name", "Value": "test"}]
+TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-3:123456789012:targetgroup/tg/0123456789abcdef"
 
 
 def v0_27_1_record(instance_id: str, **fields: Any) -> dict[str, Any]:
@@ -171,6 +172,27 @@ def test_a_blob_in_no_known_form_is_refused() -> None:
 # -------------------------------------------------------------------------
 
 
+def test_every_field_of_a_v0_27_1_record_is_served_in_the_v0_27_1_shapes(
+    demo: Demo, client: InteractClient
+) -> None:
+    web, spot = demo.fleet["web"], demo.fleet["spot"]
+    on_demand = v0_27_1_record(web, SpotInstance=False, InstanceType="m5.large")
+    del on_demand["SpotDetails"]  # v0.27.1 writes SpotDetails for Spot instances only
+    spotted = v0_27_1_record(
+        spot,
+        SpotDetails={"InterruptedAt": None, "RebalanceRecommendedAt": "2024-01-08 20:40:06+00:00"},
+        TargetGroups={"Arns": [TARGET_GROUP], "NbOfTargetGroups": 1},
+        SubfleetName="batch",
+    )
+    put_blob(demo, {"metadata": [on_demand, spotted]})
+    assert client.post("/configuration/interact.answer_shapes", body="v0.27.1").status_code == 200
+    for instance_id, record in ((web, on_demand), (spot, spotted)):
+        answer = client.get("/metadata", identity=instance_identity(instance_id))
+        assert answer.headers[SOURCE] == "precomputed"
+        assert answer.json() == record
+    assert client.get("/fleet/metadata").json() == [on_demand, spotted]
+
+
 def test_a_v0_27_1_blob_is_served_in_the_specifications_shapes(
     demo: Demo, client: InteractClient
 ) -> None:
@@ -201,8 +223,7 @@ def test_the_v0_27_1_shapes_when_the_configuration_asks_for_them(
     assert client.post("/configuration/interact.answer_shapes", body="v0.27.1").status_code == 200
     answer = client.get("/metadata", identity=instance_identity(web)).json()
     assert answer["State"] == "running", "a top-level State, as the original's watcher reads"
-    assert answer["InstanceId"] == web
-    assert answer["InstanceName"] == "web-1"
+    assert answer == v0_27_1_record(web), "every field of the blob's record, as it wrote it"
     status = client.get("/fleet/status").json()
     assert status["EC2"]["AutoscaledFleet"] == V0_27_1_STATUS["EC2"]["AutoscaledFleet"]
     assert status["EC2"]["Subfleets"] == V0_27_1_STATUS["EC2"]["Subfleets"]
@@ -224,10 +245,15 @@ def test_a_spec_era_blob_is_served_with_instance_ids(demo: Demo, client: Interac
     flat = client.get("/fleet/metadata").json()
     assert flat == [
         {"AvailabilityZone": "eu-west-3b", "InstanceId": web, "InstanceName": "web-1",
-         "LocatedInAZWithIssues": False, "State": "running", "Status": "ok",
-         "SubfleetName": None, "Tags": record["Instance"]["Tags"]}
+         "InstanceType": None, "LocatedInAZWithIssues": False, "SpotInstance": None,
+         "State": "running", "Status": "ok", "SubfleetName": None,
+         "Tags": record["Instance"]["Tags"], "TargetGroups": None}
     ]  # fmt: skip
     assert client.get("/fleet/status").json() == status
+    assert client.post("/configuration/interact.answer_shapes", body="v0.27.1").status_code == 200
+    assert client.get("/metadata", identity=instance_identity(web)).json() == flat[0], (
+        "what a spec-era blob does not say is null"
+    )
 
 
 def test_the_v0_27_1_shapes_from_a_spec_era_blob(demo: Demo, client: InteractClient) -> None:
@@ -263,6 +289,41 @@ def test_fleet_metadata_live_is_the_list_of_flat_records(
         "t3.micro",
         False,
     )
+    assert "SpotDetails" not in web, "v0.27.1 writes SpotDetails for Spot instances only"
+    assert web["TargetGroups"] == {"Arns": [], "NbOfTargetGroups": 0}
+
+
+def test_live_v0_27_1_records_carry_spot_details_and_the_managed_target_groups(
+    demo: Demo, client: InteractClient
+) -> None:
+    spot = demo.fleet["spot"]
+    put_state(demo, f"ec2.instance.spot.event.{spot}.rebalance_recommended_at",
+              "2024-01-08 20:40:06.748674+00:00", ttl=1200)  # fmt: skip
+    ec2, elb = boto3.client("ec2"), boto3.client("elbv2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    tags = {"managed": [{"Key": "clonesquad:group-name", "Value": "test"}], "other": []}
+    arns = {
+        name: elb.create_target_group(Name=f"tg-{name}", Protocol="HTTP", Port=80, VpcId=vpc,
+                                      **({"Tags": t} if t else {}))["TargetGroups"][0]
+        ["TargetGroupArn"]
+        for name, t in tags.items()
+    }  # fmt: skip
+    try:
+        records = {r["InstanceId"]: r for r in client.get("/fleet/metadata").json()}
+        assert records[spot]["SpotInstance"] is True
+        assert records[spot]["SpotDetails"] == {
+            "InterruptedAt": None,
+            "RebalanceRecommendedAt": "2024-01-08 20:40:06.748674+00:00",
+        }
+        managed = {"Arns": [arns["managed"]], "NbOfTargetGroups": 1}
+        assert all(r["TargetGroups"] == managed for r in records.values()), "every instance"
+        assert client.post("/configuration/interact.answer_shapes", body="v0.27.1").ok
+        answer = client.get("/metadata", identity=instance_identity(spot))
+        assert answer.headers[SOURCE] == "live"
+        assert answer.json() == records[spot]
+    finally:
+        for arn in arns.values():
+            elb.delete_target_group(TargetGroupArn=arn)
 
 
 # -------------------------------------------------------------------------
@@ -306,6 +367,9 @@ def test_the_producer_writes_the_v0_27_1_layout(demo: Demo, dispatcher: Dispatch
     assert isinstance(data["metadata"], list)
     web = next(r for r in data["metadata"] if r["InstanceId"] == demo.fleet["web"])
     assert (web["State"], web["InstanceName"], web["SubfleetName"]) == ("running", "web", None)
+    assert set(web) == set(v0_27_1_record(web)) - {"SpotDetails"}, "every field v0.27.1 writes"
+    spot = next(r for r in data["metadata"] if r["InstanceId"] == demo.fleet["spot"])
+    assert set(spot) == set(v0_27_1_record(spot))
     assert set(data["fleet/status"]) == {"EC2"}
     assert "UnhealthyFleetSize" in data["fleet/status"]["EC2"]["AutoscaledFleet"]
     ttl = int(item["ExpirationTime"]["N"]) - time.time()
