@@ -35,8 +35,9 @@ from clonesquad_interact import (
     Request,
     ValidationFailed,
     hookimpl,
-    parse_duration,
 )
+from clonesquad_interact.errors import unencodable
+from clonesquad_interact.keyvalue import parse_ttl
 from clonesquad_interact.precomputed import decode_value, encode_value
 
 from .instances import SUBFLEET_TAG, Instance, describe_fleet
@@ -155,6 +156,12 @@ def tag_tests(tags: Any) -> list[tuple[str, Any]]:
         )
     tests: list[tuple[str, Any]] = []
     for name, value in tags.items():
+        if unencodable(str(name)) or (isinstance(value, str) and unencodable(value)):
+            raise ValidationFailed(
+                "a tag name or value must be text that UTF-8 can encode (it holds a lone "
+                "surrogate)",
+                details=[{"where": "body.Tags", "what": "text UTF-8 can encode"}],
+            )
         if value is None or value == "*" or (isinstance(value, str) and "*" not in value):
             tests.append((str(name), value))
         elif isinstance(value, str):
@@ -238,22 +245,14 @@ def _criteria(request: Request) -> dict[str, Any]:
 
 
 def _ttl(request: Request, deployment: Deployment) -> float:
+    """The ``ttl`` parameter in seconds, or ``ec2.instance.control.ttl`` without one.
+
+    :raises ValidationFailed: it is not a duration from 1 second to about 100 years.
+    """
     text = request.params.get("ttl")
     if text is None:
         return deployment.configuration.get_duration(TTL_KEY)
-    try:
-        seconds = parse_duration(str(text))
-    except ValueError as exc:
-        raise ValidationFailed(
-            f"ttl {text!r} is not a duration: {exc}",
-            details=[{"where": "params.ttl", "what": "seconds, or unit=number parts"}],
-        ) from None
-    if seconds <= 0:
-        raise ValidationFailed(
-            f"ttl {text!r} must be longer than 0 seconds",
-            details=[{"where": "params.ttl", "what": "a positive duration"}],
-        )
-    return seconds
+    return parse_ttl(str(text))
 
 
 def control_instances(request: Request) -> list[dict[str, Any]]:

@@ -114,6 +114,8 @@ class _Parser:
         self.take()
         if self.peek() in ("*", "+", "?"):
             raise self.fail("a repetition of a repetition (lazy or possessive) is not supported")
+        if self.peek() == "{":
+            raise self.fail("counted repetitions ({m,n}) are not supported")
         split = _State("split", out=[atom.start])
         if operator == "*":
             _patch(atom.ends, split)
@@ -137,6 +139,8 @@ class _Parser:
             return inner
         if char in "*+?":
             raise self.fail(f"nothing to repeat before {char!r}")
+        if char == "{":
+            raise self.fail("a brace is a counted repetition ({m,n}), not supported: write \\{")
         if char == "^":
             if self.at != 1:
                 raise self.fail("'^' is supported only at the start")

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
+from structlog.testing import capture_logs
 
 from aws_calls import RawTable, counting
 from clonesquad_interact import AWS, Dispatcher
-from clonesquad_interact.testing import InteractClient
+from clonesquad_interact.testing import InteractClient, sqs_record
+from demo_fleet import refusing
 
 
 @pytest.fixture
@@ -86,8 +88,13 @@ def test_backup_writes_every_object_in_clonesquads_layout(
     )
     assert discovery["GroupName"] == group
     assert discovery["Subfleets"] == []
-    assert calls["s3.PutObject"] == 9
-    assert calls["dynamodb.Scan"] == 2
+    assert dict(calls) == {
+        "sts.GetCallerIdentity": 1,
+        "dynamodb.Scan": 2,  # the Configuration and Scheduler tables
+        "ec2.DescribeInstances": 1,
+        "ec2.DescribeVolumes": 1,
+        "s3.PutObject": 9,
+    }
 
 
 def test_without_the_setting_nothing_is_read(deployment: dict[str, str], aws_clients: AWS) -> None:
@@ -108,7 +115,30 @@ def test_a_missing_bucket_fails_for_good_and_says_so(
     answer = client.get("/backup")
     assert answer.status_code == 424, answer.text
     assert "NoSuchBucket" in answer.text
-    assert client.sqs({"OpType": "backup"}) == {"batchItemFailures": []}, "not retried"
+    message = sqs_record({"OpType": "backup"}, message_id="backup-1")
+    with capture_logs() as logs:
+        assert client.sqs(message) == {"batchItemFailures": []}, "not retried"
+    [line] = [entry for entry in logs if entry["event"] == "sqs.record"]
+    assert line["outcome"] == "failed"
+    assert "NoSuchBucket" in line["error"]
+    assert line["record"] == message, "the message is recorded whole"
+
+
+def test_s3_throttling_is_a_503_to_retry_and_the_message_goes_back(
+    deployment: dict[str, str], aws_clients: AWS, bucket: str
+) -> None:
+    dispatcher = Dispatcher(entry_points=False, aws=aws_clients)
+    client = InteractClient(dispatcher)
+    with refusing(dispatcher.aws.client("s3"), "PutObject", "SlowDown", 503) as refused:
+        answer = client.get("/backup")
+        assert answer.status_code == 503, answer.text
+        assert int(answer.headers["Retry-After"]) > 0
+        assert "SlowDown" in answer.json()["error"]["message"]
+        assert "refused by the test" not in answer.text, "no AWS error text in the answer"
+        message = sqs_record({"OpType": "backup"}, message_id="backup-2")
+        assert client.sqs(message) == {"batchItemFailures": [{"itemIdentifier": "backup-2"}]}
+    assert refused, "S3 was asked"
+    assert client.get("/backup").status_code == 200, "a retry writes every object"
 
 
 @pytest.mark.parametrize("params", [{"x": "1"}, {"format": "xml"}])

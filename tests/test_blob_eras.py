@@ -22,7 +22,7 @@ from clonesquad_interact import Dispatcher
 from clonesquad_interact.precomputed import decode, decode_value, encode_value
 from clonesquad_interact.producer import produce
 from clonesquad_interact.testing import InteractClient, instance_identity
-from demo_fleet import Demo, running_demo
+from demo_fleet import CallCounter, Demo, running_demo
 
 AGE = "X-Clonesquad-Data-Age"
 SOURCE = "X-Clonesquad-Data-Source"
@@ -374,3 +374,29 @@ def test_the_producer_writes_the_v0_27_1_layout(demo: Demo, dispatcher: Dispatch
     assert "UnhealthyFleetSize" in data["fleet/status"]["EC2"]["AutoscaledFleet"]
     ttl = int(item["ExpirationTime"]["N"]) - time.time()
     assert 200 < ttl <= 241, "CloneSquad's rule: max(2 * app.run_period, 240) seconds"
+
+
+# -------------------------------------------------------------------------
+# What each answer costs in AWS calls
+# -------------------------------------------------------------------------
+
+
+def test_aws_calls_of_fleet_metadata_and_metric_cache(demo: Demo, dispatcher: Dispatcher) -> None:
+    client = InteractClient(dispatcher)
+    counter = CallCounter(dispatcher, [*CallCounter.SERVICES, "resourcegroupstaggingapi"])
+    assert client.get("/fleet/metadata").headers[SOURCE] == "live"
+    assert counter.take() == {
+        "dynamodb.BatchGetItem": 1,  # scaling states and Spot events
+        "dynamodb.GetItem": 3,  # cache index, precomputed blob, ec2.az.unavailable_list
+        "ec2.DescribeAvailabilityZones": 1,
+        "ec2.DescribeInstanceStatus": 1,
+        "ec2.DescribeInstances": 1,
+        "resource-groups-tagging-api.GetResources": 1,  # the managed target groups
+    }
+    put_blob(demo, {"metadata": [v0_27_1_record(demo.fleet["web"])]})
+    dispatcher.cache.clear()
+    assert client.get("/fleet/metadata").headers[SOURCE] == "precomputed"
+    assert counter.take() == {"dynamodb.GetItem": 2}, "cache index, precomputed blob"
+    put_state(demo, "cloudwatch.metrics.cache", clonesquad_encoding([]), ttl=86400)
+    assert client.get("/cloudwatch/metriccache").headers[SOURCE] == "precomputed"
+    assert counter.take() == {"dynamodb.GetItem": 1}, "cloudwatch.metrics.cache (never cached)"

@@ -17,7 +17,7 @@ import pytest
 
 from clonesquad_interact import Dispatcher
 from clonesquad_interact.testing import InteractClient
-from demo_fleet import Demo, running_demo
+from demo_fleet import CallCounter, Demo, running_demo
 
 patterns = importlib.import_module("clonesquad_interact.plugins.patterns")
 PatternError = patterns.PatternError
@@ -215,7 +215,35 @@ def test_patterns_match_as_python_regular_expressions_do() -> None:
         )
 
 
-@pytest.mark.parametrize("pattern", ["(a", "a)", "*a", "a**", "(?=a)", "\\1", "[b-a]", "a{2}"])
+@pytest.mark.parametrize(
+    "pattern", ["(a", "a)", "*a", "a**", "(?=a)", "\\1", "[b-a]", "a{2}", "a*{1,9}", "{1}", "x*{"]
+)
 def test_malformed_or_slow_features_are_refused(pattern: str) -> None:
     with pytest.raises(PatternError):
         compile_pattern(pattern)
+
+
+# -------------------------------------------------------------------------
+# AWS calls
+# -------------------------------------------------------------------------
+
+
+def test_aws_calls_of_listing_adding_and_an_unchanged_delete(demo: Demo, warm: Dispatcher) -> None:
+    client = InteractClient(demo.clean(warm))
+    counter = CallCounter(warm)
+    fleet_calls = {
+        "ec2.DescribeAvailabilityZones": 1,
+        "ec2.DescribeInstanceStatus": 1,
+        "ec2.DescribeInstances": 1,
+        "dynamodb.BatchGetItem": 1,  # scaling states
+    }
+    path = "/control/instances/unstoppable"
+    assert client.get(path).status_code == 200
+    # GetItem: ec2.control.state and ec2.az.unavailable_list
+    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 2}
+    assert client.get(path, params={"instanceids": "all", "mode": "add"}).status_code == 200
+    # GetItem: ec2.instance.control.ttl too (no ttl given); one PutItem of the state
+    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 3, "dynamodb.PutItem": 1}
+    unchanged = {"instanceids": demo.fleet["web"], "mode": "delete", "ttl": "60"}
+    assert client.get("/control/instances/unstartable", params=unchanged).status_code == 200
+    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 2}, "nothing changed: no write"

@@ -225,3 +225,88 @@ def test_hostile_reschedule_parameters_are_a_400_naming_them(
     assert response.status_code == 400, response.text
     message = response.json()["error"]
     assert "delay" in json.dumps(message) or "unknown" in json.dumps(message)
+
+
+CONTROL = "/control/instances/unstoppable"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "named"),
+    [
+        (CONTROL, {"mode": "ADD"}, "mode"),
+        (CONTROL, {"mode": ["add", "delete"]}, "mode"),
+        (CONTROL, {"mode": "add", "ttl": "hours=1,hours=2"}, "ttl"),
+        (CONTROL, {"mode": "add", "ttl": "9" * 250}, "ttl"),  # past any date
+        (CONTROL, {"mode": "add", "ttl": "-5"}, "ttl"),
+        (CONTROL, {"mode": "add", "ttl": "9" * 300}, "ttl"),
+        (CONTROL, {"mode": "add", "ttl": "\uff15"}, "ttl"),  # a full-width digit
+        (CONTROL, {"excluded": "yes please"}, "excluded"),
+        (CONTROL, {"excluded": ["true", "false"]}, "excluded"),
+        (CONTROL, {"instanceids": ["i-1"] * 1001}, "instanceids"),
+        (CONTROL, {"instancenames": "x" * 70000}, "instancenames"),
+        (CONTROL, {"subfleetnames": ["y" * 300, "z"]}, "subfleetnames"),
+        (CONTROL, {"Mode": "add"}, "Mode"),
+        ("/backup", {"force": "1"}, "force"),
+        ("/backup", {"format": "xml"}, "format"),
+        ("/fleet/metadata", {"instanceid": "i-0aaaaaaaaaaaaaaaa"}, "instanceid"),
+        ("/fleet/metadata", {"format": "csv"}, "format"),
+        ("/cloudwatch/metriccache", {"ttl": "60"}, "ttl"),
+        ("/cloudwatch/metriccache", {"format": ["json", "yaml"]}, "format"),
+        ("/control/reschedulenow", {"delay": "60", "Delay": "1"}, "Delay"),
+    ],
+)
+def test_hostile_parameters_of_the_fleet_operations_are_a_400_naming_them(
+    deployed_client: InteractClient, path: str, query: dict[str, Any], named: str
+) -> None:
+    response = deployed_client.get(path, params=query)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert named in json.dumps(error), error
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('{"Tags": {"Name": "(a+)*(?=b)"}}', "Tags"),
+        ('{"Tags": {"Name": "a*{1,99999}"}}', "Tags"),
+        ('{"Tags": {"Name": "x*\\\\1"}}', "Tags"),
+        ('{"Tags": {"Name": "x*{2}"}}', "Tags"),
+        ('{"Tags": {"Name": ["x"]}}', "Tags"),
+        ('{"Tags": ["Name"]}', "Tags"),
+        ('{"InstanceIds": "i-1"}', "InstanceIds"),
+        ('{"InstanceNames": [1]}', "InstanceNames"),
+        ('{"SubfleetNames": {"a": 1}}', "SubfleetNames"),
+        ('{"Excluded": "true"}', "Excluded"),
+        ('{"Tag": {}}', "Tag"),
+        ('"just text"', "body"),
+        ('{"Tags": {"\\ud800": "x"}}', "Tags"),
+        ('{"Tags": {"Name": "w*\\udfff"}}', "Tags"),
+    ],
+)
+def test_hostile_filter_documents_are_a_400_naming_the_field(
+    deployed_client: InteractClient, body: str, named: str
+) -> None:
+    response = deployed_client.post(CONTROL, body=body, params={"mode": "add"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert named in json.dumps(error), error
+
+
+@pytest.mark.parametrize(
+    ("message", "named"),
+    [
+        ({"OpType": "backup", "extra": 1}, "extra"),
+        ({"OpType": "control/reschedulenow", "delay": [1]}, "delay"),
+        ({"OpType": "control/reschedulenow", "delay": {"s": 1}}, "delay"),
+    ],
+)
+def test_hostile_sqs_messages_of_the_fleet_operations_fail_for_good_naming_the_field(
+    deployed_client: InteractClient, message: dict[str, Any], named: str
+) -> None:
+    with capture_logs() as logs:
+        assert deployed_client.sqs(message) == {"batchItemFailures": []}
+    [line] = [entry for entry in logs if entry["event"] == "sqs.record"]
+    assert line["outcome"] == "failed"
+    assert line["status"] == 400
+    assert named in json.dumps(line["error"], default=str)
