@@ -297,6 +297,9 @@ def _control_commands(curl: str, api: str, routes: set[str]) -> list[str]:
     if "control/instances/(?P<list>unstoppable|unstartable)" in routes:
         path = "control/instances/unstoppable?instanceids=all&mode=add&ttl=minutes=10"
         commands.append(f"{curl} {shlex.quote(api + path)}")
+        commands.append(f"{curl} {api}control/instances/unstartable")
+    if "cloudwatch/metriccache" in routes:
+        commands.append(f"{curl} {api}cloudwatch/metriccache")
     return commands
 
 
