@@ -1,15 +1,33 @@
 """The ``scheduler`` operations: the Scheduler table, with the semantics of
-``configuration`` but no registered defaults (the table's content is the truth)."""
+``configuration`` but no registered defaults (the table's content is the truth).
+
+``GET scheduler`` answers the table as CloneSquad does, a flat ``{entry: value}``
+mapping, which ``POST scheduler`` takes back unchanged. Every entry written is
+checked first (its schedule, then each action: see
+:mod:`clonesquad_interact.schedules`); a bad one is a 400 that names it, and nothing
+is written.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from importlib.resources import files
-from typing import Any
 
-from clonesquad_interact import Body, Deployment, NotFound, Operation, Request, hookimpl
-from clonesquad_interact.keyvalue import import_params, write_key
-from clonesquad_interact.tables import KeyValueTable
+from clonesquad_interact import (
+    Body,
+    Deployment,
+    Interface,
+    NotFound,
+    Operation,
+    Request,
+    ValidationFailed,
+    hookimpl,
+)
+from clonesquad_interact.errors import excerpt
+from clonesquad_interact.keyvalue import check_document, first_line, import_params, write_key
+from clonesquad_interact.schedules import entry_problem, time_zone
+from clonesquad_interact.tables import TRANSACTION_SIZE, KeyValueTable
 
 SCHEMAS = files("clonesquad_interact.schemas")
 
@@ -53,28 +71,53 @@ def _table(request: Request) -> KeyValueTable:
     return deployment.table("SchedulerTable")
 
 
-def dump(request: Request) -> dict[str, Any]:
-    """Every entry with ``Key``, ``Value`` and ``ExpirationTime``; ``raw=true`` gives
-    ``key: value`` (a document that ``POST scheduler?restore=true`` restores)."""
-    table = _table(request)
-    items = sorted(table.scan().items())
-    if request.params.get("raw"):
-        return {key: item.value for key, item in items}
-    origin = f"DynamoDB scheduler table '{table.name}'"
-    return {
-        key: {
-            "Key": key,
-            "Value": item.value,
-            "ExpirationTime": item.expiration_time,
-            "ConfigurationOrigin": origin,
-        }
-        for key, item in items
-    }
+def dump(request: Request) -> dict[str, str]:
+    """Every entry as ``{name: value}``, sorted by name (expired entries left out)."""
+    return {key: item.value for key, item in sorted(_table(request).scan().items())}
+
+
+def has_operation(deployment: Deployment, op: str) -> bool:
+    """Whether ``interact:<op>`` names an operation that an in-process ``GET`` runs."""
+    for operation in deployment.operations:
+        route = operation.route
+        matched = route == op if isinstance(route, str) else route.fullmatch(op) is not None
+        if matched and operation.serves(Interface.DIRECT, "GET"):
+            return True
+    return False
+
+
+def problems(deployment: Deployment, values: Mapping[str, str]) -> list[dict[str, str]]:
+    """What is wrong with each entry to write (``""``, a deletion, is never wrong)."""
+    zone = time_zone(deployment.settings.get("TimeZone"))
+    keys = deployment.configuration.keys
+    found = []
+    for name, value in values.items():
+        if value == "":
+            continue
+        problem = entry_problem(
+            name, value, keys, lambda op: has_operation(deployment, op), zone=zone
+        )
+        if problem is not None:
+            found.append({"where": f"body.{name}", "entry": name, "what": problem})
+    return found
 
 
 def import_(request: Request) -> str:
-    """Merge the document into the table (``restore=true``: replace the table's content)."""
-    return import_params(_table(request), request.parsed_body, request.params)
+    """Check every entry, then merge the document into the table (``restore=true``:
+    replace the table's content)."""
+    document = request.parsed_body
+    if isinstance(document, Mapping) and len(document) <= TRANSACTION_SIZE:
+        faulty = problems(request.deployment, check_document(document))
+        if faulty:
+            names = ", ".join(excerpt(p["entry"]) for p in faulty[:5])
+            more = f" and {len(faulty) - 5} more" if len(faulty) > 5 else ""
+            raise ValidationFailed(
+                f"nothing was written: {len(faulty)} entr{'y' if len(faulty) == 1 else 'ies'} "
+                f"at fault ({names}{more}); entry {excerpt(faulty[0]['entry'])}: "
+                f"{faulty[0]['what']}",
+                details=faulty,
+            )
+    return import_params(_table(request), document, request.params)
 
 
 def read_key(request: Request) -> str:
@@ -87,7 +130,12 @@ def read_key(request: Request) -> str:
 
 
 def write_one(request: Request) -> str:
-    """Write the entry; an empty value deletes it. Answers the value written."""
-    return write_key(
-        _table(request), request.path_params["key"], request.body, ttl=request.params.get("ttl")
-    )
+    """Check the entry, then write it; an empty value deletes it. Answers the value written."""
+    key = request.path_params["key"]
+    faulty = problems(request.deployment, {key: first_line(request.body)})
+    if faulty:
+        raise ValidationFailed(
+            f"nothing was written to entry {excerpt(key)}: {faulty[0]['what']}",
+            details=[{"where": "body", "entry": key, "what": faulty[0]["what"]}],
+        )
+    return write_key(_table(request), key, request.body, ttl=request.params.get("ttl"))

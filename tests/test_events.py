@@ -187,9 +187,9 @@ S3_EVENT = {
         pytest.param(42, ["expected an API Gateway proxy event"], id="int"),
         pytest.param("text", ["a string", "expected"], id="str"),
         pytest.param(
-            SCHEDULED_EVENT,
-            ["detail-type", "source", "expected an API Gateway proxy event"],
-            id="eventbridge-scheduled-event",
+            {**SCHEDULED_EVENT, "detail-type": "EC2 Instance State-change Notification"},
+            ["detail-type", "source", "expected an API Gateway proxy event", "scheduled event"],
+            id="eventbridge-other-event",
         ),
         pytest.param({"foo": 1, "bar": 2}, ["bar, foo"], id="unknown-keys"),
         pytest.param(S3_EVENT, ["aws:sqs", "aws:s3"], id="s3-records"),

@@ -68,7 +68,7 @@ def test_a_ttl_dynamodb_cannot_store_is_a_400_and_writes_nothing(
 ) -> None:
     setting = "ConfigurationTable" if op == "configuration" else "SchedulerTable"
     table = RawTable(aws_clients.client("dynamodb"), deployment[setting])
-    answer = client.post(f"{op}/some.key", "1", {"ttl": ttl})
+    answer = client.post(f"{op}/some.key", "rate(1 day),custom.value=1", {"ttl": ttl})
     assert answer.status_code == 400, answer.text
     assert "ttl" in answer.json()["error"]["message"]
     assert len(answer.json()["error"]["message"]) < 300

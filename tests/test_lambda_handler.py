@@ -186,7 +186,10 @@ def test_undecodable_body_answers_400_with_the_api_gateway_request_id() -> None:
         pytest.param(42, id="int"),
         pytest.param("text", id="str"),
         pytest.param({"Records": []}, id="no-records"),
-        pytest.param({"detail-type": "Scheduled Event", "source": "aws.events"}, id="eventbridge"),
+        pytest.param(
+            {"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2"},
+            id="eventbridge",
+        ),
     ],
 )
 def test_unusable_events_get_a_400_proxy_answer(event: Any) -> None:

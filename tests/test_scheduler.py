@@ -19,23 +19,94 @@ def table(deployment: dict[str, str], aws_clients: AWS) -> RawTable:
     return RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
 
 
-def test_the_dump_lists_the_tables_entries_and_skips_expired_ones(
-    deployed_client: InteractClient, table: RawTable, deployment: dict[str, str]
+def test_the_dump_is_the_flat_mapping_clonesquad_answers_without_expired_entries(
+    deployed_client: InteractClient, table: RawTable
 ) -> None:
     table.put_item(Item={"Key": "morning", "Value": CRON})
+    table.put_item(Item={"Key": "#note", "Value": "anything"})
     table.put_item(Item={"Key": "gone", "Value": "x", "ExpirationTime": int(time.time()) - 5})
-    dump = deployed_client.get("scheduler").json()
-    assert dump == {
-        "morning": {
-            "Key": "morning",
-            "Value": CRON,
-            "ExpirationTime": None,
-            "ConfigurationOrigin": f"DynamoDB scheduler table '{deployment['SchedulerTable']}'",
-        }
-    }
-    assert deployed_client.get("scheduler", {"raw": "true", "format": "yaml"}).yaml() == {
-        "morning": CRON
-    }
+    expected = {"#note": "anything", "morning": CRON}
+    assert deployed_client.get("scheduler").json() == expected
+    assert deployed_client.get("scheduler", {"format": "yaml"}).yaml() == expected
+    # CloneSquad's callers send raw=true: the same answer
+    assert deployed_client.get("scheduler", {"raw": "true", "format": "yaml"}).yaml() == expected
+
+
+#: Entries as a CloneSquad deployment writes them (the facts sheet's examples).
+ENTRIES = {
+    "scale-up-morning": "cron(0 8 * * ? *),ec2.schedule.min_instance_count=3",
+    "twice-a-day": "cron(0 6\\,18 * * ? *),config.active_parameter_set=min-desired-count-50-pcent",
+    "local-noon": "localcron(0 12 * * ? *),ec2.schedule.desired_instance_count=100%",
+    "every-5-min": "rate(5 minutes),interact:control/reschedulenow",
+    "hourly-backup": "rate(1 hour),interact:backup",
+    "soon": "rate(5 minutes),interact:control/reschedulenow?delay=60",
+    "night": "cron(0 20 * * ? *),[night]ec2.schedule.min_instance_count=1,TTL=hours=12",
+}
+
+
+def test_what_get_answers_post_takes_back_unchanged(
+    deployed_client: InteractClient, table: RawTable
+) -> None:
+    for key, value in ENTRIES.items():
+        table.put_item(Item={"Key": key, "Value": value})
+    dumped = deployed_client.get("scheduler")
+    yaml_dump = deployed_client.get("scheduler", {"format": "yaml"})
+    table.client.delete_item(TableName=table.name, Key={"Key": {"S": "night"}})
+    restored = deployed_client.post("scheduler", dumped.text, {"restore": "true"})
+    assert restored.status_code == 200, restored.text
+    assert table.content() == ENTRIES
+    again = deployed_client.post(
+        "scheduler", yaml_dump.text, {"restore": "true", "format": "yaml"}
+    )
+    assert again.status_code == 200, again.text
+    assert table.content() == ENTRIES
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("ec2.schedule.min_instance_count=3", "is none of cron"),
+        ("Cron(0 8 * * ? *),app.disable=1", "lower case"),
+        ("cron(0 8 * * ?),app.disable=1", "has 5 field(s)"),
+        ("cron(0 8 * * * *),app.disable=1", "exactly one of day-of-month and day-of-week"),
+        ("cron(0 24 * * ? *),app.disable=1", "hours field"),
+        ("cron(0 8 ? * FUNDAY *),app.disable=1", "day-of-week field"),
+        ("rate(1 minutes),app.disable=1", "rate(1 minute)"),
+        ("rate(5 seconds),app.disable=1", "minutes|hours|days"),
+        ("localcron(0 12 * *),app.disable=1", "has 4 field(s)"),
+        ("rate(5 minutes)", "no action"),
+        ("rate(5 minutes),ec2.schedule.min_instance_count=lots", "PositiveInteger"),
+        ("rate(5 minutes),[night]ec2.schedule.min_instance_count=-1", "PositiveInteger"),
+        ("rate(5 minutes),interact:no/such/operation", "no such operation"),
+        ("rate(5 minutes),app.disable=1,TTL=later", "TTL=later"),
+        ("rate(5 minutes),app.disable=1;rate(1 day),app.disable=0", "only the first"),
+    ],
+)
+def test_a_bad_entry_is_a_400_naming_it_and_nothing_is_written(
+    deployed_client: InteractClient, table: RawTable, value: str, says: str
+) -> None:
+    document = {"good": CRON, "faulty-entry": value}
+    answer = deployed_client.post("scheduler", json.dumps(document))
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert "'faulty-entry'" in error["message"]
+    assert says in error["message"]
+    assert error["details"][0]["entry"] == "faulty-entry"
+    assert table.content() == {}
+    one = deployed_client.post("scheduler/faulty-entry", value)
+    assert one.status_code == 400, one.text
+    assert "'faulty-entry'" in one.json()["error"]["message"]
+    assert says in one.json()["error"]["message"]
+    assert table.content() == {}
+
+
+def test_comments_and_deletions_are_not_checked(
+    deployed_client: InteractClient, table: RawTable
+) -> None:
+    table.put_item(Item={"Key": "old", "Value": CRON})
+    document = {"#later": "not a schedule yet", "old": None}
+    assert deployed_client.post("scheduler", json.dumps(document)).status_code == 200
+    assert table.content() == {"#later": "not a schedule yet"}
 
 
 def test_an_empty_table_dumps_as_an_empty_document(deployed_client: InteractClient) -> None:
@@ -49,6 +120,7 @@ def test_an_import_merges_restore_replaces_and_empty_values_delete(
     table.put_item(Item={"Key": "old", "Value": "x"})
     table.put_item(Item={"Key": "kept", "Value": "y"})
     merged = deployed_client.post("scheduler", json.dumps({"new": CRON, "old": ""}))
+    assert merged.status_code == 200, merged.text
     assert merged.text == "Ok (2 key(s) processed)"
     assert table.content() == {"kept": "y", "new": CRON}
     restored = deployed_client.post(

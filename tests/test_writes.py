@@ -17,8 +17,16 @@ from clonesquad_interact.testing import InteractClient, apigw_rest_event
 #: The item restores count with (documented in the README).
 VERSION_KEY = "#clonesquad-interact.version"
 WRITES = {"BatchWriteItem", "TransactWriteItems", "PutItem", "DeleteItem"}
-OLD = {f"custom.key.{n:03}": "old" for n in range(30)}
-NEW = {key: "new" for key in OLD}
+
+
+def entry(token: str) -> str:
+    """A value both tables take: any text for an undeclared configuration key, and a
+    Scheduler entry (a schedule, then an action)."""
+    return f"rate(1 day),custom.value={token}"
+
+
+OLD = {f"custom.key.{n:03}": entry("old") for n in range(30)}
+NEW = {key: entry("new") for key in OLD}
 
 
 @pytest.fixture(autouse=True)
@@ -64,15 +72,15 @@ def test_a_fault_part_way_leaves_the_old_or_the_new_document_whole(
     restore: bool,
 ) -> None:
     op, table = table_op
-    fill(table, {**OLD, "stale.key": "x"})
+    fill(table, {**OLD, "stale.key": entry("x")})
     params = {"restore": "true"} if restore else {}
     dynamodb = dispatcher.aws.client("dynamodb")
     # Every write after the first fails: a document written in parts is left half-written.
     with faults.injected(dynamodb, WRITES, fault, when=lambda n: n > 0):
         answer = client.post(op, json.dumps(NEW), params)
     written = content(table)
-    expected_new = NEW if restore else {**NEW, "stale.key": "x"}
-    assert written in ({**OLD, "stale.key": "x"}, expected_new)
+    expected_new = NEW if restore else {**NEW, "stale.key": entry("x")}
+    assert written in ({**OLD, "stale.key": entry("x")}, expected_new)
     assert answer.status_code == (200 if written == expected_new else answer.status_code)
     assert faults.MESSAGE not in answer.text
 
@@ -102,7 +110,7 @@ def test_a_document_of_more_than_100_keys_is_a_413_that_says_how_to_split_it(
     client: InteractClient, table_op: Any
 ) -> None:
     op, table = table_op
-    document = {f"k{n}": "v" for n in range(101)}
+    document = {f"k{n}": entry("v") for n in range(101)}
     answer = client.post(op, json.dumps(document))
     assert answer.status_code == 413, answer.text
     message = answer.json()["error"]["message"]
@@ -114,7 +122,7 @@ def test_a_document_of_more_than_100_keys_is_a_413_that_says_how_to_split_it(
 
 def test_a_document_over_4_mb_is_a_413(client: InteractClient, table_op: Any) -> None:
     op, table = table_op
-    document = {f"k{n}": "v" * 380_000 for n in range(11)}
+    document = {f"k{n}": entry("v" * 380_000) for n in range(11)}
     answer = client.post(op, json.dumps(document))
     assert answer.status_code == 413, answer.text
     assert content(table) == {}
@@ -124,8 +132,8 @@ def test_a_restore_that_would_delete_too_many_keys_is_a_413_that_writes_nothing(
     client: InteractClient, table_op: Any
 ) -> None:
     op, table = table_op
-    fill(table, {f"old{n}": "v" for n in range(90)})
-    answer = client.post(op, json.dumps({f"new{n}": "v" for n in range(10)}), {"restore": "true"})
+    fill(table, {f"old{n}": entry("v") for n in range(90)})
+    answer = client.post(op, json.dumps({f"new{n}": entry("v") for n in range(10)}), {"restore": "true"})
     assert answer.status_code == 413, answer.text
     message = answer.json()["error"]["message"]
     assert "90 of them keys of the table absent from the document" in message
@@ -142,53 +150,53 @@ def test_two_concurrent_restores_cannot_both_succeed(
     def other_restore(**_: Any) -> None:
         if not answers:  # between the first restore's read and its write
             answers.append(None)
-            answers[0] = client.post(op, json.dumps({"b": "2"}), {"restore": "true"})
+            answers[0] = client.post(op, json.dumps({"b": entry("2")}), {"restore": "true"})
 
     for name in ("BatchWriteItem", "TransactWriteItems"):
         dynamodb.meta.events.register(f"before-call.dynamodb.{name}", other_restore, name)
     try:
-        first = client.post(op, json.dumps({"a": "1"}), {"restore": "true"})
+        first = client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"})
     finally:
         for name in ("BatchWriteItem", "TransactWriteItems"):
             dynamodb.meta.events.unregister(f"before-call.dynamodb.{name}", unique_id=name)
     assert answers[0].status_code == 200
     assert first.status_code == 409, first.text
     assert "send the request again" in first.json()["error"]["message"]
-    assert content(table) == {"b": "2"}
-    again = client.post(op, json.dumps({"a": "1"}), {"restore": "true"})
+    assert content(table) == {"b": entry("2")}
+    again = client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"})
     assert again.status_code == 200
-    assert content(table) == {"a": "1"}
+    assert content(table) == {"a": entry("1")}
 
 
 def test_a_restore_does_not_delete_a_value_written_after_its_scan(
     client: InteractClient, dispatcher: Dispatcher, table_op: Any
 ) -> None:
     op, table = table_op
-    fill(table, {"a": "1", "b": "1"})
+    fill(table, {"a": entry("1"), "b": entry("1")})
     dynamodb = dispatcher.aws.client("dynamodb")
     done: list[int] = []
 
     def concurrent_write(**_: Any) -> None:
         if not done:
             done.append(0)
-            done[0] = client.post(f"{op}/b", "2").status_code
+            done[0] = client.post(f"{op}/b", entry("2")).status_code
 
     for name in ("BatchWriteItem", "TransactWriteItems"):
         dynamodb.meta.events.register(f"before-call.dynamodb.{name}", concurrent_write, name)
     try:
-        answer = client.post(op, json.dumps({"a": "3"}), {"restore": "true"})
+        answer = client.post(op, json.dumps({"a": entry("3")}), {"restore": "true"})
     finally:
         for name in ("BatchWriteItem", "TransactWriteItems"):
             dynamodb.meta.events.unregister(f"before-call.dynamodb.{name}", unique_id=name)
     assert done == [200]
     assert answer.status_code == 409, answer.text
-    assert content(table) == {"a": "1", "b": "2"}
+    assert content(table) == {"a": entry("1"), "b": entry("2")}
 
 
 def test_the_version_item_is_hidden_and_reserved(client: InteractClient, table_op: Any) -> None:
     op, _ = table_op
-    assert client.post(op, json.dumps({"a": "1"}), {"restore": "true"}).status_code == 200
-    assert client.get(op, {"raw": "true"}).json() == {"a": "1"}
+    assert client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"}).status_code == 200
+    assert client.get(op, {"raw": "true"}).json() == {"a": entry("1")}
     refused = client.post(op, json.dumps({VERSION_KEY: "9"}))
     assert refused.status_code == 400
     assert "reserved" in refused.text
@@ -210,11 +218,11 @@ def test_a_request_with_too_little_time_left_writes_nothing_and_answers_503(
     dispatcher: Dispatcher, table_op: Any
 ) -> None:
     op, table = table_op
-    event = apigw_rest_event("POST", op, body=json.dumps({"a": "1"}))
+    event = apigw_rest_event("POST", op, body=json.dumps({"a": entry("1")}))
     answer = dispatcher.handle(event, LambdaContext(remaining_ms=1000))
     assert answer["statusCode"] == 503, answer
     assert "ran out of time" in json.loads(answer["body"])["error"]["message"]
     assert content(table) == {}
     answer = dispatcher.handle(event, LambdaContext(remaining_ms=60_000))
     assert answer["statusCode"] == 200
-    assert content(table) == {"a": "1"}
+    assert content(table) == {"a": entry("1")}

@@ -45,6 +45,7 @@ from .rendering import error_response, to_apigw, to_direct, unexpected_response
 from .request import Interface, Request, freeze
 from .response import Response, answer
 from .routing import Router
+from .scheduled import ScheduledEventFailed, handle_scheduled
 from .settings import Settings
 from .sqs import all_failed, handle_batch
 from .tables import KeyValueTable
@@ -189,10 +190,14 @@ class Dispatcher:
     # ---------------------------------------------------------------------
 
     def handle(self, event: Any, context: Any = None) -> dict[str, Any]:
-        """Serve one Lambda event; never raises (unless ``raise_unexpected``).
+        """Serve one Lambda event; never raises (unless ``raise_unexpected``), but for
+        a scheduled event whose actions failed in a way worth trying again.
 
         :returns: an API Gateway proxy answer, an SQS ``batchItemFailures`` answer,
-            or for a direct invocation ``{"statusCode", "headers", "body"}``.
+            for a direct invocation ``{"statusCode", "headers", "body"}``, and for an
+            EventBridge scheduled event what its entries did.
+        :raises ScheduledEventFailed: so that Lambda's retry of asynchronous
+            invocations runs the scheduled event again.
         """
         token = set_deadline(deadline_of(context))
         try:
@@ -206,7 +211,11 @@ class Dispatcher:
             kind = classify(event)
             if kind is EventKind.SQS:
                 return handle_batch(self, event["Records"])
+            if kind is EventKind.SCHEDULED:
+                return handle_scheduled(self, event)
             request = _NORMALIZERS[kind](event)
+        except ScheduledEventFailed:
+            raise  # Lambda runs the asynchronous invocation again
         except InteractError as error:
             return self._unusable_event(event, kind, error)
         except Exception:

@@ -38,11 +38,13 @@ class EventKind(enum.Enum):
     APIGW_HTTP = "API Gateway HTTP API (payload 2.0)"
     SQS = "SQS batch"
     DIRECT = "direct invocation"
+    SCHEDULED = "EventBridge scheduled event"
 
 
 _EXPECTED = (
     "expected an API Gateway proxy event (REST or HTTP API), an SQS batch "
-    '({"Records": [...]}) or a direct invocation ({"OpType": "<operation>", ...})'
+    '({"Records": [...]}), an EventBridge scheduled event ("detail-type": "Scheduled '
+    'Event") or a direct invocation ({"OpType": "<operation>", ...})'
 )
 
 DIRECT_EVENT_KEYS = frozenset({"OpType", "Method", "Params", "Body"})
@@ -71,6 +73,8 @@ def classify(event: Any) -> EventKind:
         return EventKind.APIGW_REST
     if not _is_mapping(event):
         raise BadRequest(f"the event is {_describe(event)}: {_EXPECTED}")
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        return EventKind.SCHEDULED
     if "Records" in event:
         records = event["Records"]
         if not isinstance(records, list) or not records:

@@ -51,6 +51,8 @@ OPERATIONAL = (
     "MainSQSQueue",
     #: Where ``backup`` writes, ``s3://bucket/prefix``.
     "MetadataAndBackupS3Path",
+    #: The zone of ``localcron(...)`` Scheduler entries (``Europe/Paris``; default UTC).
+    "TimeZone",
 )
 _KNOWN = frozenset(DISCOVERABLE) | frozenset(OPERATIONAL)
 
