@@ -18,18 +18,11 @@ from helpers import make_operation
 
 EVENTS = Path(__file__).parent / "events"
 DATES = ["2026-12-01 19:13:42.471382+00:00", "2026-12-01 19:14:42.471382+00:00"]
-#: A scheduled event as EventBridge sends it for one of the scheduler's rules.
-SCHEDULED = {
-    "version": "0",
-    "id": "5b0f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
-    "detail-type": "Scheduled Event",
-    "source": "aws.events",
-    "account": "111122223333",
-    "time": "2026-12-01T08:00:00Z",
-    "region": "eu-west-1",
-    "resources": ["arn:aws:events:eu-west-1:111122223333:rule/CS-Cron-test-night"],
-    "detail": {},
-}
+#: A scheduled event as EventBridge sends it for the rule of entry ``ENTRY``.
+SCHEDULED = json.loads((EVENTS / "scheduled_event_scale_up.json").read_text())
+ENTRY = ("scale-up-morning", "cron(0 8 * * ? *),ec2.schedule.min_instance_count=3")
+#: A scheduled event of a rule that no entry has any more.
+STALE = {**SCHEDULED, "resources": ["arn:aws:events:eu-west-1:111122223333:rule/CS-Cron-test-0"]}
 
 
 @pytest.fixture
@@ -37,7 +30,13 @@ def events(deployment: dict[str, str], aws_clients: AWS) -> RawTable:
     table = RawTable(aws_clients.client("dynamodb"), deployment["EventTable"], "EventDate")
     for date in DATES:
         table.put_item(Item={"EventDate": date, "EventType": "scale_out", "Metadata": "{}"})
+    scheduler = RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
+    scheduler.put_item(Item={"Key": ENTRY[0], "Value": ENTRY[1]})
     return table
+
+
+def configured(deployment: dict[str, str], aws_clients: AWS) -> dict[str, str]:
+    return RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"]).content()
 
 
 def archive(directory: Path) -> Path:
@@ -53,6 +52,7 @@ def archive(directory: Path) -> Path:
             "Records": [sqs_record({"OpType": "notify/ackevent", "Events": DATES})]
         },
         "2026-12-01 19:00:03.000001+00:00": SCHEDULED,
+        "2026-12-01 19:00:03.500001+00:00": STALE,
         "2026-12-01 19:00:04.000001+00:00": apigw_rest_event("GET", "/no/such/operation"),
     }
     for date, event in recorded.items():
@@ -78,29 +78,63 @@ def test_the_sample_events_are_replayed_and_summarized(deployment: dict[str, str
     assert "unknown parameter" in failure["reason"]
 
 
-def test_an_archive_is_replayed_read_only(tmp_path: Path, events: RawTable) -> None:
+def test_an_archive_is_replayed_read_only(
+    tmp_path: Path, events: RawTable, deployment: dict[str, str], aws_clients: AWS
+) -> None:
     folder = archive(tmp_path)
     summary = replay(read_events([str(folder)], s3=_no_s3), dispatcher=dispatcher())
     operations = summary.as_dict()["operations"]
-    assert summary.events == 5
+    assert summary.events == 6
     assert operations["fleet/status"]["status"] == {"2xx": 1}
     assert operations["configuration/{key}"]["status"] == {"2xx": 1}
     assert operations["notify/ackevent"]["status"] == {"skipped": 1}
-    assert operations["(scheduled event)"]["status"] == {"skipped": 1}
     assert operations["no/such/operation"]["status"] == {"4xx": 1}
     assert {item["EventDate"] for item in events.items()} == set(DATES), "nothing written"
+    # the scheduled event: the entry its rule fires, and what it would do
+    assert operations["scheduled:scale-up-morning"]["status"] == {"skipped": 1}
+    assert configured(deployment, aws_clients) == {}, "nothing written"
+    stale = operations["scheduled:(no entry)"]
+    assert stale["status"] == {"4xx": 1}
+    assert "no Scheduler entry has rule CS-Cron-test-0" in stale["failures"][0]["reason"]
     assert summary.failed
 
 
-def test_with_allow_writes_the_messages_run(tmp_path: Path, events: RawTable) -> None:
+def test_read_only_a_scheduled_event_says_what_it_would_do(events: RawTable) -> None:
+    summary = replay([Recorded("e", SCHEDULED)], dispatcher=dispatcher())
+    entry = summary.as_dict()["operations"]["scheduled:scale-up-morning"]
+    assert entry["status"] == {"skipped": 1}
+    rule = SCHEDULED["resources"][0].rpartition("/")[2]
+    assert entry["skipped"][0]["reason"].startswith(
+        f"rule {rule} runs ec2.schedule.min_instance_count=3: --allow-writes runs it"
+    )
+    assert f"e: skipped, rule {rule} runs" in summary.text()
+
+
+def test_with_allow_writes_the_messages_and_the_scheduled_events_run(
+    tmp_path: Path, events: RawTable, deployment: dict[str, str], aws_clients: AWS
+) -> None:
     folder = archive(tmp_path)
     summary = replay(
         read_events([str(folder)], s3=_no_s3), dispatcher=dispatcher(), allow_writes=True
     )
     operations = summary.as_dict()["operations"]
     assert operations["notify/ackevent"]["status"] == {"2xx": 1}
-    assert set(operations["(scheduled event)"]["status"]) <= {"2xx", "4xx"}
+    assert operations["scheduled:scale-up-morning"]["status"] == {"2xx": 1}
+    assert configured(deployment, aws_clients) == {"ec2.schedule.min_instance_count": "3"}
     assert list(events.items()) == []
+
+
+def test_a_scheduled_event_that_fails_for_now_is_a_5xx(
+    events: RawTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faults
+
+    served = dispatcher()
+    with faults.injected(served.aws.client("dynamodb"), {"PutItem"}, faults.THROTTLING):
+        summary = replay([Recorded("e", SCHEDULED)], dispatcher=served, allow_writes=True)
+    entry = summary.as_dict()["operations"]["scheduled:scale-up-morning"]
+    assert entry["status"] == {"5xx": 1}
+    assert "to be retried" in entry["failures"][0]["reason"]
 
 
 class Writer:
@@ -153,7 +187,7 @@ def test_events_are_read_from_an_s3_prefix(
     s3.put_object(Bucket="old-logging", Key="logs/InteractEvents/broken.json", Body=b"{oops")
     s3.put_object(Bucket="old-logging", Key="logs/other/x.json", Body=b"{}")
     recorded = list(read_events(["s3://old-logging/logs/InteractEvents/"], s3=lambda: s3))
-    assert len(recorded) == 6
+    assert len(recorded) == 7
     assert recorded[0].source == (
         "s3://old-logging/logs/InteractEvents/2026-12-01 19:00:00.000001+00:00.json"
     )
@@ -161,6 +195,9 @@ def test_events_are_read_from_an_s3_prefix(
     operations = summary.as_dict()["operations"]
     assert operations["(unreadable)"]["failures"][0]["reason"].startswith("not JSON")
     assert operations["fleet/status"]["status"] == {"2xx": 1}
+    assert operations["scheduled:scale-up-morning"]["status"] == {"skipped": 1}
+    allowed = replay(recorded, dispatcher=dispatcher(), allow_writes=True)
+    assert allowed.as_dict()["operations"]["scheduled:scale-up-morning"]["status"] == {"2xx": 1}
 
 
 def test_progress_is_reported_on_long_runs(deployment: dict[str, str]) -> None:
@@ -177,7 +214,7 @@ def test_the_command_prints_the_summary_as_json(
     code = main(["replay", "--json", str(folder)])
     out = json.loads(capsys.readouterr().out)
     assert code == 3, "an event answered an error"
-    assert out["events"] == 5
+    assert out["events"] == 6
     assert out["operations"]["notify/ackevent"]["status"] == {"skipped": 1}
     code = main(["replay", str(folder / "2026-12-01 19:00:00.000001+00:00.json")])
     assert code == 0

@@ -128,7 +128,8 @@ def test_config_default_ttl_applies_and_the_entrys_ttl_wins_over_it(
     assert abs(int(default["ExpirationTime"]) - (now + 300)) < 10
     in_set = configuration.get("[night]ec2.schedule.min_instance_count")
     flag = configuration.get("app.disable")
-    assert in_set is not None and flag is not None
+    assert in_set is not None
+    assert flag is not None
     assert abs(int(in_set["ExpirationTime"]) - (now + 7200)) < 10
     assert (in_set["Value"], flag["Value"]) == ("1", "1")  # a flag is a Bool CloneSquad reads
     assert abs(int(flag["ExpirationTime"]) - (now + 7200)) < 10
@@ -160,7 +161,7 @@ def test_a_transient_aws_failure_raises_so_that_lambda_retries(
     scheduler.put_item(Item={"Key": SCALE_UP[0], "Value": SCALE_UP[1]})
     with (
         faults.injected(lenient.aws.client("dynamodb"), {"PutItem"}, fault),
-        pytest.raises(ScheduledEventFailed, match="ec2.schedule.min_instance_count=3"),
+        pytest.raises(ScheduledEventFailed, match=r"ec2\.schedule\.min_instance_count=3"),
     ):
         lenient.handle(sample("scale_up"))
     assert configuration.items() == []
@@ -297,4 +298,6 @@ def test_an_interact_call_that_fails_for_good_is_logged_and_not_retried(
         done = lenient.handle(event_of(rule_of("hourly-backup", entry)))
     assert done["outcome"] == "failed"
     assert done["rules"][0]["actions"][0]["status"] == 424
-    assert any(line.get("event") == "scheduled.event" and "scheduled_event" in line for line in logs)
+    assert any(
+        line.get("event") == "scheduled.event" and "scheduled_event" in line for line in logs
+    )

@@ -55,9 +55,7 @@ def test_what_get_answers_post_takes_back_unchanged(
     restored = deployed_client.post("scheduler", dumped.text, {"restore": "true"})
     assert restored.status_code == 200, restored.text
     assert table.content() == ENTRIES
-    again = deployed_client.post(
-        "scheduler", yaml_dump.text, {"restore": "true", "format": "yaml"}
-    )
+    again = deployed_client.post("scheduler", yaml_dump.text, {"restore": "true", "format": "yaml"})
     assert again.status_code == 200, again.text
     assert table.content() == ENTRIES
 

@@ -133,7 +133,9 @@ def test_a_restore_that_would_delete_too_many_keys_is_a_413_that_writes_nothing(
 ) -> None:
     op, table = table_op
     fill(table, {f"old{n}": entry("v") for n in range(90)})
-    answer = client.post(op, json.dumps({f"new{n}": entry("v") for n in range(10)}), {"restore": "true"})
+    answer = client.post(
+        op, json.dumps({f"new{n}": entry("v") for n in range(10)}), {"restore": "true"}
+    )
     assert answer.status_code == 413, answer.text
     message = answer.json()["error"]["message"]
     assert "90 of them keys of the table absent from the document" in message

@@ -8,6 +8,11 @@ files, directories of them, or an S3 prefix laid out as CloneSquad archives them
 ``app.archive_interact_events`` is on). Each is served in-process, as the Lambda
 handler serves it, against the AWS the caller prepared.
 
+A scheduled event (an EventBridge rule of a Scheduler entry) is summarized under
+``scheduled:<entry>``, the entry whose rule it is now (``scheduled:(no entry)``, a
+404, when no entry has that rule any more); without ``--allow-writes`` it is not run
+but its summary says what it would do.
+
 Writes are refused unless asked for: an event that asks for one (an API Gateway
 ``POST``, an SQS message, a direct ``POST``, a scheduled event) is skipped, and
 any AWS call that is not a read (``Get*``, ``Describe*``, ``List*``, ``Scan``,
@@ -26,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from .dispatcher import Dispatcher
-from .errors import BadRequest, InteractError
+from .errors import BadRequest, InteractError, from_aws
 from .events import from_sqs_record
 from .request import Interface
+from .scheduled import Resolved, ScheduledEventFailed, is_scheduled_event, resolve
 
 __all__ = ["READ_PREFIXES", "Outcome", "Recorded", "Summary", "read_events", "replay"]
 
@@ -65,7 +71,8 @@ class Outcome:
 
 @dataclass
 class Summary:
-    """Per operation: how many, by status class, and the first few failures."""
+    """Per operation: how many, by status class, the first few failures, and the first
+    few events skipped and why (a scheduled event: what it would do)."""
 
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: int = 0
@@ -73,11 +80,13 @@ class Summary:
     def add(self, outcome: Outcome) -> None:
         entry = self.operations.setdefault(
             outcome.operation,
-            {"count": 0, "status": {}, "writes_refused": 0, "failures": []},
+            {"count": 0, "status": {}, "writes_refused": 0, "failures": [], "skipped": []},
         )
         entry["count"] += 1
         entry["status"][outcome.status_class] = entry["status"].get(outcome.status_class, 0) + 1
         entry["writes_refused"] += len(outcome.writes_refused)
+        if outcome.status_class == "skipped" and len(entry["skipped"]) < FIRST_FAILURES:
+            entry["skipped"].append({"source": outcome.source, "reason": outcome.reason})
         failed = outcome.status_class in ("4xx", "5xx", "unreadable") or outcome.writes_refused
         if failed and len(entry["failures"]) < FIRST_FAILURES:
             reason = outcome.reason or ""
@@ -112,6 +121,8 @@ class Summary:
                 lines.append(
                     f"    {failure['source']}: {failure['status'] or '-'} {failure['reason']}"
                 )
+            for skipped in entry["skipped"]:
+                lines.append(f"    {skipped['source']}: skipped, {skipped['reason']}")
         return "\n".join(lines)
 
 
@@ -256,13 +267,8 @@ def _outcomes(
                 continue
             yield _served(source, operation, refused, partial(_sqs_answer, dispatcher, record))
         return
-    if event.get("source") == "aws.events":
-        if not allow_writes:
-            yield _skipped(item.source, "(scheduled event)", "a scheduled event")
-            return
-        yield _served(
-            item.source, "(scheduled event)", refused, lambda: _handled(dispatcher, event)
-        )
+    if is_scheduled_event(event):
+        yield _scheduled(dispatcher, item.source, event, allow_writes, refused)
         return
     method, op, interface = _call_of(event)
     operation = _title(dispatcher, op, interface, method) if op is not None else "(unknown)"
@@ -270,6 +276,60 @@ def _outcomes(
         yield _skipped(item.source, operation, f"a {method}")
         return
     yield _served(item.source, operation, refused, lambda: _handled(dispatcher, event))
+
+
+def _scheduled(
+    dispatcher: Dispatcher,
+    source: str,
+    event: Mapping[str, Any],
+    allow_writes: bool,
+    refused: list[str],
+) -> Outcome:
+    """The outcome of a scheduled event: the entry its rule fires now, and what it did
+    (or, read-only, would do)."""
+    try:
+        resolved = resolve(dispatcher.deployment, event)
+    except Exception as exc:
+        error = exc if isinstance(exc, InteractError) else from_aws(exc)
+        reason = error.message if error is not None else f"{type(exc).__name__}: {exc}"
+        return Outcome(source, "scheduled:(unreadable)", "5xx", 500, reason)
+    entries = [r for r in resolved if r.entry is not None]
+    if not entries:
+        reason = "; ".join(r.reason or "" for r in resolved)
+        return Outcome(source, "scheduled:(no entry)", "4xx", 404, reason)
+    operation = f"scheduled:{', '.join(_entry_name(r) for r in entries)}"
+    if not allow_writes:
+        plan = "; ".join(
+            f"rule {r.rule} runs {', '.join(a.text for a in _actions(r))}" for r in entries
+        )
+        return Outcome(
+            source, operation, "skipped", reason=f"{plan}: --allow-writes runs it (it may write)"
+        )
+    return _served(source, operation, refused, lambda: _scheduled_answer(dispatcher, event))
+
+
+def _entry_name(resolved: Resolved) -> str:
+    assert resolved.entry is not None
+    return resolved.entry.name
+
+
+def _actions(resolved: Resolved) -> tuple[Any, ...]:
+    assert resolved.entry is not None
+    return resolved.entry.actions
+
+
+def _scheduled_answer(dispatcher: Dispatcher, event: Mapping[str, Any]) -> tuple[int, str | None]:
+    try:
+        done = dispatcher.handle(dict(event), None)
+    except ScheduledEventFailed as exc:
+        return 503, f"to be retried: {exc}"
+    for rule in done.get("rules", ()):
+        for action in rule.get("actions", ()):
+            if action.get("outcome") != "done":
+                return int(action.get("status", 500)), f"{action['action']}: {action.get('error')}"
+    if done.get("outcome") == "failed":
+        return 500, str(done.get("error"))
+    return 200, None
 
 
 def _skipped(source: str, operation: str, what: str) -> Outcome:

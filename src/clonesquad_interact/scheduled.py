@@ -216,9 +216,13 @@ def handle_scheduled(runner: Runner, event: Mapping[str, Any]) -> dict[str, Any]
         )
     result = "retry" if outcome.retry else "failed" if outcome.failed else "done"
     if outcome.failed:
-        logger.error("scheduled.event", outcome="failed", failed=outcome.failed, scheduled_event=dict(event))
+        logger.error(
+            "scheduled.event", outcome="failed", failed=outcome.failed, scheduled_event=dict(event)
+        )
     if outcome.retry:
-        logger.warning("scheduled.event", outcome="retry", retry=outcome.retry, scheduled_event=dict(event))
+        logger.warning(
+            "scheduled.event", outcome="retry", retry=outcome.retry, scheduled_event=dict(event)
+        )
         raise ScheduledEventFailed(
             f"{len(outcome.retry)} action(s) failed for now, to run again: "
             + "; ".join(outcome.retry)
