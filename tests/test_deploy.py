@@ -70,7 +70,14 @@ def test_the_queue_feeds_the_function_reporting_batch_item_failures(resources):
         for e in resources["InteractFunction"]["Properties"]["Events"].values()
         if e["Type"] == "SQS"
     ]
-    assert queue_event["Properties"]["Queue"] == {"Fn::GetAtt": ["InteractQueue", "Arn"]}
+    # the queue the stack creates, or the existing one named by InteractQueueArn
+    assert queue_event["Properties"]["Queue"] == {
+        "Fn::If": [
+            "CreateInteractQueue",
+            {"Fn::GetAtt": ["InteractQueue", "Arn"]},
+            {"Ref": "InteractQueueArn"},
+        ]
+    }
     assert queue_event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue = resources["InteractQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {

@@ -1,12 +1,18 @@
 """deploy/template.yaml deployed: the SAM translator's CloudFormation, created in moto.
 
 The template is transformed as ``sam deploy`` transforms it, then created as a
-stack in moto's CloudFormation, and the resources it made are checked (tables
-and their TTL, queues and redrive, bucket, roles' policies, the event source
-mapping; a table's TTL, which moto's CloudFormation does not apply, is read in
-the transformed template), then requests are served through the handler against them. moto cannot
-deploy an API Gateway from its OpenAPI body (the deployment needs methods it does
-not import), so the stage is checked in the transformed template instead.
+stack in moto's CloudFormation both ways an operator deploys it: a stack of its
+own (tables, Interact queue and logging bucket created), and one that adopts an
+existing CloneSquad deployment's tables, Interact queue and logging path (made
+before the stack, with data in them). The resources each made are checked
+(tables and their TTL, queues and redrive, bucket, roles' policies, the event
+source mapping; a table's TTL, which moto's CloudFormation does not apply, is
+read in the transformed template), then requests are served through the
+dispatcher the handler runs, configured by the Interact function's environment as
+Lambda holds it: API Gateway events, and messages sent to the queue the event
+source mapping reads. moto cannot deploy an API Gateway from its OpenAPI body
+(the deployment needs methods it does not import), so the stage is checked in
+the transformed template instead.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import ast
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +30,9 @@ from cfnlint.decode import decode  # type: ignore[import-untyped]
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
 from clonesquad_interact import AWS, Dispatcher
-from clonesquad_interact.testing import InteractClient, sqs_record
-from clonesquad_interact.testing.deployment import TABLE_HASH_KEYS
+from clonesquad_interact.local.consumer import QueueConsumer
+from clonesquad_interact.testing import InteractClient
+from clonesquad_interact.testing.deployment import TABLE_HASH_KEYS, provision
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "template.yaml"
 GROUP = "demo"
@@ -45,7 +53,28 @@ class _NoManagedPolicies:
         return {}
 
 
-def transformed() -> dict[str, Any]:
+#: The parameters of a stack that adopts an existing CloneSquad deployment of GROUP: its
+#: tables, its Interact queue and its logging path, as that deployment names them.
+EXISTING = {
+    "ConfigurationTableName": f"CloneSquad-{GROUP}-Configuration",
+    "SchedulerTableName": f"CloneSquad-{GROUP}-Scheduler",
+    "StateTableName": f"CloneSquad-{GROUP}-State",
+    "EventTableName": f"CloneSquad-{GROUP}-EventLog",
+    "LongTermEventTableName": f"CloneSquad-{GROUP}-EventLog-LongTerm",
+    "LoggingS3Path": "s3://clonesquad-existing-logging/clonesquad/",
+}
+#: The setting of the function's environment that each adopting parameter gives.
+SETTING_OF = {
+    "ConfigurationTableName": "ConfigurationTable",
+    "SchedulerTableName": "SchedulerTable",
+    "StateTableName": "StateTable",
+    "EventTableName": "EventTable",
+    "LongTermEventTableName": "LongTermEventTable",
+    "LoggingS3Path": "LoggingS3Path",
+}
+
+
+def transformed(parameters: dict[str, str] | None = None) -> dict[str, Any]:
     loaded, problems = decode(str(TEMPLATE))
     assert not problems, problems
     template: dict[str, Any] = json.loads(json.dumps(loaded))
@@ -53,7 +82,9 @@ def transformed() -> dict[str, Any]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_DEFAULT_REGION", REGION)  # the translator writes ARNs in it
         patch.setenv("AWS_REGION", REGION)
-        result: dict[str, Any] = transform(template, {"GroupName": GROUP}, _NoManagedPolicies())
+        result: dict[str, Any] = transform(
+            template, {"GroupName": GROUP, **(parameters or {})}, _NoManagedPolicies()
+        )
     return result
 
 
@@ -62,9 +93,68 @@ def cloudformation() -> dict[str, Any]:
     return transformed()
 
 
+def _existing_deployment(aws_clients: AWS) -> dict[str, str]:
+    """A CloneSquad deployment of GROUP made before the stack, with data in its tables;
+    the stack's parameters that adopt it."""
+    settings = {SETTING_OF[name]: value for name, value in EXISTING.items()}
+    made = provision({"GroupName": GROUP, **settings}, aws=aws_clients)
+    dynamodb = aws_clients.client("dynamodb")
+    dynamodb.put_item(
+        TableName=settings["ConfigurationTable"],
+        Item={"Key": {"S": "ec2.schedule.min_instance_count"}, "Value": {"S": "3"}},
+    )
+    dynamodb.put_item(TableName=settings["EventTable"], Item={"EventDate": {"S": HELD_EVENT}})
+    queue_arn = aws_clients.client("sqs").get_queue_attributes(
+        QueueUrl=made["InteractQueue"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    return {**EXISTING, "InteractQueueArn": queue_arn}
+
+
+#: An event the existing deployment's EventLog table holds.
+HELD_EVENT = "2026-11-30 08:00:00.000001+00:00"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A stack created in moto, and how it was made."""
+
+    #: Its resources' physical ids by logical id, and its outputs.
+    physical: dict[str, str]
+    #: Its resources' types by logical id.
+    types: dict[str, str]
+    #: The parameters it was created with, beyond GroupName.
+    parameters: dict[str, str]
+    #: The Interact function's environment, as Lambda holds it.
+    environment: dict[str, str]
+    #: The transformed template it was made from.
+    template: dict[str, Any]
+
+    def __getitem__(self, logical: str) -> str:
+        return self.physical[logical]
+
+
 @pytest.fixture
-def stack(aws: None, aws_clients: AWS, cloudformation: dict[str, Any]) -> dict[str, str]:
-    """The stack created in moto: its resources' physical ids by logical id."""
+def new_stack(aws: None, aws_clients: AWS, cloudformation: dict[str, Any]) -> Stack:
+    """A stack of its own: tables, queue and bucket created."""
+    return _created(aws_clients, cloudformation, {})
+
+
+@pytest.fixture
+def adopting_stack(aws: None, aws_clients: AWS) -> Stack:
+    """A stack adopting an existing CloneSquad deployment's tables, queue and logging path."""
+    parameters = _existing_deployment(aws_clients)
+    return _created(aws_clients, transformed(parameters), parameters)
+
+
+@pytest.fixture(params=["new", "adopting"])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """Each of the two ways to deploy."""
+    fixture: Stack = request.getfixturevalue(f"{request.param}_stack")
+    return fixture
+
+
+def _created(aws_clients: AWS, template: dict[str, Any], parameters: dict[str, str]) -> Stack:
+    """The stack created in moto from the transformed ``template``."""
     s3 = aws_clients.client("s3")
     s3.create_bucket(
         Bucket=CODE[0], CreateBucketConfiguration={"LocationConstraint": aws_clients.region}
@@ -73,29 +163,43 @@ def stack(aws: None, aws_clients: AWS, cloudformation: dict[str, Any]) -> dict[s
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("clonesquad_interact/__init__.py", "")
     s3.put_object(Bucket=CODE[0], Key=CODE[1], Body=package.getvalue())
-    body = dict(cloudformation)
+    body = dict(template)
     body["Resources"] = {
         name: resource
-        for name, resource in cloudformation["Resources"].items()
+        for name, resource in template["Resources"].items()
         if resource["Type"] not in NOT_IN_MOTO
     }
     client = aws_clients.client("cloudformation")
     client.create_stack(
         StackName=f"CloneSquad-Interact-{GROUP}",
         TemplateBody=json.dumps(body),
-        Parameters=[{"ParameterKey": "GroupName", "ParameterValue": GROUP}],
+        Parameters=[
+            {"ParameterKey": key, "ParameterValue": value}
+            for key, value in {"GroupName": GROUP, **parameters}.items()
+        ],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )
     (created,) = client.describe_stacks(StackName=f"CloneSquad-Interact-{GROUP}")["Stacks"]
     assert created["StackStatus"] == "CREATE_COMPLETE", created.get("StackStatusReason")
-    resources = client.describe_stack_resources(StackName=created["StackName"])
+    resources = client.describe_stack_resources(StackName=created["StackName"])["StackResources"]
     physical = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
-        for r in resources["StackResources"]
+        for r in resources
         if r.get("LogicalResourceId") and r.get("PhysicalResourceId")
     }
     physical.update({o["OutputKey"]: o["OutputValue"] for o in created.get("Outputs", [])})
-    return physical
+    function = aws_clients.client("lambda").get_function_configuration(
+        FunctionName=f"CloneSquad-Interact-{GROUP}"
+    )
+    return Stack(
+        physical=physical,
+        types={
+            r["LogicalResourceId"]: r["ResourceType"] for r in resources if "LogicalResourceId" in r
+        },
+        parameters=parameters,
+        environment=dict(function["Environment"]["Variables"]),
+        template=template,
+    )
 
 
 def test_the_transformed_api_is_stage_v1_with_sigv4_on_root_and_proxy(cloudformation):
@@ -111,7 +215,8 @@ def test_the_transformed_api_is_stage_v1_with_sigv4_on_root_and_proxy(cloudforma
     assert body["securityDefinitions"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
 
 
-def test_the_stack_creates_what_a_deployment_needs(stack, aws_clients, cloudformation):
+def test_a_new_stack_creates_what_a_deployment_needs(new_stack, aws_clients, cloudformation):
+    stack = new_stack
     dynamodb = aws_clients.client("dynamodb")
     tables = {
         "ConfigurationTable": f"CloneSquad-{GROUP}-Configuration",
@@ -122,6 +227,7 @@ def test_the_stack_creates_what_a_deployment_needs(stack, aws_clients, cloudform
     }
     for logical, name in tables.items():
         assert stack[logical] == name
+        assert stack.environment[logical] == name
         table = dynamodb.describe_table(TableName=name)["Table"]
         assert table["KeySchema"] == [
             {"AttributeName": TABLE_HASH_KEYS[logical], "KeyType": "HASH"}
@@ -134,6 +240,7 @@ def test_the_stack_creates_what_a_deployment_needs(stack, aws_clients, cloudform
         }, name
 
     sqs = aws_clients.client("sqs")
+    assert stack.environment["InteractQueue"] == stack["InteractQueue"]
     queue = sqs.get_queue_attributes(QueueUrl=stack["InteractQueue"], AttributeNames=["All"])
     dead = sqs.get_queue_attributes(
         QueueUrl=stack["InteractDeadLetterQueue"], AttributeNames=["QueueArn"]
@@ -145,6 +252,7 @@ def test_the_stack_creates_what_a_deployment_needs(stack, aws_clients, cloudform
 
     bucket = stack["LoggingBucket"]
     assert bucket in {b["Name"] for b in aws_clients.client("s3").list_buckets()["Buckets"]}
+    assert stack.environment["LoggingS3Path"] == f"s3://{bucket}/reports/"
 
     mappings = aws_clients.client("lambda").list_event_source_mappings()["EventSourceMappings"]
     (mapping,) = mappings
@@ -152,6 +260,36 @@ def test_the_stack_creates_what_a_deployment_needs(stack, aws_clients, cloudform
     assert mapping["FunctionArn"].endswith(f":function:CloneSquad-Interact-{GROUP}")
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == 10
+
+
+def test_an_adopting_stack_creates_none_of_what_it_adopts_and_uses_it(adopting_stack, aws_clients):
+    stack = adopting_stack
+    created = set(stack.types.values())
+    for kind in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"):
+        assert kind not in created, kind
+    # moto's CloudFormation makes no queue policy: an adopted queue keeps its own, since
+    # the template's is made only with the queue
+    conditions = stack.template["Conditions"]
+    assert stack.template["Resources"]["InteractQueuePolicy"]["Condition"] == "CreateInteractQueue"
+    assert conditions["CreateInteractQueue"] == {"Fn::Equals": [{"Ref": "InteractQueueArn"}, ""]}
+    for parameter, value in EXISTING.items():
+        assert stack.environment[SETTING_OF[parameter]] == value, parameter
+    sqs = aws_clients.client("sqs")
+    existing = sqs.get_queue_url(QueueName=f"CloneSquad-Interact-{GROUP}")["QueueUrl"]
+    # the URL the template computes from the ARN is the queue's own
+    assert stack.environment["InteractQueue"] == existing
+    assert stack["InteractQueue"] == existing
+    assert "InteractDeadLetterQueue" not in stack.physical
+    # the queues are those the deployment had: no new one, no dead-letter queue added
+    names = {url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"]}
+    assert names == {
+        f"CloneSquad-Interact-{GROUP}",
+        f"CloneSquad-Interact-{GROUP}-DLQ",
+        f"CloneSquad-Main-{GROUP}",
+    }
+    (mapping,) = aws_clients.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == stack.parameters["InteractQueueArn"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def _statements(aws_clients: AWS, role: str) -> list[dict[str, Any]]:
@@ -183,47 +321,60 @@ def _allows(statements: list[dict[str, Any]], action: str, resource_part: str) -
 
 
 def test_the_roles_grant_what_each_function_uses(stack, aws_clients):
+    environment = stack.environment
+    queue = environment["InteractQueue"].rsplit("/", 1)[1]
+    logging = environment["LoggingS3Path"].removeprefix("s3://")
     interact = _statements(aws_clients, stack["InteractRole"])
-    assert _allows(interact, "sqs:ReceiveMessage", f"CloneSquad-Interact-{GROUP}")
-    assert _allows(interact, "sqs:DeleteMessage", f"CloneSquad-Interact-{GROUP}")
-    assert _allows(interact, "dynamodb:PutItem", f"table/CloneSquad-{GROUP}-Configuration")
-    assert _allows(interact, "dynamodb:DeleteItem", f"table/CloneSquad-{GROUP}-EventLog")
-    assert _allows(interact, "s3:PutObject", f"{stack['LoggingBucket']}/reports/")
+    assert _allows(interact, "sqs:ReceiveMessage", f":{queue}")
+    assert _allows(interact, "sqs:DeleteMessage", f":{queue}")
+    assert _allows(interact, "dynamodb:PutItem", f"table/{environment['ConfigurationTable']}")
+    assert _allows(interact, "dynamodb:DeleteItem", f"table/{environment['EventTable']}")
+    assert _allows(interact, "s3:PutObject", logging)
     producer = _statements(aws_clients, stack["ProducerRole"])
-    assert _allows(producer, "dynamodb:PutItem", f"table/CloneSquad-{GROUP}-State")
-    assert not _allows(producer, "sqs:ReceiveMessage", f"CloneSquad-Interact-{GROUP}")
+    assert _allows(producer, "dynamodb:PutItem", f"table/{environment['StateTable']}")
+    assert not _allows(producer, "sqs:ReceiveMessage", f":{queue}")
 
 
 def test_requests_are_served_against_the_stacks_resources(stack, aws_clients, monkeypatch):
-    settings = {
-        "GroupName": GROUP,
-        "ConfigurationTable": stack["ConfigurationTable"],
-        "SchedulerTable": stack["SchedulerTable"],
-        "StateTable": stack["StateTable"],
-        "EventTable": stack["EventTable"],
-        "LongTermEventTable": stack["LongTermEventTable"],
-        "InteractQueue": stack["InteractQueue"],
-        "LoggingS3Path": f"s3://{stack['LoggingBucket']}/reports/",
-    }
-    for name, value in settings.items():
+    # The function's environment as Lambda holds it, and nothing else.
+    for name, value in stack.environment.items():
         monkeypatch.setenv(name, value)
-    client = InteractClient(Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients))
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    client = InteractClient(dispatcher)
+    if stack.parameters:  # what the existing deployment holds is served
+        assert client.get("/configuration/ec2.schedule.min_instance_count").text == "3"
     assert client.post("/configuration/app.disable", body="1").status_code == 200
     assert client.get("/configuration/app.disable").text == "1"
     dynamodb = aws_clients.client("dynamodb")
     dynamodb.put_item(
-        TableName=settings["EventTable"],
+        TableName=stack.environment["EventTable"],
         Item={"EventDate": {"S": "2026-12-01 19:13:42.471382+00:00"}},
     )
-    message = {"OpType": "notify/ackevent", "Events": ["2026-12-01 19:13:42.471382+00:00"]}
-    assert client.sqs(sqs_record(message)) == {"batchItemFailures": []}
-    assert dynamodb.scan(TableName=settings["EventTable"])["Items"] == []
-    assert client.sqs(sqs_record({"OpType": "debug/publishreportnow"}, message_id="m-1")) == {
-        "batchItemFailures": []
-    }
-    listed = aws_clients.client("s3").list_objects_v2(
-        Bucket=stack["LoggingBucket"], Prefix=f"reports/{GROUP}/"
+    events = ["2026-12-01 19:13:42.471382+00:00", *([HELD_EVENT] if stack.parameters else [])]
+    # Messages sent to the queue the stack's event source mapping reads, served as Lambda
+    # hands them over.
+    sqs = aws_clients.client("sqs")
+    queue = stack.environment["InteractQueue"]
+    sqs.send_message(
+        QueueUrl=queue, MessageBody=json.dumps({"OpType": "notify/ackevent", "Events": events})
     )
+    sent = sqs.send_message(
+        QueueUrl=queue, MessageBody=json.dumps({"OpType": "debug/publishreportnow"})
+    )
+    consumer = QueueConsumer(
+        dispatcher.handle, sqs, queue, region=aws_clients.region, wait_seconds=0
+    )
+    assert consumer.poll() == 2
+    assert dynamodb.scan(TableName=stack.environment["EventTable"])["Items"] == []
+    assert sqs.get_queue_attributes(
+        QueueUrl=queue,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"] == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
+    bucket, _, prefix = stack.environment["LoggingS3Path"].removeprefix("s3://").partition("/")
+    listed = aws_clients.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{GROUP}/")
     assert [item["Key"] for item in listed.get("Contents", [])] == [
-        f"reports/{GROUP}/debug-report-m-1.json.gz"
+        f"{prefix}{GROUP}/debug-report-{sent['MessageId']}.json.gz"
     ]
