@@ -12,7 +12,7 @@ import pytest
 from cfnlint.api import lint_file  # type: ignore[import-untyped]
 from cfnlint.decode import decode  # type: ignore[import-untyped]
 
-from clonesquad_interact.settings import DISCOVERABLE
+from clonesquad_interact.settings import DISCOVERABLE, OPERATIONAL
 from clonesquad_interact.testing.deployment import TABLE_HASH_KEYS
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "template.yaml"
@@ -129,7 +129,7 @@ def test_tables_have_the_deployment_key_schemas_and_ttl(template, resources):
 
 def test_the_functions_get_the_settings_the_library_reads(template):
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    assert set(variables) - {"LOG_LEVEL"} <= set(DISCOVERABLE)
+    assert set(variables) - {"LOG_LEVEL"} <= {*DISCOVERABLE, *OPERATIONAL}
     for setting in (*TABLE_HASH_KEYS, "GroupName", "InteractQueue", "LoggingS3Path"):
         assert setting in variables, setting
 
@@ -140,7 +140,7 @@ def test_roles_are_explicit_and_scoped(resources):
         assert "Policies" not in resources[function]["Properties"], function
     for role in ("InteractRole", "ProducerRole"):
         for policy in resources[role]["Properties"]["Policies"]:
-            for statement in policy["PolicyDocument"]["Statement"]:
+            for statement in _either_way(policy["PolicyDocument"]["Statement"]):
                 actions = statement["Action"]
                 actions = [actions] if isinstance(actions, str) else actions
                 assert not any(a.endswith(":*") or a == "*" for a in actions), statement
@@ -148,6 +148,30 @@ def test_roles_are_explicit_and_scoped(resources):
                     assert all(a.startswith(("ec2:Describe", "cloudwatch:")) for a in actions), (
                         statement
                     )
+
+
+def _either_way(statements: list[Any]) -> list[dict[str, Any]]:
+    """The statements, a conditional one in each of its forms (AWS::NoValue dropped)."""
+    found: list[dict[str, Any]] = []
+    for statement in statements:
+        if set(statement) == {"Fn::If"}:
+            _, *branches = statement["Fn::If"]
+            found.extend(b for b in branches if b != {"Ref": "AWS::NoValue"})
+        else:
+            found.append(statement)
+    return found
+
+
+def _chosen(statements: list[Any], conditions: dict[str, bool]) -> list[dict[str, Any]]:
+    """The statements as these conditions make them (AWS::NoValue dropped)."""
+    found: list[dict[str, Any]] = []
+    for statement in statements:
+        if set(statement) == {"Fn::If"}:
+            condition, if_true, if_false = statement["Fn::If"]
+            statement = if_true if conditions[condition] else if_false
+        if statement != {"Ref": "AWS::NoValue"}:
+            found.append(statement)
+    return found
 
 
 def evaluate(node: Any, parameters: dict[str, Any], conditions: dict[str, bool]) -> Any:
@@ -183,11 +207,17 @@ def s3_resources(
     resources: dict[str, Any], role: str, parameters: dict[str, str]
 ) -> dict[str, list[str]]:
     """``{action: [object ARN, ...]}`` of ``role``'s S3 statements for these parameters."""
+    backup = parameters.get("MetadataAndBackupS3Path", "")
     conditions = {
         "CreateLoggingBucket": parameters["LoggingS3Path"] == "",
         "HasConfigurationS3Path": parameters["ConfigurationS3Path"] != "",
+        "HasBackupPath": backup != "",
+        "BackupToCreatedBucket": parameters["LoggingS3Path"] == "" and not backup,
+        "HasBackups": bool(backup) or parameters["LoggingS3Path"] == "",
+        "HasMainQueue": False,
     }
     known = {
+        "MetadataAndBackupS3Path": "",
         **parameters,
         "AWS::Partition": "aws",
         "LoggingBucket": "created-bucket",
@@ -195,7 +225,7 @@ def s3_resources(
     }
     found: dict[str, list[str]] = {}
     for policy in resources[role]["Properties"]["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
+        for statement in _chosen(policy["PolicyDocument"]["Statement"], conditions):
             actions = statement["Action"]
             for action in [actions] if isinstance(actions, str) else actions:
                 if action.startswith("s3:"):
@@ -240,3 +270,21 @@ def test_failed_messages_are_received_five_times_before_the_dead_letter_queue(re
 def test_user_notification_arns_say_they_take_no_spaces(template):
     description = template["Parameters"]["UserNotificationArns"]["Description"]
     assert "no spaces" in description
+
+
+def test_backups_are_written_under_their_own_prefix_only(resources):
+    named = {
+        "LoggingS3Path": "s3://logs-bucket/p/",
+        "ConfigurationS3Path": "",
+        "MetadataAndBackupS3Path": "s3://backup-bucket/cs/",
+    }
+    assert s3_resources(resources, "InteractRole", named)["s3:PutObject"] == [
+        "arn:aws:s3:::backup-bucket/cs/*",
+        "arn:aws:s3:::logs-bucket/p/*",
+    ]
+    created = {"LoggingS3Path": "", "ConfigurationS3Path": ""}
+    assert s3_resources(resources, "InteractRole", created)["s3:PutObject"] == [
+        "arn:aws:s3:::created-bucket/metadata-and-backups/*",
+        "arn:aws:s3:::created-bucket/reports/*",
+    ]
+    assert "s3:PutObject" not in s3_resources(resources, "ProducerRole", named)

@@ -18,9 +18,12 @@ the transformed template instead.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import io
 import json
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,7 @@ EXISTING = {
     "EventTableName": f"CloneSquad-{GROUP}-EventLog",
     "LongTermEventTableName": f"CloneSquad-{GROUP}-EventLog-LongTerm",
     "LoggingS3Path": "s3://clonesquad-existing-logging/clonesquad/",
+    "MetadataAndBackupS3Path": "s3://clonesquad-existing-logging/backups/",
 }
 #: The setting of the function's environment that each adopting parameter gives.
 SETTING_OF = {
@@ -71,6 +75,7 @@ SETTING_OF = {
     "EventTableName": "EventTable",
     "LongTermEventTableName": "LongTermEventTable",
     "LoggingS3Path": "LoggingS3Path",
+    "MetadataAndBackupS3Path": "MetadataAndBackupS3Path",
 }
 
 
@@ -104,10 +109,17 @@ def _existing_deployment(aws_clients: AWS) -> dict[str, str]:
         Item={"Key": {"S": "ec2.schedule.min_instance_count"}, "Value": {"S": "3"}},
     )
     dynamodb.put_item(TableName=settings["EventTable"], Item={"EventDate": {"S": HELD_EVENT}})
-    queue_arn = aws_clients.client("sqs").get_queue_attributes(
-        QueueUrl=made["InteractQueue"], AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    return {**EXISTING, "InteractQueueArn": queue_arn}
+    sqs = aws_clients.client("sqs")
+
+    def arn(url: str) -> str:
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    return {
+        **EXISTING,
+        "InteractQueueArn": arn(made["InteractQueue"]),
+        "MainSQSQueueArn": arn(made["MainSQSQueue"]),
+    }
 
 
 #: An event the existing deployment's EventLog table holds.
@@ -276,6 +288,8 @@ def test_an_adopting_stack_creates_none_of_what_it_adopts_and_uses_it(adopting_s
         assert stack.environment[SETTING_OF[parameter]] == value, parameter
     sqs = aws_clients.client("sqs")
     existing = sqs.get_queue_url(QueueName=f"CloneSquad-Interact-{GROUP}")["QueueUrl"]
+    main = sqs.get_queue_url(QueueName=f"CloneSquad-Main-{GROUP}")["QueueUrl"]
+    assert stack.environment["MainSQSQueue"] == main
     # the URL the template computes from the ARN is the queue's own
     assert stack.environment["InteractQueue"] == existing
     assert stack["InteractQueue"] == existing
@@ -300,7 +314,8 @@ def _statements(aws_clients: AWS, role: str) -> list[dict[str, Any]]:
         if isinstance(document, str):
             # moto keeps a document created by CloudFormation as Python's repr of it
             document = ast.literal_eval(document)
-        statements.extend(document["Statement"])
+        # moto's CloudFormation keeps an AWS::NoValue list item as None; AWS drops it
+        statements.extend(s for s in document["Statement"] if s is not None)
     return statements
 
 
@@ -335,46 +350,163 @@ def test_the_roles_grant_what_each_function_uses(stack, aws_clients):
     assert not _allows(producer, "sqs:ReceiveMessage", f":{queue}")
 
 
+@contextmanager
+def recording(dispatcher: Dispatcher) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
+    """The AWS calls of the dispatcher's clients: (service, operation, parameters)."""
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.service_model.endpoint_prefix, model.name, dict(params)))
+
+    clients = [dispatcher.aws.client(s) for s in ("dynamodb", "sqs", "s3", "ec2", "cloudwatch")]
+    for client in clients:
+        client.meta.events.register("before-parameter-build", record, unique_id="stack-calls")
+    try:
+        yield calls
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-parameter-build", unique_id="stack-calls")
+
+
+def _needs(
+    aws_clients: AWS, service: str, operation: str, params: dict[str, Any]
+) -> Iterator[tuple[str, str]]:
+    """The IAM actions and resource ARNs one call is authorized on."""
+    region, account = aws_clients.region, "123456789012"
+
+    def table(name: str) -> str:
+        return f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+
+    if service == "dynamodb" and operation == "TransactWriteItems":
+        for item in params["TransactItems"]:
+            ((kind, write),) = item.items()
+            action = "ConditionCheckItem" if kind == "ConditionCheck" else f"{kind}Item"
+            yield f"dynamodb:{action}", table(write["TableName"])
+    elif service == "dynamodb" and operation in ("BatchGetItem", "BatchWriteItem"):
+        for name in params["RequestItems"]:
+            yield f"dynamodb:{operation}", table(name)
+    elif service == "dynamodb":
+        yield f"dynamodb:{operation}", table(params["TableName"])
+    elif service == "sqs":
+        # a batch call is authorized as its single-message action
+        operation = operation.removesuffix("Batch")
+        yield (
+            f"sqs:{operation}",
+            f"arn:aws:sqs:{region}:{account}:{params['QueueUrl'].rsplit('/', 1)[1]}",
+        )
+    elif service == "s3":
+        yield f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}"
+    else:
+        yield f"{service}:{operation}", "*"
+
+
+def _granted(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    for statement in statements:
+        actions = statement["Action"]
+        resources = statement.get("Resource", [])
+        if statement["Effect"] != "Allow":
+            continue
+        if action not in (actions if isinstance(actions, list) else [actions]):
+            continue
+        for pattern in resources if isinstance(resources, list) else [resources]:
+            if fnmatch.fnmatchcase(resource, str(pattern)):
+                return True
+    return False
+
+
 def test_requests_are_served_against_the_stacks_resources(stack, aws_clients, monkeypatch):
     # The function's environment as Lambda holds it, and nothing else.
     for name, value in stack.environment.items():
         monkeypatch.setenv(name, value)
     dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
     client = InteractClient(dispatcher)
-    if stack.parameters:  # what the existing deployment holds is served
-        assert client.get("/configuration/ec2.schedule.min_instance_count").text == "3"
-    assert client.post("/configuration/app.disable", body="1").status_code == 200
-    assert client.get("/configuration/app.disable").text == "1"
     dynamodb = aws_clients.client("dynamodb")
     dynamodb.put_item(
         TableName=stack.environment["EventTable"],
         Item={"EventDate": {"S": "2026-12-01 19:13:42.471382+00:00"}},
     )
     events = ["2026-12-01 19:13:42.471382+00:00", *([HELD_EVENT] if stack.parameters else [])]
-    # Messages sent to the queue the stack's event source mapping reads, served as Lambda
-    # hands them over.
+    ec2 = aws_clients.client("ec2")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    (instance,) = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": "clonesquad:group-name", "Value": GROUP}],
+            }
+        ],
+    )["Instances"]
     sqs = aws_clients.client("sqs")
     queue = stack.environment["InteractQueue"]
-    sqs.send_message(
-        QueueUrl=queue, MessageBody=json.dumps({"OpType": "notify/ackevent", "Events": events})
-    )
-    sent = sqs.send_message(
-        QueueUrl=queue, MessageBody=json.dumps({"OpType": "debug/publishreportnow"})
-    )
-    consumer = QueueConsumer(
-        dispatcher.handle, sqs, queue, region=aws_clients.region, wait_seconds=0
-    )
-    assert consumer.poll() == 2
+    # moto's own poller would run the function in a container: the mapping is switched
+    # off, and its batches are handed to the dispatcher below as Lambda hands them over.
+    lambdas = aws_clients.client("lambda")
+    for mapping in lambdas.list_event_source_mappings()["EventSourceMappings"]:
+        lambdas.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    for message in (
+        {"OpType": "notify/ackevent", "Events": events},
+        {"OpType": "backup"},
+        {"OpType": "debug/publishreportnow"},
+    ):
+        sent = sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(message))
+    with recording(dispatcher) as calls:
+        if stack.parameters:  # what the existing deployment holds is served
+            assert client.get("/configuration/ec2.schedule.min_instance_count").text == "3"
+        assert client.post("/configuration/app.disable", body="1").status_code == 200
+        assert client.get("/configuration/app.disable").text == "1"
+        written = client.post("/configuration", body=json.dumps({"app.run_period": "30"}))
+        assert written.status_code == 200, written.text
+        restored = client.post(
+            "/configuration", body=json.dumps({"app.disable": "0"}), params={"restore": "true"}
+        )
+        assert restored.status_code == 200, restored.text
+        assert client.post("/scheduler/cron.demo", body="localtime,minutes=1").status_code == 200
+        unstoppable = client.get(
+            "/control/instances/unstoppable",
+            params={"mode": "add", "instanceids": instance["InstanceId"]},
+        )
+        assert unstoppable.status_code == 200, unstoppable.text
+        # Messages in the queue the stack's event source mapping reads, served as Lambda
+        # hands them over (with the function's role: ReceiveMessage, DeleteMessage).
+        consumer = QueueConsumer(
+            dispatcher.handle, sqs, queue, region=aws_clients.region, wait_seconds=0
+        )
+        assert consumer.poll() == 3
+        if stack.parameters:  # a deployment with a main function's queue
+            rescheduled = client.get("/control/reschedulenow", params={"delay": "0"})
+            assert rescheduled.status_code == 200, rescheduled.text
     assert dynamodb.scan(TableName=stack.environment["EventTable"])["Items"] == []
-    assert sqs.get_queue_attributes(
+    left = sqs.get_queue_attributes(
         QueueUrl=queue,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"] == {
+    )["Attributes"]
+    assert left == {
         "ApproximateNumberOfMessages": "0",
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
+    s3 = aws_clients.client("s3")
     bucket, _, prefix = stack.environment["LoggingS3Path"].removeprefix("s3://").partition("/")
-    listed = aws_clients.client("s3").list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{GROUP}/")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{GROUP}/")
     assert [item["Key"] for item in listed.get("Contents", [])] == [
         f"{prefix}{GROUP}/debug-report-{sent['MessageId']}.json.gz"
     ]
+    bucket, _, prefix = (
+        stack.environment["MetadataAndBackupS3Path"].removeprefix("s3://").partition("/")
+    )
+    backups = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}backups/")
+    assert backups.get("KeyCount", 0) == 4, backups
+
+    # Every AWS call made while serving them is one the Interact function's role allows.
+    statements = _statements(aws_clients, stack["InteractRole"])
+    needed = {need for call in calls for need in _needs(aws_clients, *call)}
+    assert {
+        "dynamodb:PutItem",
+        "s3:PutObject",
+        "sqs:DeleteMessage",
+    } <= {action for action, _ in needed}
+    denied = sorted(need for need in needed if not _granted(statements, *need))
+    assert denied == []
