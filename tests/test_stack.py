@@ -464,7 +464,13 @@ def test_requests_are_served_against_the_stacks_resources(stack, aws_clients, mo
             "/configuration", body=json.dumps({"app.disable": "0"}), params={"restore": "true"}
         )
         assert restored.status_code == 200, restored.text
-        assert client.post("/scheduler/cron.demo", body="localtime,minutes=1").status_code == 200
+        assert (
+            client.post(
+                "/scheduler/scale-up-morning",
+                body="cron(0 8 * * ? *),ec2.schedule.min_instance_count=3",
+            ).status_code
+            == 200
+        )
         unstoppable = client.get(
             "/control/instances/unstoppable",
             params={"mode": "add", "instanceids": instance["InstanceId"]},
