@@ -18,7 +18,12 @@ time of the backup (``str()`` of a UTC datetime), the objects are:
 * ``metadata/volumes/P/<account>-<region>-managed-volumes-cs-<group>.json``: JSON Lines
   of the EBS volumes attached to them;
 * ``metadata/discovery/P/<account>-<region>-discovery-cs-<group>.json``: the deployment
-  settings, ``MetadataRecordLastUpdatedAt`` and ``Subfleets``.
+  settings, ``MetadataRecordLastUpdatedAt`` and ``Subfleets``;
+* with ``ssm.enable`` on,
+  ``metadata/maintenance-windows/P/<account>-<region>-maintenance-windows-cs-<group>.json``:
+  JSON Lines, one record per fleet (``__main__``, then each subfleet) of
+  ``{"Fleet", "MaintenanceWindows", "IsMaintenanceTime", "NextMaintenanceWindowDetails",
+  "MetadataRecordLastUpdatedAt"}`` (see :func:`maintenance_windows`).
 
 A missing ``MetadataAndBackupS3Path`` is an error before anything is read. S3 refusing
 a write for good (access denied, no such bucket) fails the request permanently (an
@@ -29,7 +34,7 @@ SQS message is logged whole and not retried); throttling or another S3 error is 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
@@ -39,6 +44,7 @@ from clonesquad_interact import (
     Deployment,
     InteractError,
     Interface,
+    NotFound,
     Operation,
     Request,
     ServiceUnavailable,
@@ -147,6 +153,126 @@ def _volumes(deployment: Deployment, instances: list[dict[str, Any]]) -> list[di
     return volumes
 
 
+# -------------------------------------------------------------------------
+# Maintenance windows
+# -------------------------------------------------------------------------
+
+SSM_ENABLE_KEY = "ssm.enable"
+START_AHEAD_KEY = "ssm.feature.maintenance_window.start_ahead"
+#: The configuration keys that name a fleet's SSM maintenance windows, least specific
+#: first: the global default, the group's, then the main fleet's or a subfleet's.
+GLOBAL_WINDOWS_KEY = "ssm.feature.maintenance_window.global_defaults"
+GROUP_WINDOWS_KEY = "ssm.feature.maintenance_window.defaults"
+MAIN_FLEET_WINDOWS_KEY = "ssm.feature.maintenance_window.mainfleet.defaults"
+ALL_SUBFLEETS_WINDOWS_KEY = "ssm.feature.maintenance_window.subfleet.__all__.defaults"
+SUBFLEET_WINDOWS_KEY = "ssm.feature.maintenance_window.subfleet.{SubfleetName}.defaults"
+MAIN_FLEET = "__main__"
+
+
+def _window_names(deployment: Deployment, key: str, subfleet: str | None) -> list[str]:
+    """The window names a key gives, ``{GroupName}`` and ``{SubfleetName}`` filled in."""
+    configuration = deployment.configuration
+    if "{SubfleetName}" in key and subfleet is not None:
+        try:
+            names = configuration.get_list(key.replace("{SubfleetName}", subfleet))
+        except NotFound:  # the concrete key is set nowhere: the template's value
+            names = configuration.get_list(key)
+    else:
+        names = configuration.get_list(key)
+    group = deployment.settings.group_name
+    return [
+        name.replace("{GroupName}", group).replace("{SubfleetName}", subfleet or "")
+        for name in names
+    ]
+
+
+def _execution_time(window: dict[str, Any]) -> datetime | None:
+    """A window's ``NextExecutionTime`` (ISO 8601, as SSM writes it), when it has one."""
+    text = window.get("NextExecutionTime")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def maintenance_windows(
+    deployment: Deployment, subfleets: list[str], now: datetime
+) -> list[dict[str, Any]]:
+    """One record per fleet: the enabled SSM maintenance windows that apply to it, whether
+    it is in maintenance now, and its next window.
+
+    A fleet's windows are those named by its most specific configuration key that names
+    an existing enabled window: the subfleet's (or ``mainfleet``'s), then (subfleets)
+    ``subfleet.__all__``'s, the group's, the global default's. It is in maintenance from
+    ``ssm.feature.maintenance_window.start_ahead`` before a window's
+    ``NextExecutionTime`` to the end of its ``Duration`` (hours); its next window is the
+    one with the soonest ``NextExecutionTime``. One paginated ``DescribeMaintenanceWindows``.
+    """
+    levels: dict[str, list[list[str]]] = {
+        MAIN_FLEET: [
+            _window_names(deployment, key, None)
+            for key in (MAIN_FLEET_WINDOWS_KEY, GROUP_WINDOWS_KEY, GLOBAL_WINDOWS_KEY)
+        ]
+    }
+    for subfleet in subfleets:
+        levels[subfleet] = [
+            _window_names(deployment, key, subfleet)
+            for key in (
+                SUBFLEET_WINDOWS_KEY,
+                ALL_SUBFLEETS_WINDOWS_KEY,
+                GROUP_WINDOWS_KEY,
+                GLOBAL_WINDOWS_KEY,
+            )
+        ]
+    wanted = sorted({name for names in levels.values() for level in names for name in level})
+    windows: dict[str, list[dict[str, Any]]] = {}
+    if wanted:
+        ssm = deployment.client("ssm")
+        pages = ssm.get_paginator("describe_maintenance_windows").paginate(
+            Filters=[{"Key": "Name", "Values": wanted}, {"Key": "Enabled", "Values": ["true"]}]
+        )
+        for page in pages:
+            for window in page.get("WindowIdentities", ()):
+                windows.setdefault(window.get("Name", ""), []).append(_naive(window))
+    ahead = deployment.configuration.get_duration(START_AHEAD_KEY)
+    stamp = str(now)
+    records = []
+    for fleet, names in levels.items():
+        found: list[dict[str, Any]] = []
+        for level in names:
+            found = [w for name in level for w in windows.get(name, ())]
+            if found:
+                break
+        timed = sorted(
+            ((when, w) for w in found if (when := _execution_time(w)) is not None),
+            key=lambda pair: pair[0],
+        )
+        in_maintenance = any(
+            when - timedelta(seconds=ahead)
+            <= now
+            < when + timedelta(hours=float(w.get("Duration") or 0))
+            for when, w in timed
+        )
+        records.append(
+            {
+                "Fleet": fleet,
+                "MaintenanceWindows": found,
+                "IsMaintenanceTime": in_maintenance,
+                "NextMaintenanceWindowDetails": timed[0][1] if timed else None,
+                "MetadataRecordLastUpdatedAt": stamp,
+            }
+        )
+    return records
+
+
+# -------------------------------------------------------------------------
+# The operation
+# -------------------------------------------------------------------------
+
+
 def backup(request: Request) -> dict[str, Any]:
     """Write every object; answers where, and which keys."""
     deployment: Deployment = request.deployment
@@ -154,7 +280,8 @@ def backup(request: Request) -> dict[str, Any]:
     group = deployment.settings.group_name
     account = deployment.client("sts").get_caller_identity()["Account"]
     region = deployment.aws.region or ""
-    now = str(datetime.fromtimestamp(deployment.clock(), UTC))
+    moment = datetime.fromtimestamp(deployment.clock(), UTC)
+    now = str(moment)
     part = f"accountid={account}/region={region}/groupname={group}"
     objects: dict[str, str] = {}
     for name, setting in (("configuration", "ConfigurationTable"), ("scheduler", "SchedulerTable")):
@@ -183,6 +310,10 @@ def backup(request: Request) -> dict[str, Any]:
     objects[f"metadata/discovery/{part}/{stem}-discovery-cs-{group}.json"] = json.dumps(
         discovery, sort_keys=True
     )
+    if deployment.configuration.get_bool(SSM_ENABLE_KEY):
+        windows = maintenance_windows(deployment, subfleets, moment)
+        key = f"metadata/maintenance-windows/{part}/{stem}-maintenance-windows-cs-{group}.json"
+        objects[key] = _lines(windows)
     s3 = deployment.client("s3")
     written = []
     for key, body in objects.items():

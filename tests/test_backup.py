@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -90,6 +91,7 @@ def test_backup_writes_every_object_in_clonesquads_layout(
     assert discovery["Subfleets"] == []
     assert dict(calls) == {
         "sts.GetCallerIdentity": 1,
+        "dynamodb.GetItem": 1,  # ssm.enable
         "dynamodb.Scan": 2,  # the Configuration and Scheduler tables
         "ec2.DescribeInstances": 1,
         "ec2.DescribeVolumes": 1,
@@ -147,3 +149,101 @@ def test_unknown_parameters_are_a_400(
 ) -> None:
     client = InteractClient(Dispatcher(entry_points=False, aws=aws_clients))
     assert client.get("/backup", params=params).status_code == 400
+
+
+# -------------------------------------------------------------------------
+# Maintenance windows (with ssm.enable)
+# -------------------------------------------------------------------------
+
+
+def windows_object(aws_clients: AWS, bucket: str) -> list[dict[str, Any]]:
+    [key] = [k for k in objects(aws_clients, bucket) if "/maintenance-windows/" in k]
+    assert key.endswith("-maintenance-windows-cs-test.json")
+    assert "/metadata/maintenance-windows/accountid=" in key
+    text = objects(aws_clients, bucket)[key]
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.fixture
+def ssm_enabled(deployment: dict[str, str], aws_clients: AWS, bucket: str) -> None:
+    configuration = RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
+    configuration.put_item(Item={"Key": "ssm.enable", "Value": "1"})
+    aws_clients.client("ec2").run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": "clonesquad:group-name", "Value": deployment["GroupName"]},
+            {"Key": "clonesquad:subfleet-name", "Value": "db"}]}],
+    )  # fmt: skip
+
+
+def test_without_ssm_enable_no_maintenance_windows_are_written(
+    deployment: dict[str, str], aws_clients: AWS, bucket: str
+) -> None:
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    with counting(dispatcher, "ssm") as calls:
+        assert InteractClient(dispatcher).get("/backup").status_code == 200
+    assert not [k for k in objects(aws_clients, bucket) if "maintenance-windows" in k]
+    assert sum(calls.values()) == 0
+
+
+def test_with_ssm_enable_each_fleets_windows_are_written(
+    deployment: dict[str, str], aws_clients: AWS, bucket: str, ssm_enabled: None
+) -> None:
+    ssm = aws_clients.client("ssm")
+    made = {
+        name: ssm.create_maintenance_window(
+            Name=name, Schedule="cron(0 8 ? * SUN *)", Duration=2, Cutoff=1,
+            AllowUnassociatedTargets=True,
+        )["WindowId"]
+        for name in ("CS-test", "CS-test-Subfleet.db", "CS-other")
+    }  # fmt: skip
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    with counting(dispatcher, "ssm") as calls:
+        answer = InteractClient(dispatcher).get("/backup")
+    assert answer.status_code == 200, answer.text
+    assert dict(calls) == {"ssm.DescribeMaintenanceWindows": 1}
+    assert len(answer.json()["written"]) == 10
+    records = {record["Fleet"]: record for record in windows_object(aws_clients, bucket)}
+    assert list(records) == ["__main__", "db"]
+    main, db = records["__main__"], records["db"]
+    # The main fleet has no window of its own: the group's applies.
+    assert [w["Name"] for w in main["MaintenanceWindows"]] == ["CS-test"]
+    assert [w["Name"] for w in db["MaintenanceWindows"]] == ["CS-test-Subfleet.db"]
+    assert main["MaintenanceWindows"][0]["WindowId"] == made["CS-test"]
+    assert (main["IsMaintenanceTime"], main["NextMaintenanceWindowDetails"]) == (False, None)
+    assert set(main) == {"Fleet", "MaintenanceWindows", "IsMaintenanceTime",
+                         "NextMaintenanceWindowDetails", "MetadataRecordLastUpdatedAt"}  # fmt: skip
+
+
+def test_a_fleet_is_in_maintenance_from_start_ahead_before_its_next_window(
+    deployment: dict[str, str], aws_clients: AWS, bucket: str, ssm_enabled: None
+) -> None:
+    """SSM says when a window next runs (moto does not): its answer is given here the way
+    botocore lets an event handler give one."""
+    from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+    now = datetime.now(UTC)
+
+    def at(minutes: int) -> str:
+        return (now + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%MZ")
+
+    windows = [
+        {"WindowId": "mw-0aaaaaaaaaaaaaaa1", "Name": "CS-test", "Enabled": True, "Duration": 2,
+         "Cutoff": 1, "NextExecutionTime": at(10)},
+        {"WindowId": "mw-0aaaaaaaaaaaaaaa2", "Name": "CS-test-Subfleet.db", "Enabled": True,
+         "Duration": 1, "Cutoff": 0, "NextExecutionTime": at(60)},
+    ]  # fmt: skip
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        http = AWSResponse(params.get("url", ""), 200, HTTPHeaders(), None)
+        return http, {"WindowIdentities": windows, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    ssm = dispatcher.aws.client("ssm")
+    ssm.meta.events.register("before-call.ssm.DescribeMaintenanceWindows", answer)
+    assert InteractClient(dispatcher).get("/backup").status_code == 200
+    records = {record["Fleet"]: record for record in windows_object(aws_clients, bucket)}
+    assert records["__main__"]["IsMaintenanceTime"] is True, "within 15 minutes of its start"
+    assert records["__main__"]["NextMaintenanceWindowDetails"]["NextExecutionTime"] == at(10)
+    assert records["db"]["IsMaintenanceTime"] is False, "an hour away"
+    assert records["db"]["NextMaintenanceWindowDetails"]["Name"] == "CS-test-Subfleet.db"

@@ -135,7 +135,7 @@ def test_the_functions_get_the_settings_the_library_reads(template):
 
 
 #: What IAM cannot scope to a resource (``Resource: "*"``).
-UNSCOPABLE = ("ec2:Describe", "cloudwatch:", "tag:GetResources")
+UNSCOPABLE = ("ec2:Describe", "cloudwatch:", "tag:GetResources", "ssm:DescribeMaintenanceWindows")
 
 
 def test_roles_are_explicit_and_scoped(resources):
