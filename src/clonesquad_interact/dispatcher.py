@@ -47,7 +47,7 @@ from .response import Response, answer
 from .routing import Router
 from .scheduled import ScheduledEventFailed, handle_scheduled
 from .settings import Settings
-from .sqs import all_failed, handle_batch
+from .sqs import all_failed, handle_batch, sender_allowlist
 from .tables import KeyValueTable
 from .validation import InputSchema, SchemaStore
 
@@ -103,6 +103,8 @@ class Dispatcher:
         self.aws = aws if aws is not None else AWS(self.environ)
         #: Per-operation metrics in the request lines (EMF), when configured.
         self.metrics = RequestMetrics.from_environ(self.environ)
+        #: The SQS senders whose messages are run (``CLONESQUAD_INTERACT_SQS_SENDERS``).
+        self.sqs_senders = sender_allowlist(self.environ)
         self.plugins: PluginSet = load_plugins(
             plugins, environ=self.environ, block=block, builtins=builtins, entry_points=entry_points
         )

@@ -4,10 +4,16 @@ The Lambda event source must be configured with ``ReportBatchItemFailures``: the
 answer ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` sends back
 exactly the messages worth trying again (a 5xx, throttling, an unexpected error).
 A message that can never succeed (not JSON, no ``OpType``, unknown operation,
-wrong interface, invalid parameters, denied) is logged whole, with its message
-id, and acknowledged. Every message's outcome is one ``sqs.record`` line: ``done``
-with the answer (``Ok (1 event(s) acknowledged)``), ``retry`` or ``failed`` with
-the reason.
+wrong interface, invalid parameters) is logged whole, with its message id, and
+acknowledged; so is a message refused (403: its sender is not one the queue
+accepts, or an authorization plugin denies it), which is never run. Every
+message's outcome is one ``sqs.record`` line: ``done`` with the answer
+(``Ok (1 event(s) acknowledged)``), ``retry``, ``failed`` or ``refused`` with the
+reason.
+
+With ``CLONESQUAD_INTERACT_SQS_SENDERS`` set (patterns on the record's
+``SenderId``, ``*`` and ``?`` as wildcards), a message from any other sender is
+refused before its body is read.
 """
 
 from __future__ import annotations
@@ -17,14 +23,26 @@ from typing import Any, Protocol
 
 import structlog
 
-from .errors import BadRequest
+from .errors import BadRequest, excerpt
 from .events import from_sqs_record
+from .globs import GlobSet
 from .request import Request
 from .response import Response
 
-__all__ = ["all_failed", "handle_batch"]
+__all__ = ["SENDERS_SETTING", "all_failed", "handle_batch", "sender_allowlist"]
 
 logger = structlog.get_logger(__name__)
+
+#: The setting that lists the senders whose messages are run.
+SENDERS_SETTING = "CLONESQUAD_INTERACT_SQS_SENDERS"
+
+
+def sender_allowlist(environ: Mapping[str, str]) -> GlobSet | None:
+    """The ``SenderId`` patterns of :data:`SENDERS_SETTING` (comma- or space-separated),
+    ``None`` when it is unset (every sender's messages are run)."""
+    text = environ.get(SENDERS_SETTING, "")
+    patterns = [p for p in text.replace(",", " ").split() if p]
+    return GlobSet(patterns) if patterns else None
 
 
 class Dispatch(Protocol):
@@ -32,6 +50,8 @@ class Dispatch(Protocol):
 
     #: Re-raise unexpected exceptions instead of returning the message to the queue.
     raise_unexpected: bool
+    #: The senders whose messages are run (``None``: every sender's).
+    sqs_senders: GlobSet | None
 
     def dispatch(self, request: Request) -> Response: ...
 
@@ -59,6 +79,22 @@ def _message_id(record: Any) -> str:
 
 def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
     """Serve one record; ``False`` if it should come back (a retryable failure)."""
+    senders = dispatcher.sqs_senders
+    if senders is not None:
+        sender = _sender_id(record)
+        if sender is None or not senders.matches(sender):
+            logger.error(
+                "sqs.record",
+                message_id=message_id,
+                outcome="refused",
+                status=403,
+                error=(
+                    f"the sender {excerpt(sender) if sender is not None else '(none)'} is not "
+                    f"one that {SENDERS_SETTING} lists: the message is not run"
+                ),
+                record=record,
+            )
+            return True
     op: str | None = None
     try:
         request = from_sqs_record(record)
@@ -97,12 +133,18 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
         "sqs.record",
         message_id=message_id,
         op=op,
-        outcome="failed",
+        outcome="refused" if status == 403 else "failed",
         status=status,
         error=message,
         record=record,
     )
     return True
+
+
+def _sender_id(record: Any) -> str | None:
+    attributes = record.get("attributes") if isinstance(record, Mapping) else None
+    sender = attributes.get("SenderId") if isinstance(attributes, Mapping) else None
+    return sender if isinstance(sender, str) else None
 
 
 def _error_message(response: Response) -> Any:
