@@ -308,6 +308,9 @@ class Dispatcher:
             if self._authorize is not None:
                 routed = replace(
                     request,
+                    op=self.router.routed_name(request.op, match)
+                    if request.interface is Interface.SQS
+                    else request.op,
                     path_args=match.args,
                     path_params=match.kwargs,
                     deployment=self.deployment,

@@ -101,7 +101,9 @@ def authorize_request(request: Request, operation: Operation) -> bool | None:
     To deny with a message of your own, raise
     :class:`~clonesquad_interact.Forbidden`.
 
-    :param request: the routed request (``params`` not yet validated).
+    :param request: the routed request (``params`` not yet validated); its ``op`` is
+        the name as routed (for an SQS ``OpType`` matched regardless of case, the
+        operation's own spelling; captured values as sent).
     :param operation: the operation it routes to.
     :returns: ``False`` to deny (403), ``True`` or ``None`` to let other plugins decide.
     """

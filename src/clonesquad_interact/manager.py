@@ -19,6 +19,7 @@ import importlib.metadata
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import pluggy
@@ -34,6 +35,7 @@ __all__ = [
     "ENV_BLOCK",
     "ENV_PLUGINS",
     "ENV_TRACE",
+    "OPT_IN_PLUGINS",
     "PluginInfo",
     "PluginSet",
     "load_plugins",
@@ -62,6 +64,13 @@ BUILTIN_PLUGINS = (
     "clonesquad_interact.plugins.backup",
 )
 
+#: Built-in plugins loaded only when their setting is set (module -> setting), so that
+#: a request pays nothing for them otherwise. The module's ``plugin(environ)`` makes
+#: the plugin object of one dispatcher (``None``: nothing to register).
+OPT_IN_PLUGINS: Mapping[str, str] = MappingProxyType(
+    {"clonesquad_interact.plugins.policy": "CLONESQUAD_INTERACT_ACCESS_POLICY"}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class PluginSet:
@@ -79,7 +88,7 @@ class PluginSet:
                 continue
             hooks = tuple(sorted(h.name for h in self.manager.get_hookcallers(plugin) or ()))
             distribution, version = self.distributions.get(name, (None, None))
-            if distribution is None and name in BUILTIN_PLUGINS:
+            if distribution is None and (name in BUILTIN_PLUGINS or name in OPT_IN_PLUGINS):
                 distribution, version = _OWN_DISTRIBUTION, _own_version()
             infos.append(PluginInfo(name, hooks, distribution, version))
         return sorted(infos, key=lambda info: info.name)
@@ -181,6 +190,9 @@ def load_plugins(
     if builtins:
         for module_name in BUILTIN_PLUGINS:
             _register_module(manager, module_name, origin="built-in plugin")
+        for module_name, setting in OPT_IN_PLUGINS.items():
+            if environ.get(setting, "").strip():
+                _register_opt_in(manager, module_name, environ)
     distributions = _load_entry_points(manager) if entry_points else {}
     for module_name in _split_names(environ.get(ENV_PLUGINS)):
         _register_module(manager, module_name, origin=f"plugin named in {ENV_PLUGINS}")
@@ -247,6 +259,19 @@ def _register_module(manager: pluggy.PluginManager, module_name: str, *, origin:
     except Exception as exc:
         raise PluginError(f"{origin} {module_name!r} cannot be imported: {exc!r}") from exc
     _register(manager, module, module_name)
+
+
+def _register_opt_in(
+    manager: pluggy.PluginManager, module_name: str, environ: Mapping[str, str]
+) -> None:
+    if manager.is_blocked(module_name) or manager.has_plugin(module_name):
+        return
+    try:
+        plugin = importlib.import_module(module_name).plugin(environ)
+    except Exception as exc:
+        raise PluginError(f"built-in plugin {module_name!r} cannot be made: {exc!r}") from exc
+    if plugin is not None:
+        _register(manager, plugin, module_name)
 
 
 def _load_entry_points(manager: pluggy.PluginManager) -> dict[str, tuple[str, str]]:

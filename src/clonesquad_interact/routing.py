@@ -197,6 +197,19 @@ class Router:
             raise _not_allowed(name, refusing, interface, method)
         raise NotFound(self._not_found_message(name, interface))
 
+    def routed_name(self, name: str, match: Match) -> str:
+        """The name ``match`` routed ``name`` by: an exact route's own name, or a regex
+        route's literal start as the route writes it, then the rest of ``name`` as sent
+        (captured values keep their case). It differs from ``name`` only for names
+        matched regardless of case (SQS ``OpType`` values)."""
+        route = match.operation.route
+        if isinstance(route, str):
+            return route
+        prefix = _literal_prefix(route.pattern)
+        if name[: len(prefix)].casefold() == prefix.casefold():
+            return prefix + name[len(prefix) :]
+        return name
+
     def canonical_name(self, name: str) -> str | None:
         """The operation name that ``name`` is a variant of (case, ``//``, dots, %-escapes)."""
         segments: list[str] = []
