@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
@@ -44,7 +45,7 @@ from .operation import Operation
 from .rendering import error_response, to_apigw, to_direct, unexpected_response
 from .request import Interface, Request, freeze
 from .response import Response, answer
-from .routing import Router
+from .routing import LENIENT_SETTING, Router
 from .scheduled import ScheduledEventFailed, handle_scheduled
 from .settings import Settings
 from .sqs import all_failed, handle_batch, sender_allowlist
@@ -108,9 +109,14 @@ class Dispatcher:
         self.plugins: PluginSet = load_plugins(
             plugins, environ=self.environ, block=block, builtins=builtins, entry_points=entry_points
         )
+        #: API Gateway names matched as CloneSquad matches them (``LENIENT_SETTING``).
+        self.lenient = _enabled(self.environ.get(LENIENT_SETTING))
         self.router = Router(
-            replace(operation, plugin=name)
-            for name, operation in self.plugins.contributions("register_operations", Operation)
+            (
+                replace(operation, plugin=name)
+                for name, operation in self.plugins.contributions("register_operations", Operation)
+            ),
+            lenient=self.lenient,
         )
         self._store = SchemaStore()
         self._schemas: dict[Operation, InputSchema] = {}
@@ -276,8 +282,16 @@ class Dispatcher:
         """
         started = time.perf_counter_ns()
         tokens = structlog.contextvars.bind_contextvars(request_id=request.request_id)
+        sent = request.op
+        ignored: tuple[str, ...] = ()
         try:
+            if self.lenient and request.interface is Interface.APIGW:
+                request, ignored = self._lenient(request)
             response, operation, error, exception = self._serve(request)
+            if ignored:
+                response = replace(
+                    response, headers={**response.headers, IGNORED_HEADER: _names(ignored)}
+                )
             rendered = None
             if render is not None:
                 fmt = request.format if response.status < 400 else "json"
@@ -286,7 +300,7 @@ class Dispatcher:
                 except Exception as exc:  # the operation answered what cannot be sent
                     response, error, exception = unexpected_response(request.request_id), None, exc
                     rendered = render(response, "json", request.request_id)
-            self._log_request(request, response, operation, error, exception, started)
+            self._log_request(request, response, operation, error, exception, started, sent)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
         if exception is not None and error is None and self.raise_unexpected:
@@ -352,6 +366,7 @@ class Dispatcher:
         error: InteractError | None,
         exception: Exception | None,
         started: int,
+        sent: str | None = None,
     ) -> None:
         fields: dict[str, Any] = {
             "op": request.op,
@@ -361,6 +376,8 @@ class Dispatcher:
             "duration_ms": (time.perf_counter_ns() - started) // 1000 / 1000,
             "request_id": request.request_id,
         }
+        if sent is not None and sent != request.op:
+            fields["sent"] = sent
         if operation is not None:
             fields["operation"] = operation.name
             fields["plugin"] = operation.plugin
@@ -384,6 +401,27 @@ class Dispatcher:
             print(
                 f"clonesquad-interact: the request line cannot be logged: {exc!r}", file=sys.stderr
             )
+
+    def _lenient(self, request: Request) -> tuple[Request, tuple[str, ...]]:
+        """``request`` named as routed and without the query parameters its operation
+        does not take, and those parameters' names (lenient names)."""
+        name = self.router.lenient_name(request.op)
+        if name is not None and name != request.op:
+            request = replace(request, op=name)
+        if not request.params:
+            return request, ()
+        try:
+            operation = self.router.resolve(request.op, request.interface, request.method).operation
+            known = self._schema_of(operation).param_names
+        except Exception:  # no route, or a broken schema: serving says what is wrong
+            return request, ()
+        if known is None:
+            return request, ()
+        ignored = tuple(name for name in request.params if name not in known)
+        if ignored:
+            kept = {name: value for name, value in request.params.items() if name in known}
+            request = replace(request, params=MappingProxyType(kept))
+        return request, ignored
 
     def _allows(self, request: Request, action: str, resource: str) -> bool:
         """Denied unless some ``authorize_access`` implementation returns ``True``, and none
@@ -424,6 +462,23 @@ class Dispatcher:
             logger.warning("event rejected", error=error.message, **fields)
         render = to_direct if kind is EventKind.DIRECT else to_apigw
         return render(response, "json", request_id)
+
+
+#: The answer header naming the query parameters lenient names ignored.
+IGNORED_HEADER = "X-Clonesquad-Ignored-Parameters"
+#: The longest value of :data:`IGNORED_HEADER`.
+_IGNORED_LENGTH = 1000
+
+
+def _enabled(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _names(names: Iterable[str]) -> str:
+    """Parameter names for a header: percent-encoded (any text can be sent), comma-joined,
+    cut after :data:`_IGNORED_LENGTH` characters."""
+    text = ", ".join(quote(name, safe="", errors="backslashreplace") for name in names)
+    return text if len(text) <= _IGNORED_LENGTH else f"{text[: _IGNORED_LENGTH - 3]}..."
 
 
 #: ``render(response, format, request_id)``: the answer in the caller's shape.

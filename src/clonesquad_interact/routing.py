@@ -4,7 +4,9 @@ Routes are compiled once, when the router is built. Exact names are looked up
 before regexes; a regex must match the whole name. API Gateway and in-process
 names are matched exactly as sent (IAM authorized that exact path); SQS
 ``OpType`` values are matched regardless of case, and captured values keep
-their case everywhere.
+their case everywhere. With lenient names (:data:`LENIENT_SETTING`), an API
+Gateway name is first cleaned up as CloneSquad cleans it up
+(:meth:`Router.lenient_name`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .errors import MethodNotAllowed, NotFound, PluginError, excerpt
 from .operation import Operation
 from .request import Interface
 
-__all__ = ["Match", "Router", "non_canonical"]
+__all__ = ["LENIENT_SETTING", "Match", "Router", "non_canonical"]
 
 logger = structlog.get_logger(__name__)
 
@@ -38,6 +40,8 @@ _REGEX_SPECIALS = frozenset(".^$*+?{}[]\\|()")
 _NO_GROUPS: Mapping[str, str] = MappingProxyType({})
 #: How many regex matches a router remembers (all are forgotten when it is full).
 _MATCHED_LIMIT = 256
+#: The setting under which API Gateway names are matched as CloneSquad matches them.
+LENIENT_SETTING = "CLONESQUAD_INTERACT_LENIENT_NAMES"
 
 
 def non_canonical(name: str) -> bool:
@@ -95,7 +99,9 @@ class Router:
         method and interface and neither (or both) declares ``overrides``.
     """
 
-    def __init__(self, operations: Iterable[Operation]) -> None:
+    def __init__(self, operations: Iterable[Operation], *, lenient: bool = False) -> None:
+        #: Whether :meth:`lenient_name` is in use (the 404 of a variant says so).
+        self.lenient = lenient
         self._exact: dict[str, _Route] = {}
         self._folded: dict[str, _Route] = {}
         self._regexes: dict[tuple[str, int], _Route] = {}
@@ -103,6 +109,8 @@ class Router:
         for operation in operations:
             self._add(operation)
         self._check_sqs_case_collisions()
+        if lenient:
+            self._check_case_collisions()
         self._regex_routes = tuple(self._regexes.values())
         #: Regex routes: the names matched lately (name, interface, method) and their
         #: match. Names repeat (instances poll the same keys); routes never change.
@@ -151,6 +159,17 @@ class Router:
                 )
         for name, route in self._exact.items():
             self._folded.setdefault(name.casefold(), route)
+
+    def _check_case_collisions(self) -> None:
+        seen: dict[str, str] = {}
+        for name in self._exact:
+            other = seen.setdefault(name.casefold(), name)
+            if other != name:
+                raise PluginError(
+                    f"operations {other!r} and {name!r} differ only by case, and "
+                    f"{LENIENT_SETTING} matches API Gateway names regardless of case: "
+                    "rename one of them, or leave the setting off"
+                )
 
     def resolve(self, name: str, interface: Interface, method: str) -> Match:
         """Find the operation that serves ``method`` on ``interface`` for ``name``.
@@ -210,6 +229,36 @@ class Router:
             return prefix + name[len(prefix) :]
         return name
 
+    def lenient_name(self, name: str) -> str | None:
+        """The name ``name`` routes as when names are matched as CloneSquad matches them,
+        ``None`` when it routes nowhere so.
+
+        Empty segments (``//``, a leading or trailing ``/``) are dropped, then the name
+        is percent-decoded, then matched regardless of case: an exact route answers with
+        its own name, a regex route with its literal start as the route writes it and
+        the rest as sent (so captured values keep their case), which the route's regex
+        must then match as it is. A name still holding an empty, ``.`` or ``..``
+        segment after decoding routes nowhere.
+        """
+        cleaned = unquote("/".join(segment for segment in name.split("/") if segment))
+        if cleaned and non_canonical(cleaned):
+            return None
+        route = self._folded.get(cleaned.casefold())
+        if route is not None:
+            own = route.operations[0].route
+            return own if isinstance(own, str) else None
+        for route in self._regex_routes:
+            assert route.folded_pattern is not None and route.pattern is not None
+            if not route.folded_pattern.fullmatch(cleaned):
+                continue
+            prefix = route.literal_prefix
+            if cleaned[: len(prefix)].lower() != prefix.lower():
+                continue
+            candidate = prefix + cleaned[len(prefix) :]
+            if route.pattern.fullmatch(candidate):
+                return candidate
+        return None
+
     def canonical_name(self, name: str) -> str | None:
         """The operation name that ``name`` is a variant of (case, ``//``, dots, %-escapes)."""
         segments: list[str] = []
@@ -242,6 +291,13 @@ class Router:
                     " Operation names are taken exactly as sent (case, '//', '.', '..' and "
                     "%-escapes are not cleaned up) so that they run what IAM authorized"
                 )
+                if not self.lenient and interface is Interface.APIGW:
+                    lenient = self.lenient_name(name)
+                    if lenient is not None:
+                        message += (
+                            f"; the setting {LENIENT_SETTING}=true accepts this spelling as "
+                            f"{excerpt(lenient)} (read the README first: it matters to IAM)"
+                        )
         else:
             message += " (GET / lists the operations)"
         return message

@@ -81,6 +81,7 @@ class InputSchema:
         "_lock",
         "_param_schemas",
         "_valid",
+        "param_names",
         "schema",
         "validator",
     )
@@ -92,6 +93,10 @@ class InputSchema:
         self._kinds: dict[int, tuple[set[str], Mapping[str, Any] | None]] = {}
         #: The ``params`` properties (``$ref`` and ``allOf`` followed), to convert values.
         self._param_schemas = _param_properties(schema)
+        #: The parameters the operation takes, ``None`` when its schema takes any.
+        self.param_names: frozenset[str] | None = (
+            frozenset(self._param_schemas) if _closed(schema["properties"]["params"]) else None
+        )
         #: Query strings already found valid (API Gateway, no body): as received -> as converted.
         self._valid: dict[Any, Mapping[str, Any]] = {}
         self._lock = threading.Lock()
@@ -408,6 +413,14 @@ def _subschemas(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Iterator[
             branches = current.get(keyword)
             if isinstance(branches, list):
                 pending.extend(b for b in branches if isinstance(b, Mapping))
+
+
+def _closed(params: Mapping[str, Any]) -> bool:
+    """Whether a ``params`` schema refuses parameters it does not name."""
+    if params.get("patternProperties"):
+        return False
+    refusing = [params.get(k) for k in ("additionalProperties", "unevaluatedProperties")]
+    return False in refusing and all(value in (False, None) for value in refusing)
 
 
 def _param_properties(schema: Mapping[str, Any]) -> Mapping[str, Any]:
