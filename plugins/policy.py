@@ -234,8 +234,8 @@ def caller_of(request: Request) -> Caller:
     Through API Gateway: the caller's ARN, and for a role session also the role's ARN
     (``arn:aws:iam::<account>:role/<name>``), the account (``<account>`` and
     ``arn:aws:iam::<account>:root``) and the unique id (``caller``); over SQS: the
-    sender id (``<role id>:<session>``); a request that names an AWS service
-    (``service``) is that service's.
+    sender id (``<role id>:<session>``); for a scheduled event, the service
+    ``events.amazonaws.com`` and the rule's ARN (``sourceArn``).
     """
     identity = request.identity or {}
     names: list[str] = []
@@ -246,7 +246,7 @@ def caller_of(request: Request) -> Caller:
     account = _text(identity.get("accountId"))
     if account:
         names.extend((account, f"arn:aws:iam::{account}:root"))
-    for field in ("caller", "senderId"):
+    for field in ("sourceArn", "caller", "senderId"):
         value = _text(identity.get(field))
         if value and value not in names:
             names.append(value)

@@ -101,8 +101,9 @@ def test_the_rest_sample_event(lenient: InteractClient, strict: InteractClient) 
 def test_captured_values_keep_their_case(
     lenient: InteractClient, scheduler: RawTable, deployment: dict[str, str]
 ) -> None:
-    assert lenient.post("/Scheduler/Morning-Scale", "cron(0 8 * * ? *)").status_code == 200
-    assert scheduler.content()["Morning-Scale"] == "cron(0 8 * * ? *)"
+    entry = "cron(0 8 * * ? *),ec2.schedule.min_instance_count=3"
+    assert lenient.post("/Scheduler/Morning-Scale", entry).status_code == 200
+    assert scheduler.content()["Morning-Scale"] == entry
     # A regex route matches the name as cleaned up, its literal start as the route
     # writes it: the operation gets exactly what the name says (a 404, not a 500).
     assert lenient.get("/Control/Instances/UNSTOPPABLE").status_code == 404

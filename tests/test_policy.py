@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from structlog.testing import capture_logs
 from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher, hookimpl
 from clonesquad_interact.manager import OPT_IN_PLUGINS
+from clonesquad_interact.schedules import rule_name
 from clonesquad_interact.testing import (
     OPERATOR_IDENTITY,
     InteractClient,
@@ -219,9 +221,14 @@ def test_literal_punctuation_in_arns(
     assert client.get("/scheduler", identity=ops).status_code == 200
     assert client.get("/scheduler", identity=lookalike).status_code == 403
     assert client.get("/scheduler", identity=plus).status_code == 403
-    assert client.post("/scheduler/a.b+c[1](x)", "rate(5 minutes)", identity=ops).status_code == 403
+    assert (
+        client.post(
+            "/scheduler/a.b+c[1](x)", "rate(5 minutes),interact:backup", identity=ops
+        ).status_code
+        == 403
+    )
     for near in ("aXb+c[1](x)", "a.bbc[1](x)", "a.b+c1x", "a.b+c[1](x)y"):
-        answer = client.post(f"/scheduler/{near}", "rate(5 minutes)", identity=ops)
+        answer = client.post(f"/scheduler/{near}", "rate(5 minutes),interact:backup", identity=ops)
         assert answer.status_code == 200, near
     table = RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
     assert "a.b+c[1](x)" not in table.content()
@@ -437,3 +444,69 @@ def test_api_gateway_event_fields_make_the_resource(aws_clients: AWS, s3: Any) -
     answer = client.dispatcher.handle(apigw_rest_event("GET", "/", stage="v2"), None)
     assert answer["statusCode"] == 200, "GET / is the resource .../GET/ (an empty path)"
     assert client.dispatcher.handle(apigw_rest_event("GET", "/"), None)["statusCode"] == 403
+
+
+# -------------------------------------------------------------------------
+# Scheduled events: their calls and their configuration writes
+# -------------------------------------------------------------------------
+
+
+def scheduled_event(name: str, value: str) -> dict[str, Any]:
+    """EventBridge's event of the rule of Scheduler entry ``name``, as the samples are."""
+    event = json.loads((EVENTS / "scheduled_event_scale_up.json").read_text())
+    rule = rule_name("test", name, value, UTC, datetime.now(UTC))
+    event["resources"] = [f"arn:aws:events:eu-west-3:123456789012:rule/{rule}"]
+    assert isinstance(event, dict)
+    return event
+
+
+def test_scheduled_configuration_writes_and_calls_are_checked(
+    monkeypatch: pytest.MonkeyPatch, aws_clients: AWS, s3: Any, deployment: dict[str, str]
+) -> None:
+    scheduler = RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
+    configuration = RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
+    state = RawTable(aws_clients.client("dynamodb"), deployment["StateTable"])
+    state.put_item(Item={"Key": "main.last_call_date", "Value": "2026-12-01 08:00:00+00:00"})
+    entries = {
+        "scale-up": "cron(0 8 * * ? *),ec2.schedule.min_instance_count=3,app.disable=1",
+        "reschedule": "rate(5 minutes),interact:control/reschedulenow?delay=60",
+    }
+    for name, value in entries.items():
+        scheduler.put_item(Item={"Key": name, "Value": value})
+    dispatcher = with_policy(
+        monkeypatch,
+        aws_clients,
+        s3,
+        allow(
+            "arn:aws:execute-api:eu-west-3:123456789012:-/-/POST/configuration/*",
+            {"Service": "events.amazonaws.com"},
+        ),
+        # Whoever may write Scheduler entries may not make the scheduler disable the app...
+        deny(f"{ANY_API}/POST/configuration/app.disable", {"Service": "*"}),
+        # ...nor may this deployment's rules run control operations.
+        deny(f"{ANY_API}/GET/control/*", {"AWS": "arn:aws:events:*:*:rule/CS-Cron-test-*"}),
+    )
+    with capture_logs() as logs:
+        done = dispatcher.handle(scheduled_event("scale-up", entries["scale-up"]))
+    assert done["outcome"] == "failed"
+    actions = {a["action"]: a for a in done["rules"][0]["actions"]}
+    assert actions["ec2.schedule.min_instance_count=3"]["outcome"] == "done"
+    refused = actions["app.disable=1"]
+    assert (refused["outcome"], refused["status"]) == ("failed", 403)
+    assert "statement '#1'" in refused["error"]
+    assert configuration.content() == {"ec2.schedule.min_instance_count": "3"}
+    assert any(line.get("outcome") == "failed" for line in logs)
+    done = dispatcher.handle(scheduled_event("reschedule", entries["reschedule"]))
+    (action,) = done["rules"][0]["actions"]
+    assert (action["outcome"], action["status"]) == ("failed", 403)
+    assert "arn:aws:events:eu-west-3:123456789012:rule/CS-Cron-test-" in action["error"]
+    assert state.get("main.last_call_date") is not None, "the refused call did not run"
+
+
+def test_scheduled_writes_are_not_checked_without_a_policy(
+    deployed: Dispatcher, deployment: dict[str, str], aws_clients: AWS
+) -> None:
+    scheduler = RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
+    value = "cron(0 8 * * ? *),app.disable=1"
+    scheduler.put_item(Item={"Key": "off", "Value": value})
+    assert deployed.handle(scheduled_event("off", value))["outcome"] == "done"

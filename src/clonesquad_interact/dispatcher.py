@@ -268,6 +268,26 @@ class Dispatcher:
         """
         return self._process(request, None)[0]
 
+    def authorize(self, request: Request) -> None:
+        """Refuse what the authorization plugins refuse, without running anything: for
+        work done without an operation of its own (a scheduled event's configuration
+        write is authorized as ``POST configuration/<key>``). Nothing is checked, or
+        routed, when no plugin authorizes requests.
+
+        :raises Forbidden: a plugin denies it.
+        :raises NotFound: no operation serves the name (nothing to authorize it as).
+        """
+        if self._authorize is None:
+            return
+        match = self.router.resolve(request.op, request.interface, request.method)
+        routed = replace(
+            request,
+            path_args=match.args,
+            path_params=match.kwargs,
+            deployment=self.deployment,
+        )
+        self._check_authorization(routed, match.operation)
+
     # ---------------------------------------------------------------------
     # Steps
     # ---------------------------------------------------------------------

@@ -248,7 +248,8 @@ class Router:
             own = route.operations[0].route
             return own if isinstance(own, str) else None
         for route in self._regex_routes:
-            assert route.folded_pattern is not None and route.pattern is not None
+            assert route.folded_pattern is not None
+            assert route.pattern is not None
             if not route.folded_pattern.fullmatch(cleaned):
                 continue
             prefix = route.literal_prefix

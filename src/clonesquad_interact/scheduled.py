@@ -84,6 +84,8 @@ class Runner(Protocol):
 
     def dispatch(self, request: Request) -> Response: ...
 
+    def authorize(self, request: Request) -> None: ...
+
 
 def is_scheduled_event(event: Mapping[str, Any]) -> bool:
     """Whether ``event`` is EventBridge's event of a schedule rule."""
@@ -210,7 +212,7 @@ def handle_scheduled(runner: Runner, event: Mapping[str, Any]) -> dict[str, Any]
         before = len(outcome.actions)
         ttl = _ttl(deployment, item.entry)
         for index, action in enumerate(item.entry.actions):
-            _run(runner, item, action, ttl, f"{event_id}:{item.rule}:{index}", outcome)
+            _run(runner, event, item, action, ttl, f"{event_id}:{item.rule}:{index}", outcome)
         rules.append(
             {"rule": item.rule, "entry": item.entry.name, "actions": outcome.actions[before:]}
         )
@@ -271,8 +273,23 @@ def _ttl(deployment: Deployment, entry: ScheduleEntry) -> float | None:
     return seconds if seconds > 0 else None
 
 
+#: The principal the requests of a scheduled event are made for (access policies name it).
+SERVICE = "events.amazonaws.com"
+
+
+def _identity(event: Mapping[str, Any], rule: str) -> Mapping[str, Any]:
+    """Who a scheduled event's requests are from: EventBridge, for the rule's ARN."""
+    region, account = event.get("region"), event.get("account")
+    identity: dict[str, Any] = {"caller": f"scheduler:{rule}", "rule": rule, "service": SERVICE}
+    if isinstance(region, str) and isinstance(account, str) and region and account:
+        identity["sourceArn"] = f"arn:aws:events:{region}:{account}:rule/{rule}"
+    frozen: Mapping[str, Any] = freeze(identity)
+    return frozen
+
+
 def _run(
     runner: Runner,
+    event: Mapping[str, Any],
     item: Resolved,
     action: Action,
     ttl: float | None,
@@ -281,6 +298,7 @@ def _run(
 ) -> None:
     assert item.entry is not None
     fields: dict[str, Any] = {"rule": item.rule, "entry": item.entry.name, "action": action.text}
+    identity = _identity(event, item.rule)
     try:
         if action.kind == "call":
             response = runner.dispatch(
@@ -289,12 +307,26 @@ def _run(
                     interface=Interface.DIRECT,
                     method="GET",
                     params=freeze(dict(action.params or {})),
-                    identity=freeze({"caller": f"scheduler:{item.rule}", "rule": item.rule}),
+                    identity=identity,
                     request_id=request_id,
+                    raw_event=event,
                 )
             )
             status, answer = response.status, _text(response.body)
         else:
+            # Authorized as the request that writes it through the API would be, so
+            # that an entry cannot write what its author may not.
+            runner.authorize(
+                Request(
+                    op=f"configuration/{action.target}",
+                    interface=Interface.DIRECT,
+                    method="POST",
+                    body=action.value,
+                    identity=identity,
+                    request_id=request_id,
+                    raw_event=event,
+                )
+            )
             status, answer = _write(runner.deployment, action, ttl), None
     except Exception as exc:
         error = exc if isinstance(exc, InteractError) else from_aws(exc)
