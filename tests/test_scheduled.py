@@ -141,6 +141,7 @@ def test_a_rule_that_matches_no_entry_is_logged_not_a_crash(
     scheduler.put_item(Item={"Key": SCALE_UP[0], "Value": SCALE_UP[1] + "0"})  # changed since
     with capture_logs() as logs:
         done = lenient.handle(sample("scale_up"))
+    assert done["outcome"] == "no entry"
     assert done["rules"][0]["entry"] is None
     assert configuration.items() == []
     warning = next(line for line in logs if line.get("outcome") == "no entry")

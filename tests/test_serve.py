@@ -70,6 +70,9 @@ def test_the_banner_says_where_everything_is(server):
     assert f"aws sqs send-message --queue-url {server.queue_url}" in server.banner
     assert "Debug reports (debug/publishreportnow) and other files land under " in server.banner
     assert "s3://clonesquad-demo-logging/reports/demo/" in server.banner
+    # no EventBridge here: serve fires the Scheduler entries' rules and says so
+    assert "this AWS has no EventBridge, so serve plays its part" in server.banner
+    assert "'demo-reschedule' fires every minute" in server.banner
 
 
 def _exported(banner: str) -> dict[str, str]:

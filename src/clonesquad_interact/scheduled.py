@@ -65,7 +65,7 @@ logger = structlog.get_logger(__name__)
 DETAIL_TYPE = "Scheduled Event"
 #: How far back the rule names of daylight saving time's other state are looked for.
 DST_LOOKBACK = timedelta(days=1)
-_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:rule/(?P<name>[^/]+)")
+_ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]+:rule/(?P<name>[^/]+)")
 
 
 class ScheduledEventFailed(Exception):
@@ -216,7 +216,10 @@ def handle_scheduled(runner: Runner, event: Mapping[str, Any]) -> dict[str, Any]
         rules.append(
             {"rule": item.rule, "entry": item.entry.name, "actions": outcome.actions[before:]}
         )
-    result = "retry" if outcome.retry else "failed" if outcome.failed else "done"
+    ran = any(item.entry is not None for item in resolved)
+    result = (
+        "retry" if outcome.retry else "failed" if outcome.failed else "done" if ran else "no entry"
+    )
     if outcome.failed:
         logger.error(
             "scheduled.event", outcome="failed", failed=outcome.failed, scheduled_event=dict(event)

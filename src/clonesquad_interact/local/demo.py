@@ -21,6 +21,7 @@ from .sigv4 import Principal
 
 __all__ = [
     "ACCOUNT_ID",
+    "DEMO_FIRED_ENTRY",
     "INSTANCE_ACCESS_KEY",
     "INSTANCE_SECRET_KEY",
     "INSTANCE_SESSION_TOKEN",
@@ -118,18 +119,32 @@ _FLEET = (
     ("demo-5", "t3.small", "b", "stopped", None),
     ("demo-static-1", "t3.medium", "c", "running", "static"),
 )
-#: Keys of the Configuration table (the ``ConfigurationURLs`` document sets others).
+#: Keys of the Configuration table (the ``ConfigurationURLs`` document sets others),
+#: with two parameter sets (``[<set>]<key>`` items) that the scheduler activates.
 _CONFIGURATION = {
     "ec2.schedule.desired_instance_count": "3",
     "app.run_period": "minutes=1",
+    "[workday]ec2.schedule.min_instance_count": "3",
+    "[workday]ec2.schedule.desired_instance_count": "100%",
+    "[night]ec2.schedule.min_instance_count": "1",
+    "[night]ec2.schedule.desired_instance_count": "1",
 }
 _URL_DOCUMENT = {
     "ec2.schedule.min_instance_count": "2",
     "app.disable": "0",
 }
+#: The entry of :data:`_SCHEDULER` that fires every minute (``serve`` fires it).
+DEMO_FIRED_ENTRY = "demo-reschedule"
+#: A deployment's Scheduler entries: parameter sets switched on week days (the night's
+#: for 13 hours), a backup at noon UTC, and a rescheduling every minute.
 _SCHEDULER = {
-    "demo-workday-start": "cron(0 8 ? * MON-FRI *),ec2.schedule.min_instance_count=3",
-    "demo-workday-end": "cron(0 19 ? * MON-FRI *),ec2.schedule.min_instance_count=1",
+    "demo-workday-start": "localcron(0 8 ? * MON-FRI *),config.active_parameter_set=workday",
+    "demo-workday-end": (
+        "localcron(0 19 ? * MON-FRI *),config.active_parameter_set=night,TTL=hours=13"
+    ),
+    "demo-noon-backup": "cron(0 12 * * ? *),interact:backup",
+    DEMO_FIRED_ENTRY: "rate(1 minute),interact:control/reschedulenow?delay=60",
+    "#demo-disabled": "rate(1 minute),app.disable=1",
 }
 
 

@@ -23,7 +23,8 @@ import structlog
 
 from .backend import Backend, Mode, ServeError, start_backend
 from .consumer import QueueConsumer
-from .demo import OPERATOR
+from .demo import ACCOUNT_ID, DEMO_FIRED_ENTRY, OPERATOR
+from .eventbridge import LocalEventBridge
 from .gateway import STAGE, Gateway
 from .sigv4 import Principal
 
@@ -88,6 +89,11 @@ def _serve_until(
     gateway.anonymous = backend.operator
     gateway.region = backend.region
     gateway.openapi = lambda url: openapi_document(dispatcher, server_url=url)
+    eventbridge = None
+    if backend.mode != "aws":  # on AWS, EventBridge fires the rules itself
+        eventbridge = LocalEventBridge(
+            dispatcher.handle, dispatcher.deployment, region=backend.region, account=ACCOUNT_ID
+        )
     consumer = None
     if options.consume_queue and backend.queue_url:
         consumer = QueueConsumer(
@@ -96,6 +102,8 @@ def _serve_until(
     gateway.start()
     if consumer is not None:
         consumer.start()
+    if eventbridge is not None:
+        eventbridge.start()
     if not options.auth:
         logger.warning("authentication is off: unsigned requests are served as the demo operator")
     routes = {op.name for op in dispatcher.operations}
@@ -108,6 +116,8 @@ def _serve_until(
         gateway.stop()
         if consumer is not None:
             consumer.stop()
+        if eventbridge is not None:
+            eventbridge.stop()
 
 
 def _refuse(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -198,7 +208,7 @@ def banner(backend: Backend, url: str, options: ServeOptions, routes: set[str]) 
         "Try (python3 -m pip install awscurl awscli):",
     ]
     lines += [f"  {command}" for command in example_commands(backend, api, routes)]
-    lines += ["", *_reports(backend), "", "Ctrl-C stops it."]
+    lines += ["", *_reports(backend), "", *_schedules(backend, api, routes), "", "Ctrl-C stops it."]
     return "\n".join(lines)
 
 
@@ -238,6 +248,29 @@ def _reports(backend: Backend) -> list[str]:
         f"  aws s3 cp {where}debug-report-<message id>.json.gz - | gunzip | python3 -m json.tool",
         *_backups(backend),
     ]
+
+
+def _schedules(backend: Backend, api: str, routes: set[str]) -> list[str]:
+    """Who fires the Scheduler entries' rules, and how to see what they did."""
+    if backend.mode == "aws":
+        return [
+            "Scheduler entries: EventBridge fires their rules (as the main function made them)."
+        ]
+    lines = [
+        "Scheduler entries: this AWS has no EventBridge, so serve plays its part: it sends "
+        "the scheduled event of each entry's rule (CS-Cron-<group>-<hash>) when its "
+        "rate(...), cron(...) or localcron(...) comes, as EventBridge would; each action "
+        "is a scheduled.action log line.",
+    ]
+    if backend.demo is not None:
+        lines.append(
+            f"  the demo's entry {DEMO_FIRED_ENTRY!r} fires every minute "
+            "(interact:control/reschedulenow?delay=60)"
+        )
+    if "scheduler" in routes:
+        curl = "awscurl --service execute-api"
+        lines.append(f"  {curl} {shlex.quote(api + 'scheduler?format=yaml')}")
+    return lines
 
 
 def _backups(backend: Backend) -> list[str]:
