@@ -198,13 +198,14 @@ def _plugins(deployment: Deployment) -> list[dict[str, Any]]:
 def _operations(deployment: Deployment) -> list[dict[str, Any]]:
     return [
         {
-            "name": op.name,
+            "name": op.title,
+            **({"regex": op.name} if op.is_regex else {}),
             "methods": sorted(op.methods),
             "interfaces": sorted(op.interfaces),
             "plugin": op.plugin,
             "cache": str(op.cache),
         }
-        for op in sorted(deployment.operations, key=lambda op: op.name)
+        for op in sorted(deployment.operations, key=lambda op: op.title)
     ]
 
 

@@ -21,15 +21,21 @@ def register_operations() -> list[Operation]:
 
 
 def list_operations(request: Request) -> dict[str, Any]:
-    """Every operation that API Gateway can reach, sorted by name."""
+    """Every operation that API Gateway can reach, sorted by name: a regex route
+    named as its OpenAPI path template (``configuration/{key}``), with its regex."""
     deployment: Deployment = request.deployment
     operations = sorted(
         (op for op in deployment.operations if Interface.APIGW in op.interfaces),
-        key=lambda op: op.name,
+        key=lambda op: op.title,
     )
     return {
         "operations": [
-            {"name": op.name, "methods": sorted(op.methods), "summary": op.summary}
+            {
+                "name": op.title,
+                "methods": sorted(op.methods),
+                "summary": op.summary,
+                **({"regex": op.name} if op.is_regex else {}),
+            }
             for op in operations
         ]
     }

@@ -125,6 +125,15 @@ def test_ops_as_text(capsys):
     assert "(root: GET /)" in out
     assert "params: format (json|yaml)" in out
     assert f"plugin clonesquad_interact.plugins.root (clonesquad-interact {__version__})" in out
+    # a regex route is named as its OpenAPI path template, with its regex
+    assert "\nconfiguration/{key}  (regex configuration/(?P<key>.+))\n" in out
+
+
+def test_ops_json_names_a_regex_route_by_its_path_template(capsys):
+    code, out, _ = run(capsys, "ops", "--json")
+    assert code == 0
+    entry = next(e for e in json.loads(out) if e["name"] == "configuration/{key}")
+    assert (entry["route"], entry["regex"]) == ("configuration/(?P<key>.+)", True)
 
 
 def test_a_plugin_named_in_the_environment_is_listed(capsys, monkeypatch):

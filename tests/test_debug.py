@@ -87,6 +87,9 @@ def test_the_report_is_written_to_logging_s3_path(
     operations = {op["name"]: op for op in report["operations"]}
     assert operations["debug/publishreportnow"]["interfaces"] == ["direct", "sqs"]
     assert operations["fleet/status"]["cache"] == "shared"
+    # a regex route named as its path template, its regex beside it
+    assert operations["configuration/{key}"]["regex"] == "configuration/(?P<key>.+)"
+    assert "regex" not in operations["fleet/status"]
     assert report["configuration"]["ec2.az.unavailable_list"]["Format"] == "StringList"
     assert report["scheduler"] == {"cron(0 8 * * ? *)": "ec2.schedule.min_instance_count=2"}
     assert report["state"] == {"big": "<5000 characters>", "small": "1"}

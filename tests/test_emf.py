@@ -94,7 +94,7 @@ def test_each_request_line_carries_its_operations_metrics():
     assert metrics[((("Operation", "refused"),), "ClientErrors")] == 1
     assert metrics[((("Operation", "crash"),), "ServerErrors")] == 1
     assert metrics[((("Operation", "(unrouted)"),), "ClientErrors")] == 1
-    assert ok["operation"] == "hello/(?P<name>[^/]+)", "the line's own fields are kept"
+    assert ok["operation"] == "hello/{name}", "the line names the route as its path template"
 
 
 def test_the_dimensions_come_from_the_configuration():

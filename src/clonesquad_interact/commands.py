@@ -79,7 +79,9 @@ def cmd_ops(args: argparse.Namespace) -> int:
         _print_json(listed)
         return EXIT_OK
     for entry in listed:
-        route = entry["route"] if not entry["regex"] else f"{entry['route']}  (regex)"
+        route = entry["name"]
+        if entry["regex"]:
+            route = f"{route}  (regex {entry['route']})"
         plugin = entry["plugin"]
         print(route or "(root: GET /)")
         print(f"    {entry['summary']}")
@@ -100,6 +102,7 @@ def _describe_operation(
     schema = dispatcher.schema(operation)
     params = schema.get("properties", {}).get("params", {}).get("properties", {})
     return {
+        "name": operation.title,
         "route": operation.name,
         "regex": operation.is_regex,
         "summary": operation.summary,

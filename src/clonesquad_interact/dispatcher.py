@@ -399,7 +399,7 @@ class Dispatcher:
         if sent is not None and sent != request.op:
             fields["sent"] = sent
         if operation is not None:
-            fields["operation"] = operation.name
+            fields["operation"] = operation.title
             fields["plugin"] = operation.plugin
         if error is not None:
             fields["error"] = error.message

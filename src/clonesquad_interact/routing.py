@@ -120,7 +120,7 @@ class Router:
                 if operation.overrides and len(route.operations) == 1:
                     logger.warning(
                         "an operation overrides nothing",
-                        operation=operation.name,
+                        operation=operation.title,
                         plugin=operation.plugin,
                         hint="the plugin it overrides may be blocked or not installed",
                     )
