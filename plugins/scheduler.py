@@ -38,13 +38,13 @@ def register_operations() -> list[Operation]:
         Operation(
             route="scheduler",
             handler=dump,
-            summary="Dump the Scheduler table's entries.",
+            summary="Dump the Scheduler table as CloneSquad does: {entry: value}.",
             schema=SCHEMAS / "scheduler-dump.json",
         ),
         Operation(
             route="scheduler",
             handler=import_,
-            summary="Write a document of key: value pairs to the Scheduler table.",
+            summary="Check, then write, a document of entry: value pairs to the Scheduler table.",
             schema=SCHEMAS / "scheduler-import.json",
             methods={"POST"},
             body=Body.DOCUMENT,
@@ -58,7 +58,7 @@ def register_operations() -> list[Operation]:
         Operation(
             route=re.compile(r"scheduler/(?P<key>.+)"),
             handler=write_one,
-            summary="Write one Scheduler entry (the body's first line), with an optional ttl.",
+            summary="Check, then write, one Scheduler entry (the body's first line), with a ttl.",
             schema=SCHEMAS / "scheduler-key-write.json",
             methods={"POST"},
             body=Body.TEXT,

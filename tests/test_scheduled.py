@@ -302,3 +302,16 @@ def test_an_interact_call_that_fails_for_good_is_logged_and_not_retried(
     assert any(
         line.get("event") == "scheduled.event" and "scheduled_event" in line for line in logs
     )
+
+
+def test_a_backup_cron_with_commas_still_runs_the_backup(
+    bucket: str, aws_clients: AWS, deployment: dict[str, str], configuration: RawTable
+) -> None:
+    # CloneSquad glues backup.cron and ",interact:backup": its own comma must not split it.
+    configuration.put_item(Item={"Key": "backup.cron", "Value": "cron(0 6,18 * * ? *)"})
+    value = "cron(0 6,18 * * ? *),interact:backup"
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    done = dispatcher.handle(event_of(rule_of("CS-PeriodicBackup-test", value)))
+    assert [a["action"] for a in done["rules"][0]["actions"]] == ["interact:backup"]
+    assert done["outcome"] == "done"
+    assert backed_up(aws_clients, bucket)

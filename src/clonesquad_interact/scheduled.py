@@ -54,6 +54,7 @@ __all__ = [
     "Resolved",
     "ScheduledEventFailed",
     "entries_of",
+    "entry_of",
     "handle_scheduled",
     "is_scheduled_event",
     "resolve",
@@ -122,8 +123,25 @@ def entries_of(deployment: Deployment) -> dict[str, str]:
         if schedule and schedule.strip() != "disabled":
             zone = time_zone(deployment.settings.get("TimeZone"))
             converted = utc_schedule(schedule.strip(), zone, datetime.now(UTC))
-            entries[f"{BACKUP_ENTRY_PREFIX}{group}"] = f"{converted},interact:backup"
+            entries[f"{BACKUP_ENTRY_PREFIX}{group}"] = f"{converted}{BACKUP_ACTION}"
     return entries
+
+
+#: The action of the periodic backup entry.
+BACKUP_ACTION = ",interact:backup"
+
+
+def entry_of(name: str, value: str) -> ScheduleEntry:
+    """Entry ``name`` parsed. The periodic backup's value is made by gluing ``backup.cron``
+    and its action, so a ``,`` of the schedule (``cron(0 6,18 * * ? *)``) is read as
+    part of the schedule, not as the start of an action.
+
+    :raises ValueError: the value is not an entry.
+    """
+    if name.startswith(BACKUP_ENTRY_PREFIX) and value.endswith(BACKUP_ACTION):
+        schedule = value[: -len(BACKUP_ACTION)]
+        value = schedule.replace("\\,", ",").replace(",", "\\,") + BACKUP_ACTION
+    return parse_entry(name, value)
 
 
 def resolve(deployment: Deployment, event: Mapping[str, Any]) -> list[Resolved]:
@@ -169,7 +187,7 @@ def resolve(deployment: Deployment, event: Mapping[str, Any]) -> list[Resolved]:
             continue
         name, value = found[0]
         try:
-            resolved.append(Resolved(rule, parse_entry(name, value)))
+            resolved.append(Resolved(rule, entry_of(name, value)))
         except ValueError as exc:
             resolved.append(Resolved(rule, reason=f"entry {name!r} cannot run: {exc}"))
     return resolved

@@ -30,8 +30,8 @@ from typing import Any
 import structlog
 
 from ..deployment import Deployment
-from ..scheduled import entries_of
-from ..schedules import parse_entry, rule_name, time_zone, utc_schedule
+from ..scheduled import entries_of, entry_of
+from ..schedules import rule_name, time_zone, utc_schedule
 
 __all__ = ["LocalEventBridge", "cron_matches", "scheduled_event"]
 
@@ -174,7 +174,7 @@ class LocalEventBridge:
         seen: set[str] = set()
         for name, value in entries_of(self.deployment).items():
             try:
-                schedule = utc_schedule(parse_entry(name, value).schedule, zone, moment)
+                schedule = utc_schedule(entry_of(name, value).schedule, zone, moment)
             except ValueError:
                 continue
             rule = rule_name(group, name, value, zone, moment)
