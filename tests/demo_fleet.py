@@ -121,12 +121,10 @@ def launch(monkeypatch: pytest.MonkeyPatch, state_table: str) -> DemoFleet:
     for name, (zone, instance_type, spot, extra, _) in LAYOUT.items():
         instance_tags = [{"Key": "clonesquad:group-name", "Value": GROUP}]
         instance_tags += [{"Key": k, "Value": v} for k, v in extra.items()]
-        ids[name] = _run(ec2, zone, instance_type, instance_tags, spot=spot)
+        ids[name] = _run(ec2, instance_tags, zone, instance_type, spot=spot)
         tags[name] = instance_tags
-    ids["unmanaged"] = _run(ec2, "eu-west-3a", "t3.micro", [{"Key": "Name", "Value": "x"}])
-    ids["other-group"] = _run(
-        ec2, "eu-west-3a", "t3.micro", [{"Key": "clonesquad:group-name", "Value": "other"}]
-    )
+    ids["unmanaged"] = _run(ec2, [{"Key": "Name", "Value": "x"}], "eu-west-3a")
+    ids["other-group"] = launch_managed(ec2, "other")
     ec2.stop_instances(InstanceIds=[ids[n] for n, layout in LAYOUT.items() if layout[4]])
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     for name, state in SCALING_STATES.items():
@@ -142,17 +140,34 @@ def launch(monkeypatch: pytest.MonkeyPatch, state_table: str) -> DemoFleet:
     return DemoFleet(ids, tags)
 
 
+def launch_managed(ec2: Any, group: str = GROUP, **tags: str) -> str:
+    """Launch one t3.micro instance in moto that ``group`` manages, with more ``tags``
+    (``Name="web-1"``; a name that is not an identifier: ``**{"clonesquad:subfleet-name": "db"}``).
+
+    :returns: its instance id.
+    """
+    instance_tags = [{"Key": "clonesquad:group-name", "Value": group}]
+    instance_tags += [{"Key": key, "Value": value} for key, value in tags.items()]
+    return _run(ec2, instance_tags)
+
+
 def _run(
-    ec2: Any, zone: str, instance_type: str, tags: list[dict[str, str]], *, spot: bool = False
+    ec2: Any,
+    tags: list[dict[str, str]],
+    zone: str | None = None,
+    instance_type: str = "t3.micro",
+    *,
+    spot: bool = False,
 ) -> str:
     arguments: dict[str, Any] = {
         "ImageId": AMI,
         "MinCount": 1,
         "MaxCount": 1,
         "InstanceType": instance_type,
-        "Placement": {"AvailabilityZone": zone},
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}],
     }
+    if zone is not None:
+        arguments["Placement"] = {"AvailabilityZone": zone}
     if spot:
         arguments["InstanceMarketOptions"] = {"MarketType": "spot"}
     instance_id: str = ec2.run_instances(**arguments)["Instances"][0]["InstanceId"]

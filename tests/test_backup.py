@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from aws_calls import RawTable, counting
 from clonesquad_interact import AWS, Dispatcher
 from clonesquad_interact.testing import InteractClient, sqs_record
-from demo_fleet import refusing
+from demo_fleet import launch_managed, refusing
 
 
 @pytest.fixture
@@ -31,13 +31,7 @@ def bucket(deployment: dict[str, str], aws_clients: AWS, monkeypatch: pytest.Mon
     configuration.put_item(Item={"Key": "[night]ec2.schedule.min_instance_count", "Value": "1"})
     scheduler = RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
     scheduler.put_item(Item={"Key": "every-5-min", "Value": "rate(5 minutes),interact:backup"})
-    ec2 = aws_clients.client("ec2")
-    ec2.run_instances(
-        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [
-            {"Key": "clonesquad:group-name", "Value": deployment["GroupName"]},
-            {"Key": "Name", "Value": "web-1"}]}],
-    )  # fmt: skip
+    launch_managed(aws_clients.client("ec2"), deployment["GroupName"], Name="web-1")
     return name
 
 
@@ -168,12 +162,8 @@ def windows_object(aws_clients: AWS, bucket: str) -> list[dict[str, Any]]:
 def ssm_enabled(deployment: dict[str, str], aws_clients: AWS, bucket: str) -> None:
     configuration = RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
     configuration.put_item(Item={"Key": "ssm.enable", "Value": "1"})
-    aws_clients.client("ec2").run_instances(
-        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [
-            {"Key": "clonesquad:group-name", "Value": deployment["GroupName"]},
-            {"Key": "clonesquad:subfleet-name", "Value": "db"}]}],
-    )  # fmt: skip
+    subfleet = {"clonesquad:subfleet-name": "db"}
+    launch_managed(aws_clients.client("ec2"), deployment["GroupName"], **subfleet)
 
 
 def test_without_ssm_enable_no_maintenance_windows_are_written(

@@ -13,27 +13,14 @@ from structlog.testing import capture_logs
 
 from clonesquad_interact import Dispatcher
 from clonesquad_interact.testing import InteractClient, sqs_record
-from demo_fleet import CallCounter, refusing
+from demo_fleet import CallCounter, launch_managed, refusing
 
 BUCKET = "clonesquad-test-logging"
 
 
 @pytest.fixture
 def instance_id(deployment: dict[str, str]) -> str:
-    ec2 = boto3.client("ec2")
-    instance_id: str = ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=1,
-        MaxCount=1,
-        InstanceType="t3.micro",
-        TagSpecifications=[
-            {
-                "ResourceType": "instance",
-                "Tags": [{"Key": "clonesquad:group-name", "Value": "test"}],
-            }
-        ],
-    )["Instances"][0]["InstanceId"]
-    return instance_id
+    return launch_managed(boto3.client("ec2"), "test")
 
 
 @pytest.fixture

@@ -112,6 +112,26 @@ def test_a_state_written_by_clonesquad_is_listed_without_its_expired_entries(
     assert stored(demo) is not None, "listing writes nothing"
 
 
+def test_a_change_keeps_what_clonesquad_wrote_in_the_other_list(
+    demo: Demo, client: InteractClient
+) -> None:
+    web, spot = demo.fleet["web"], demo.fleet["spot"]
+    theirs = {
+        "EndDate": "2031-03-08 22:05:55+00:00",
+        "Excluded": True,
+        "StartDate": "2031-03-08 21:05:55.836748+00:00",
+        "TTL": int(time.time()) + 900,
+    }
+    write_as_clonesquad(demo, {"unstartable": {spot: theirs}, "unstoppable": {}})
+    added = client.get("/control/instances/unstoppable", params={"instanceids": web, "mode": "add"})
+    assert added.status_code == 200, added.text
+    found = stored(demo)
+    assert found is not None
+    value, _ = found
+    assert value["unstartable"] == {spot: theirs}, "the main function's entry, as it wrote it"
+    assert list(value["unstoppable"]) == [web]
+
+
 def test_delete_removes_and_names_and_subfleets_select(demo: Demo, client: InteractClient) -> None:
     path = "/control/instances/unstartable"
     added = client.get(path, params={"instancenames": "web", "subfleetnames": "db", "mode": "add"})
