@@ -125,3 +125,50 @@ def test_a_document_key_too_long_is_quoted_short(client: InteractClient) -> None
     answer = client.dispatcher.handle(event, None)
     assert answer["statusCode"] == 400
     assert len(answer["body"]) < 2_000
+
+
+CONTROL = "control/instances/unstoppable"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "named"),
+    [
+        (CONTROL, {"mode": "add\udc00"}, "mode"),
+        (CONTROL, {"mode": "add", "ttl": "hours=1\ud800"}, "ttl"),
+        (CONTROL, {"mode": "add", "ttl": "1" + "0" * 130}, "ttl"),
+        (CONTROL, {"mode": "add", "ttl": "days=1e39"}, "ttl"),
+        (CONTROL, {"excluded": "tr\udfffue"}, "excluded"),
+        ("control/reschedulenow", {"delay": "6\ud8000"}, "delay"),
+        ("backup", {"format": "json\ud800"}, "format"),
+    ],
+)
+def test_bad_parameters_of_the_fleet_operations_are_a_400_that_can_be_sent(
+    client: InteractClient, path: str, params: dict[str, str], named: str
+) -> None:
+    answer = client.get(path, params)
+    sendable(answer.raw)
+    assert answer.status_code == 400, answer.text
+    assert named in json.dumps(answer.json()["error"])
+    assert len(answer.text) < 2_000
+
+
+def test_instance_ids_with_lone_surrogates_select_nothing_and_write_nothing(
+    client: InteractClient, deployment: dict[str, str], aws_clients: AWS
+) -> None:
+    state = RawTable(aws_clients.client("dynamodb"), deployment["StateTable"])
+    answer = client.get(CONTROL, {"instanceids": "i-0\udc00", "mode": "add"})
+    sendable(answer.raw)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == [], "no instance has that id"
+    assert state.get("ec2.control.state") is None, "nothing changed: nothing written"
+
+
+def test_a_filter_document_too_large_is_refused_before_any_aws_call(
+    client: InteractClient,
+) -> None:
+    tags = {f"tag-{n}": "v*" for n in range(51)}
+    answer = client.post(CONTROL, json.dumps({"Tags": tags}), {"mode": "add"})
+    assert answer.status_code == 400, answer.text
+    assert "Tags" in json.dumps(answer.json()["error"])
+    ids = {"InstanceIds": ["i-0"] * 1001}
+    assert client.post(CONTROL, json.dumps(ids), {"mode": "add"}).status_code == 400
