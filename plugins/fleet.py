@@ -26,10 +26,10 @@ from clonesquad_interact import (
     hookimpl,
 )
 from clonesquad_interact.access import allows
-from clonesquad_interact.precomputed import Source, live, obtain
+from clonesquad_interact.precomputed import Source, live, obtain, state_table
 from clonesquad_interact.production import Producer, Production
 
-from .instances import describe_fleet, shared_fleet
+from .instances import SCALING_STATE_PREFIX, describe_fleet, shared_fleet
 from .shapes import (
     SHAPES_KEY,
     SPECIFICATION,
@@ -41,6 +41,8 @@ from .shapes import (
     spec_status,
 )
 
+#: The scaling states that replace the ``State`` of a precomputed record.
+SCALING_STATES = frozenset({"draining", "error", "bounced"})
 #: An EC2 instance id.
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 #: The ARN of an assumed-role session: ``arn:aws:sts::<account>:assumed-role/<role>/<session>``.
@@ -206,7 +208,28 @@ def metadata(request: Request) -> Response:
             f"{deployment.settings.group_name!r} (it lacks the tag clonesquad:group-name, "
             "or is terminated)"
         )
+    if data.source is Source.PRECOMPUTED:
+        found = _with_scaling_state(deployment, instance_id, found, release)
     return data.response(found)
+
+
+def _with_scaling_state(
+    deployment: Deployment, instance_id: str, record: dict[str, Any], release: bool
+) -> dict[str, Any]:
+    """A precomputed record with the instance's scaling state as the State table holds it
+    now (one ``GetItem``): ``draining``, ``error`` or ``bounced`` replaces its ``State``,
+    as CloneSquad's Interact function does (the blob may be minutes old)."""
+    table = state_table(deployment)
+    item = table.get(SCALING_STATE_PREFIX + instance_id) if table is not None else None
+    state = item.value.strip().lower() if item is not None else ""
+    if state not in SCALING_STATES:
+        return record
+    if release:
+        return {**record, "State": state}
+    instance = record.get("Instance")
+    if not isinstance(instance, dict):
+        return record
+    return {**record, "Instance": {**instance, "State": state}}
 
 
 def _release_shapes(request: Request) -> bool:

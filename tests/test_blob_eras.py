@@ -186,11 +186,34 @@ def test_every_field_of_a_v0_27_1_record_is_served_in_the_v0_27_1_shapes(
     )
     put_blob(demo, {"metadata": [on_demand, spotted]})
     assert client.post("/configuration/interact.answer_shapes", body="v0.27.1").status_code == 200
-    for instance_id, record in ((web, on_demand), (spot, spotted)):
+    # The demo's spot instance is bounced in the State table: that State wins, as it
+    # does in CloneSquad's answer.
+    for instance_id, record in ((web, on_demand), (spot, {**spotted, "State": "bounced"})):
         answer = client.get("/metadata", identity=instance_identity(instance_id))
         assert answer.headers[SOURCE] == "precomputed"
         assert answer.json() == record
     assert client.get("/fleet/metadata").json() == [on_demand, spotted]
+
+
+def test_metadata_from_a_blob_has_the_scaling_state_the_state_table_holds_now(
+    demo: Demo, client: InteractClient
+) -> None:
+    web = demo.fleet["web"]
+    put_blob(demo, {"metadata": [v0_27_1_record(web)]})
+    key = f"ec2.instance.scaling.state.{web}"
+    put_state(demo, key, "draining")
+    try:
+        answer = client.get("/metadata", identity=instance_identity(web))
+        assert answer.headers[SOURCE] == "precomputed"
+        assert answer.json()["Instance"]["State"] == "draining", "written since the blob"
+        assert client.post("/configuration/interact.answer_shapes", body="v0.27.1").ok
+        assert client.get("/metadata", identity=instance_identity(web)).json()["State"] == (
+            "draining"
+        )
+    finally:
+        boto3.client("dynamodb").delete_item(
+            TableName=demo.settings["StateTable"], Key={"Key": {"S": key}}
+        )
 
 
 def test_a_v0_27_1_blob_is_served_in_the_specifications_shapes(
@@ -397,6 +420,10 @@ def test_aws_calls_of_fleet_metadata_and_metric_cache(demo: Demo, dispatcher: Di
     dispatcher.cache.clear()
     assert client.get("/fleet/metadata").headers[SOURCE] == "precomputed"
     assert counter.take() == {"dynamodb.GetItem": 2}, "cache index, precomputed blob"
+    assert client.get("/metadata", identity=instance_identity(demo.fleet["web"])).ok
+    # cache index, blob, metadata.instance_role_names, interact.answer_shapes, and the
+    # instance's scaling state
+    assert counter.take() == {"dynamodb.GetItem": 5}
     put_state(demo, "cloudwatch.metrics.cache", clonesquad_encoding([]), ttl=86400)
     assert client.get("/cloudwatch/metriccache").headers[SOURCE] == "precomputed"
     assert counter.take() == {"dynamodb.GetItem": 1}, "cloudwatch.metrics.cache (never cached)"
