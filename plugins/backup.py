@@ -38,8 +38,6 @@ from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
-import yaml
-
 from clonesquad_interact import (
     Deployment,
     InteractError,
@@ -284,6 +282,8 @@ def backup(request: Request) -> dict[str, Any]:
     now = str(moment)
     part = f"accountid={account}/region={region}/groupname={group}"
     objects: dict[str, str] = {}
+    import yaml  # here: a cold start that serves another operation does not import it
+
     for name, setting in (("configuration", "ConfigurationTable"), ("scheduler", "SchedulerTable")):
         document = _table_dict(deployment, setting)
         text = yaml.safe_dump(document, default_flow_style=False)

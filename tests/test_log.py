@@ -161,3 +161,22 @@ def test_configure_logging_leaves_a_configuration_it_did_not_make() -> None:
     assert isinstance(
         structlog.get_config()["processors"][0], structlog.processors.KeyValueRenderer
     )
+
+
+def test_a_cached_logger_is_bound_once_per_configuration() -> None:
+    from clonesquad_interact.log import CachedLogger
+
+    first, second = io.StringIO(), io.StringIO()
+    cached = CachedLogger("tests.cached")
+    configure_logging(stream=first, force=True)
+    bound = cached.get()
+    assert cached.get() is bound  # the same logger while the configuration stays
+    bound.info("one")
+    configure_logging(stream=second, force=True)
+    assert cached.get() is not bound
+    cached.get().info("two")
+    with capture_logs() as logs:
+        cached.get().info("three")
+    assert [line["event"] for line in lines(first)] == ["one"]
+    assert [line["event"] for line in lines(second)] == ["two"]
+    assert [entry["event"] for entry in logs] == ["three"]

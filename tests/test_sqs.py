@@ -202,10 +202,46 @@ def test_a_record_that_breaks_the_dispatcher_goes_back_to_the_queue(
     def broken(request: Request) -> Any:
         raise RuntimeError("a bug outside any operation")
 
-    monkeypatch.setattr(dispatcher, "dispatch", broken)
+    monkeypatch.setattr(dispatcher, "dispatch_quietly", broken)
     record = sqs_record({"OpType": "notify/ackevent", "Events": ["x"]})
     with capture_logs() as logs:
         answer = dispatcher.handle({"Records": [record]})
     assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     (entry,) = logs
     assert (entry["outcome"], entry["exc_info"]) == ("retry", True)
+
+
+def test_each_message_is_one_line_with_the_facts_of_its_request(client: InteractClient) -> None:
+    good = sqs_record({"OpType": "Notify/AckEvent", "Events": ["e-1"]}, message_id="m-1")
+    invalid = sqs_record({"OpType": "notify/ackevent", "Events": 3}, message_id="m-2")
+    throttled = sqs_record({"OpType": "slow"}, message_id="m-3")
+    with capture_logs() as logs:
+        client.sqs([good, invalid, throttled])
+    assert [entry["event"] for entry in logs] == ["sqs.record"] * 3  # no separate request line
+    done, failed, retry = logs
+    assert (done["message_id"], done["outcome"]) == ("m-1", "done")
+    assert done["answer"] == "1 acknowledged"
+    for entry in logs:
+        assert entry["interface"] == "sqs"
+        assert entry["method"] == "POST"
+        assert entry["plugin"] == "acknowledger"
+        assert isinstance(entry["duration_ms"], float)
+        assert entry["request_id"] == entry["message_id"]
+    assert (done["op"], done["operation"]) == ("Notify/AckEvent", "notify/ackevent")
+    assert done["status"] == 200
+    assert (failed["outcome"], failed["status"], failed["log_level"]) == ("failed", 400, "error")
+    assert "Events" in failed["error"]
+    assert failed["record"] == invalid
+    assert (retry["outcome"], retry["operation"]) == ("retry", "slow")
+    assert retry["log_level"] == "warning"
+
+
+def test_a_bug_in_an_operation_is_an_error_line_with_its_traceback(client: InteractClient) -> None:
+    with capture_logs() as logs:
+        answer = client.sqs(sqs_record({"OpType": "bug"}, message_id="m-9"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-9"}]}
+    (entry,) = logs
+    assert (entry["event"], entry["outcome"]) == ("sqs.record", "retry")
+    assert entry["log_level"] == "error"
+    assert isinstance(entry["exc_info"], RuntimeError)
+    assert entry["operation"] == "bug"

@@ -39,6 +39,7 @@ from .events import (
     from_direct_event,
 )
 from .layers import LayeredConfiguration
+from .log import CachedLogger
 from .manager import PluginSet, load_plugins
 from .middleware import Middleware, chain
 from .operation import Operation
@@ -55,6 +56,8 @@ from .validation import InputSchema, SchemaStore
 __all__ = ["Dispatcher"]
 
 logger = structlog.get_logger(__name__)
+#: The logger of the request line, written for every request.
+request_logger = CachedLogger(__name__)
 
 _NORMALIZERS = MappingProxyType(
     {
@@ -77,10 +80,12 @@ class Dispatcher:
     :param raise_unexpected: re-raise unexpected exceptions instead of answering
         500 (test clients set it so that a bug fails the test where it happens).
     :param aws: the boto3 clients to use (default: created on first use, from ``environ``).
-    :param lazy_schemas: check and compile each operation's schema when it first runs
-        (the Lambda handler's choice: a cold container checks only what it serves; a
-        broken schema then answers 500 and logs why). By default every schema is
-        checked when the dispatcher is built, so that tests find a broken one.
+    :param lazy_schemas: compile each operation's schema when it first runs, and check
+        it with jsonschema when jsonschema is first needed for it (the Lambda handler's
+        choice: a cold container does only the work its requests need, and valid input
+        for a schema within the compiled check never imports jsonschema; a broken schema
+        found then answers 500 and logs why). By default every schema is checked when
+        the dispatcher is built, so that tests find a broken one.
     :raises PluginError: a plugin cannot be loaded, or the contributions conflict.
     """
 
@@ -118,7 +123,7 @@ class Dispatcher:
             ),
             lenient=self.lenient,
         )
-        self._store = SchemaStore()
+        self._store = SchemaStore(check=not lazy_schemas)
         self._schemas: dict[Operation, InputSchema] = {}
         if not lazy_schemas:
             for operation in self.router.operations:
@@ -180,8 +185,13 @@ class Dispatcher:
         return self.deployment.table(setting, hash_key=hash_key, clock=clock)
 
     def schema(self, operation: Operation) -> dict[str, Any]:
-        """A copy of the checked schema of ``operation``, as validation uses it."""
-        return copy.deepcopy(self._schema_of(operation).schema)
+        """A copy of the checked schema of ``operation``, as validation uses it.
+
+        :raises PluginError: the schema cannot be read or is not a valid JSON Schema.
+        """
+        compiled = self._schema_of(operation)
+        compiled.check()
+        return copy.deepcopy(compiled.schema)
 
     def _schema_of(self, operation: Operation) -> InputSchema:
         """The checked, compiled schema of ``operation`` (checked on first use).
@@ -288,14 +298,25 @@ class Dispatcher:
         )
         self._check_authorization(routed, match.operation)
 
+    def dispatch_quietly(self, request: Request) -> tuple[Response, dict[str, Any]]:
+        """:meth:`dispatch`, leaving the request's line to the caller: the response and the
+        line's fields (an SQS message's line carries them, with the message's outcome).
+
+        The line is written here all the same when an unexpected exception is about to
+        be raised (``raise_unexpected``).
+        """
+        response, _, fields = self._process(request, None, quiet=True)
+        return response, fields
+
     # ---------------------------------------------------------------------
     # Steps
     # ---------------------------------------------------------------------
 
     def _process(
-        self, request: Request, render: Renderer | None
-    ) -> tuple[Response, dict[str, Any] | None]:
-        """Serve, render (when ``render`` is given), then log the request's line.
+        self, request: Request, render: Renderer | None, *, quiet: bool = False
+    ) -> tuple[Response, dict[str, Any] | None, dict[str, Any]]:
+        """Serve, render (when ``render`` is given), then log the request's line (unless
+        ``quiet``): the response, the rendered answer and the line's fields.
 
         Rendering happens before the line is written, so that the line tells the
         status the caller really gets.
@@ -320,12 +341,18 @@ class Dispatcher:
                 except Exception as exc:  # the operation answered what cannot be sent
                     response, error, exception = unexpected_response(request.request_id), None, exc
                     rendered = render(response, "json", request.request_id)
-            self._log_request(request, response, operation, error, exception, started, sent)
+            fields = self._request_line(
+                request, response, operation, error, exception, started, sent
+            )
+            raising = exception is not None and error is None and self.raise_unexpected
+            if raising or not quiet:
+                _write_request_line(fields, response.status)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
-        if exception is not None and error is None and self.raise_unexpected:
+        if raising:
+            assert exception is not None
             raise exception
-        return response, rendered
+        return response, rendered, fields
 
     def _serve(
         self, request: Request
@@ -378,7 +405,7 @@ class Dispatcher:
                 return error_response(mapped, request.request_id), operation, mapped, exc
             return unexpected_response(request.request_id), operation, None, exc
 
-    def _log_request(
+    def _request_line(
         self,
         request: Request,
         response: Response,
@@ -387,7 +414,8 @@ class Dispatcher:
         exception: Exception | None,
         started: int,
         sent: str | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """The fields of the request's line."""
         fields: dict[str, Any] = {
             "op": request.op,
             "interface": request.interface.value,
@@ -412,15 +440,7 @@ class Dispatcher:
                     title, fields["interface"], response.status, fields["duration_ms"]
                 )
             )
-        try:
-            if response.status >= 500:
-                logger.error("request", **fields)
-            else:
-                logger.info("request", **fields)
-        except Exception as exc:  # a broken log must not break the answer
-            print(
-                f"clonesquad-interact: the request line cannot be logged: {exc!r}", file=sys.stderr
-            )
+        return fields
 
     def _lenient(self, request: Request) -> tuple[Request, tuple[str, ...]]:
         """``request`` named as routed and without the query parameters its operation
@@ -482,6 +502,16 @@ class Dispatcher:
             logger.warning("event rejected", error=error.message, **fields)
         render = to_direct if kind is EventKind.DIRECT else to_apigw
         return render(response, "json", request_id)
+
+
+def _write_request_line(fields: dict[str, Any], status: int) -> None:
+    try:
+        if status >= 500:
+            request_logger.get().error("request", **fields)
+        else:
+            request_logger.get().info("request", **fields)
+    except Exception as exc:  # a broken log must not break the answer
+        print(f"clonesquad-interact: the request line cannot be logged: {exc!r}", file=sys.stderr)
 
 
 #: The answer header naming the query parameters lenient names ignored.

@@ -11,7 +11,6 @@ from a file (or ``-`` for standard input) and print the answer.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import sys
@@ -77,6 +76,8 @@ def _startup_failure(event: Any, exc: Exception) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve one event read from a file and print the answer as JSON."""
+    import argparse  # here: a Lambda container never parses a command line
+
     parser = argparse.ArgumentParser(
         prog="python -m clonesquad_interact.lambda_handler",
         description="Serve one Lambda event (API Gateway, SQS or direct) and print the answer.",

@@ -1,11 +1,11 @@
-"""Logging set-up, for applications only.
+"""Logging set-up, for applications only, and the loggers of the lines every request writes.
 
 The library itself never configures logging: each module takes
-``structlog.get_logger(__name__)`` and leaves the configuration to the program
-that runs it. The Lambda handler and the command line call
-:func:`configure_logging`, which writes one JSON object per line, with
-structlog's documented fast path: an orjson serializer, a bytes logger and a
-filtering bound logger.
+``structlog.get_logger(__name__)`` (or, for the line every request writes, a
+:class:`CachedLogger`) and leaves the configuration to the program that runs it.
+The Lambda handler and the command line call :func:`configure_logging`, which
+writes one JSON object per line, with structlog's documented fast path: an orjson
+serializer, a bytes logger and a filtering bound logger.
 """
 
 from __future__ import annotations
@@ -21,7 +21,46 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
-__all__ = ["configure_logging", "dumps_line"]
+__all__ = ["CachedLogger", "configure_logging", "dumps_line"]
+
+
+class CachedLogger:
+    """A module's logger, bound once per structlog configuration.
+
+    structlog's lazy proxy (``structlog.get_logger()``) binds a new logger on every
+    call, unless loggers are cached on first use; and a logger cached that way keeps
+    the configuration it was made under for good. This one keeps its bound logger
+    while ``structlog.get_config()`` shows the same processors, wrapper class,
+    logger factory and context class (what a bound logger is made of), and binds a
+    new one when any of them changes, so that a later configuration
+    (``configure_logging(force=True)``, a program's own ``structlog.configure``,
+    ``structlog.testing.capture_logs()``) reaches the next line.
+
+    :param name: the logger's name (the module's ``__name__``).
+    """
+
+    __slots__ = ("_bound", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        #: (what the logger was made of, the logger), replaced as a whole.
+        self._bound: tuple[tuple[Any, ...], Any] | None = None
+
+    def get(self) -> Any:
+        """The bound logger of the current configuration."""
+        config = structlog.get_config()
+        made_of = (
+            config["processors"],
+            config["wrapper_class"],
+            config["logger_factory"],
+            config["context_class"],
+        )
+        bound = self._bound
+        if bound is not None and all(a is b for a, b in zip(bound[0], made_of, strict=True)):
+            return bound[1]
+        logger = structlog.get_logger(self._name).bind()
+        self._bound = (made_of, logger)
+        return logger
 
 
 def dumps_line(event_dict: EventDict, **_: Any) -> bytes:

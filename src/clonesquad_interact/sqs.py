@@ -9,7 +9,8 @@ acknowledged; so is a message refused (403: its sender is not one the queue
 accepts, or an authorization plugin denies it), which is never run. Every
 message's outcome is one ``sqs.record`` line: ``done`` with the answer
 (``Ok (1 event(s) acknowledged)``), ``retry``, ``failed`` or ``refused`` with the
-reason.
+reason; a message that became a request has the fields of its request line
+(operation, plugin, duration...) in the same line.
 
 With ``CLONESQUAD_INTERACT_SQS_SENDERS`` set (patterns on the record's
 ``SenderId``, ``*`` and ``?`` as wildcards), a message from any other sender is
@@ -26,12 +27,15 @@ import structlog
 from .errors import BadRequest, excerpt
 from .events import from_sqs_record
 from .globs import GlobSet
+from .log import CachedLogger
 from .request import Request
 from .response import Response
 
 __all__ = ["SENDERS_SETTING", "all_failed", "handle_batch", "sender_allowlist"]
 
 logger = structlog.get_logger(__name__)
+#: The logger of the ``sqs.record`` line, written for every message.
+record_logger = CachedLogger(__name__)
 
 #: The setting that lists the senders whose messages are run.
 SENDERS_SETTING = "CLONESQUAD_INTERACT_SQS_SENDERS"
@@ -53,7 +57,9 @@ class Dispatch(Protocol):
     #: The senders whose messages are run (``None``: every sender's).
     sqs_senders: GlobSet | None
 
-    def dispatch(self, request: Request) -> Response: ...
+    def dispatch_quietly(self, request: Request) -> tuple[Response, dict[str, Any]]:
+        """Serve ``request``; the response and the fields of its request line, unwritten."""
+        ...
 
 
 def handle_batch(dispatcher: Dispatch, records: list[Any]) -> dict[str, Any]:
@@ -96,10 +102,11 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
             )
             return True
     op: str | None = None
+    fields: dict[str, Any] = {}
     try:
         request = from_sqs_record(record)
         op = request.op
-        response = dispatcher.dispatch(request)
+        response, fields = dispatcher.dispatch_quietly(request)
     except BadRequest as error:
         status, message = error.status, error.message
     except Exception:
@@ -109,35 +116,25 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
         return False
     else:
         if response.ok:
-            logger.info(
-                "sqs.record",
+            fields.update(
                 message_id=message_id,
-                op=op,
                 outcome="done",
                 status=response.status,
                 answer=_answer_text(response.body),
             )
+            record_logger.get().info("sqs.record", **fields)
             return True
         status, message = response.status, _error_message(response)
+    fields.update(message_id=message_id, op=op, status=status, error=message)
     if status >= 500 or status in (409, 429):  # 409: a concurrent writer, worth retrying
-        logger.warning(
-            "sqs.record",
-            message_id=message_id,
-            op=op,
-            outcome="retry",
-            status=status,
-            error=message,
-        )
+        fields["outcome"] = "retry"
+        if status == 500:  # an internal error (a bug: the line carries its traceback)
+            record_logger.get().error("sqs.record", **fields)
+        else:  # throttling, a service unavailable for now, a concurrent writer
+            record_logger.get().warning("sqs.record", **fields)
         return False
-    logger.error(
-        "sqs.record",
-        message_id=message_id,
-        op=op,
-        outcome="refused" if status == 403 else "failed",
-        status=status,
-        error=message,
-        record=record,
-    )
+    fields.update(outcome="refused" if status == 403 else "failed", record=record)
+    record_logger.get().error("sqs.record", **fields)
     return True
 
 

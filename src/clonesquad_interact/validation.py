@@ -2,7 +2,11 @@
 
 An operation's schema (JSON Schema 2020-12) describes the instance
 ``{"params": {...}, "body": ...}``. Schemas are read, checked (``check_schema``,
-local ``$ref`` resolved) and compiled once per dispatcher. Query-string values are
+local ``$ref`` resolved) and compiled once per dispatcher. jsonschema is the
+reference: it checks every schema and writes every error message, and it is
+imported when it first has that work to do (a schema to check, input the compiled
+check of :mod:`.compiled` does not accept), so that a request with valid input
+for a schema already known to be good never imports it. Query-string values are
 text; before validation they are converted to the type the schema declares for
 them (``"true"`` to ``True`` for a boolean, ``"3"`` to ``3`` for an integer,
 repeated parameters to arrays), so handlers receive typed values.
@@ -24,18 +28,20 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from importlib.resources.abc import Traversable
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
-
-import jsonschema
 
 from .compiled import fast_validator
 from .errors import EXCERPT_LENGTH, InteractError, PluginError, ValidationFailed, excerpt
 from .formats import FORMATS, parse_document
 from .operation import Body, Operation
 from .request import Interface, Request, freeze, thaw
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["InputSchema", "SchemaStore"]
 
@@ -72,23 +78,40 @@ def _format_param() -> dict[str, Any]:
 
 
 class InputSchema:
-    """An operation's schema, checked and compiled."""
+    """An operation's schema, compiled, and checked by jsonschema when it must be.
+
+    :param schema: the schema, with the two rules of this module applied.
+    :param fail: the error to raise, naming the operation, for a ``problem`` found
+        when jsonschema checks the schema.
+    :param checked: check it with jsonschema now; otherwise when jsonschema is first
+        needed for it (:meth:`check`).
+    """
 
     __slots__ = (
         "_accepts",
         "_compiled",
+        "_fail",
         "_kinds",
         "_lock",
         "_param_schemas",
         "_valid",
+        "_validator",
         "param_names",
         "schema",
-        "validator",
     )
 
-    def __init__(self, schema: dict[str, Any], validator: jsonschema.Draft202012Validator) -> None:
+    def __init__(
+        self,
+        schema: dict[str, Any],
+        fail: Callable[[str], PluginError],
+        *,
+        checked: bool = True,
+    ) -> None:
         self.schema = schema
-        self.validator = validator
+        self._fail = fail
+        self._validator: jsonschema.Draft202012Validator | None = None
+        if checked:
+            self.check()
         #: Per subschema (by id: they live as long as this object), its types and items.
         self._kinds: dict[int, tuple[set[str], Mapping[str, Any] | None]] = {}
         #: The ``params`` properties (``$ref`` and ``allOf`` followed), to convert values.
@@ -103,6 +126,30 @@ class InputSchema:
         #: The compiled check of valid input (see :mod:`.compiled`), made on first use.
         self._accepts: Callable[[Any], bool] | None = None
         self._compiled = False
+
+    def check(self) -> None:
+        """Check the schema with jsonschema (``check_schema``), once.
+
+        :raises PluginError: the schema is not a valid JSON Schema 2020-12.
+        """
+        if self._validator is None:
+            import jsonschema
+
+            try:
+                jsonschema.Draft202012Validator.check_schema(self.schema)
+            except jsonschema.SchemaError as exc:
+                raise self._fail(f"invalid schema: {exc.message}") from None
+            self._validator = jsonschema.Draft202012Validator(
+                self.schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            )
+
+    @property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        """The jsonschema validator of the schema (checked first: see :meth:`check`)."""
+        if self._validator is None:
+            self.check()
+            assert self._validator is not None
+        return self._validator
 
     def validate(self, request: Request, operation: Operation) -> tuple[Mapping[str, Any], Any]:
         """Check ``request``'s input; return its typed ``params`` and its ``parsed_body``.
@@ -272,22 +319,29 @@ class InputSchema:
 
 
 class SchemaStore:
-    """Loads, checks and compiles operation schemas; each source once."""
+    """Loads, checks and compiles operation schemas; each source once.
 
-    def __init__(self) -> None:
+    :param check: check each schema with jsonschema when it is compiled (the default,
+        so that a broken schema is found at once); with ``False``, a schema is checked
+        when jsonschema is first needed for it: its input is outside the compiled
+        check, or the compiled check does not accept an input.
+    """
+
+    def __init__(self, *, check: bool = True) -> None:
         self._compiled: dict[Any, InputSchema] = {}
+        self._check = check
 
     def compile(self, operation: Operation) -> InputSchema:
         """The compiled schema of ``operation``.
 
         :raises PluginError: the schema cannot be read, is not a valid JSON Schema
-            2020-12, or refers to something it does not contain.
+            2020-12 (when checked now), or refers to something it does not contain.
         """
         source = operation.schema
         key = ("mapping", id(source)) if isinstance(source, Mapping) else ("file", str(source))
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = _compile(operation, _load(operation))
+            compiled = _compile(operation, _load(operation), check=self._check)
             self._compiled[key] = compiled
         return compiled
 
@@ -313,7 +367,7 @@ def _load(operation: Operation) -> dict[str, Any]:
     return loaded
 
 
-def _compile(operation: Operation, schema: dict[str, Any]) -> InputSchema:
+def _compile(operation: Operation, schema: dict[str, Any], *, check: bool) -> InputSchema:
     declared = schema.get("$schema", DRAFT)
     if not isinstance(declared, str) or declared.rstrip("#") != DRAFT:
         raise _fail(operation, f"must be JSON Schema 2020-12 ($schema {DRAFT}), not {declared}")
@@ -329,19 +383,14 @@ def _compile(operation: Operation, schema: dict[str, Any]) -> InputSchema:
     if not isinstance(param_properties, dict):
         raise _fail(operation, "'properties.params.properties' must be an object")
     param_properties.setdefault("format", _format_param())
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise _fail(operation, f"invalid schema: {exc.message}") from None
+    if check:
+        checked = InputSchema(schema, partial(_fail, operation))
     for reference in _references(schema):
         if not reference.startswith("#"):
             raise _fail(operation, f"$ref {reference!r}: only references inside the schema (#...)")
         if local_reference_target(schema, reference) is None:
             raise _fail(operation, f"$ref {reference!r} points to nothing in the schema")
-    validator = jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
-    return InputSchema(schema, validator)
+    return checked if check else InputSchema(schema, partial(_fail, operation), checked=False)
 
 
 #: Keywords whose values are data, not subschemas.
