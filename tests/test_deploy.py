@@ -290,3 +290,15 @@ def test_backups_are_written_under_their_own_prefix_only(resources):
         "arn:aws:s3:::created-bucket/reports/*",
     ]
     assert "s3:PutObject" not in s3_resources(resources, "ProducerRole", named)
+
+
+def test_the_interact_function_writes_only_its_two_state_items(resources):
+    [write] = [
+        statement
+        for policy in resources["InteractRole"]["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "WriteControlItems"
+    ]
+    assert sorted(write["Action"]) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
+    keys = write["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+    assert sorted(keys) == ["ec2.control.state", "main.last_call_date"]
