@@ -246,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
         "of them, or an S3 prefix (s3://<bucket>/<LoggingS3Path's path>InteractEvents/, "
         "read with the environment's AWS). Writes are refused unless --allow-writes. AWS is "
         "the one the environment designates, unless --endpoint-url or --embedded says "
-        "otherwise.",
+        "otherwise: --embedded is an embedded AWS holding a copy of the deployment that "
+        "the environment's settings name (GroupName, ConfigurationTable...: its tables "
+        "and s3:// configuration documents, only read, from the environment's AWS, "
+        "--copy-from-profile or --copy-from-endpoint-url), or the demo one with --no-copy.",
     )
     replay.add_argument("sources", nargs="+", metavar="SOURCE", help="file, directory or s3://")
     replay.add_argument(
@@ -256,6 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--json", action="store_true", help="the summary as JSON")
     _add_backend_options(replay)
+    replay.add_argument(
+        "--no-copy",
+        action="store_true",
+        help="with --embedded: the demo deployment instead of a copy of the environment's",
+    )
+    replay.add_argument(
+        "--copy-from-endpoint-url",
+        metavar="URL",
+        help="with --embedded: copy the deployment from this AWS-compatible endpoint",
+    )
+    replay.add_argument(
+        "--copy-from-profile",
+        metavar="NAME",
+        help="with --embedded: copy the deployment with this AWS profile's credentials",
+    )
     replay.set_defaults(handler=cmd_replay)
     return parser
 

@@ -19,6 +19,7 @@ from . import __version__
 from .errors import InteractError
 from .formats import parse_json
 from .local.backend import Mode
+from .local.copy import DeploymentCopy
 from .manager import PluginInfo
 from .operation import Operation
 from .rendering import render_body
@@ -290,9 +291,12 @@ def _read_body(source: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def _backend(args: argparse.Namespace) -> Iterator[Callable[[str | None], dict[str, Any]]]:
+def _backend(
+    args: argparse.Namespace, copy: DeploymentCopy | None = None
+) -> Iterator[Callable[[str | None], dict[str, Any]]]:
     """The AWS to run against (``--endpoint-url``, ``--embedded``, else the environment's).
 
+    :param copy: with ``--embedded``, the deployment to serve instead of the demo one.
     Yields ``identity(instance_id)``: the caller of API Gateway requests.
     """
     from .testing.builders import OPERATOR_IDENTITY, instance_identity
@@ -313,7 +317,20 @@ def _backend(args: argparse.Namespace) -> Iterator[Callable[[str | None], dict[s
         return
     from .local.backend import start_backend
 
-    with start_backend("embedded", demo=not args.no_demo, quiet=True) as backend:
+    with start_backend(
+        "embedded",
+        demo=not args.no_demo and copy is None,
+        quiet=True,
+        group_name=copy.group_name if copy else "demo",
+        region=copy.region if copy else None,
+        names=copy.settings if copy else None,
+    ) as backend:
+        if copy is not None:
+            from .local.copy import write_copy
+
+            write_copy(copy, backend.client, backend.region)
+            if copy.configuration_urls:  # its s3:// documents are in the embedded S3 now
+                os.environ["ConfigurationURLs"] = copy.configuration_urls  # noqa: SIM112
 
         def identity(instance: str | None) -> dict[str, Any]:
             if instance == DEMO_INSTANCE:
@@ -367,13 +384,30 @@ PRODUCER_MODULE = "clonesquad_interact.producer"
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Serve recorded events again and print the summary."""
-    import boto3
+    import boto3.session
 
     from .replay import read_events, replay
 
-    # The sources are read with the environment's AWS, before --embedded replaces it.
-    source_s3 = boto3.client("s3") if any(s.startswith("s3://") for s in args.sources) else None
-    with _backend(args):
+    copying = args.embedded and not args.no_copy
+    if not copying and (args.copy_from_endpoint_url or args.copy_from_profile):
+        raise CommandError(
+            "--copy-from-endpoint-url and --copy-from-profile name the deployment that "
+            "--embedded copies: add --embedded (without --no-copy)",
+            EXIT_USAGE,
+        )
+    # The sources (and the deployment to copy) are read with the environment's AWS, or
+    # the profile's, before --embedded replaces it.
+    session = boto3.session.Session(
+        profile_name=args.copy_from_profile or None, region_name=args.region or None
+    )
+    endpoint = args.copy_from_endpoint_url
+    copy = _copy_of_deployment(session, endpoint) if copying else None
+    source_s3 = (
+        session.client("s3", endpoint_url=endpoint)
+        if any(s.startswith("s3://") for s in args.sources)
+        else None
+    )
+    with _backend(args, copy):
         summary = replay(
             read_events(args.sources, lambda: source_s3),
             allow_writes=args.allow_writes,
@@ -385,6 +419,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     else:
         print(summary.text())
     return EXIT_ANSWERED_ERROR if summary.failed else EXIT_OK
+
+
+def _copy_of_deployment(session: Any, endpoint_url: str | None) -> DeploymentCopy:
+    """The deployment the environment names, read (only read) with ``session``."""
+    from .local.copy import CopyError, read_deployment
+
+    if session.region_name is None:
+        raise CommandError(
+            "the deployment to copy needs a region: give --region, set AWS_REGION, or "
+            "name a profile that has one"
+        )
+    try:
+        copy = read_deployment(session, os.environ, endpoint_url=endpoint_url)
+    except CopyError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{PROG}: {copy.describe()} into an embedded AWS", file=sys.stderr)
+    return copy
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

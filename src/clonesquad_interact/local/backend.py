@@ -118,10 +118,13 @@ def start_backend(
     region: str | None = None,
     quiet: bool = False,
     port: int = 0,
+    names: Mapping[str, str] | None = None,
 ) -> Iterator[Backend]:
     """Prepare the AWS of a local run; on exit, the embedded one stops and the
     environment is restored.
 
+    :param names: settings that name the resources to provision instead of the
+        defaults of ``group_name`` (a copied deployment's table names).
     :raises ServeError: it cannot start (moto missing, endpoint unreachable,
         settings missing for real AWS).
     """
@@ -146,7 +149,7 @@ def start_backend(
         os.environ.update(
             AWS_ENDPOINT_URL=endpoint_url, AWS_DEFAULT_REGION=region, AWS_REGION=region
         )
-        backend = _provisioned(mode, endpoint_url, region, group_name, demo)
+        backend = _provisioned(mode, endpoint_url, region, group_name, demo, names or {})
         os.environ.update(backend.settings)
         if not quiet:
             logger.info("aws ready", mode=mode, endpoint=endpoint_url, group=group_name)
@@ -211,13 +214,18 @@ def _has_credentials() -> bool:
 
 
 def _provisioned(
-    mode: Mode, endpoint_url: str, region: str, group_name: str, demo: bool
+    mode: Mode,
+    endpoint_url: str,
+    region: str,
+    group_name: str,
+    demo: bool,
+    names: Mapping[str, str],
 ) -> Backend:
     import boto3.session
     from botocore.exceptions import BotoCoreError, ClientError
 
     session = boto3.session.Session(region_name=region)
-    settings = deployment_settings(group_name)
+    settings = {**deployment_settings(group_name), **names}
     try:
         existing = mode == "endpoint" and _exists(session, endpoint_url, settings)
         if existing:
