@@ -49,6 +49,9 @@ INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 ASSUMED_ROLE = re.compile(
     r"arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/(?P<role>[^/]+)/(?P<session>.+)"
 )
+#: The principal id of a role session: ``<role id>:<session name>`` (a role's unique id
+#: starts with ``AROA``; a federated user's ``<account>:<name>`` is not one).
+ROLE_SESSION = re.compile(r"AROA[0-9A-Z]+:(?P<session>[^:]+)")
 INSTANCE_ROLES_KEY = "metadata.instance_role_names"
 INSTANCE_ROLES = ConfigurationKey(
     INSTANCE_ROLES_KEY,
@@ -139,12 +142,23 @@ def register_producers() -> list[Producer]:
 
 
 def caller_instance(request: Request) -> str | None:
-    """The instance id of a caller that is an EC2 instance role session, else ``None``."""
+    """The instance id of a caller that is an EC2 instance role session, else ``None``.
+
+    The caller (``requestContext.identity.caller``) is exactly ``<role id>:<instance id>``;
+    where the identity also has a ``userArn``, it is the ARN of that same session
+    (``arn:aws:sts::<account>:assumed-role/<role>/<instance id>``), so that the
+    instance, and the per-caller cache key made of both, stand for one identity.
+    """
     caller = request.caller
-    if caller is None:
+    match = ROLE_SESSION.fullmatch(caller) if caller is not None else None
+    if match is None or not INSTANCE_ID.fullmatch(match["session"]):
         return None
-    _, sep, session = caller.rpartition(":")
-    return session if sep and INSTANCE_ID.fullmatch(session) else None
+    arn = (request.identity or {}).get("userArn")
+    if arn is not None:
+        session = ASSUMED_ROLE.fullmatch(arn) if isinstance(arn, str) else None
+        if session is None or session["session"] != match["session"]:
+            return None
+    return match["session"]
 
 
 def _check_instance_role(request: Request, instance_id: str) -> None:
