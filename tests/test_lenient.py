@@ -183,3 +183,30 @@ def test_with_the_access_policy_a_denied_name_stays_denied_in_any_spelling(
         assert "/POST/configuration/app.disable" in answer.json()["error"]["message"]
     assert table.content() == {}
     assert client.get("/Configuration/app.disable").status_code == 200
+
+
+def test_the_original_scripts_call_as_api_gateway_sends_it(
+    lenient: InteractClient, strict: InteractClient
+) -> None:
+    event = sample("apigw_rest_original_dump_unstable")  # GET /Configuration?Unstable=true
+    refused = strict.dispatcher.handle(sample("apigw_rest_original_dump_unstable"), None)
+    assert refused["statusCode"] == 404
+    assert LENIENT_SETTING in json.loads(refused["body"])["error"]["message"]
+    answer = lenient.dispatcher.handle(event, None)
+    assert answer["statusCode"] == 200
+    assert answer["headers"][IGNORED_HEADER] == "Unstable"
+    dump = json.loads(answer["body"])
+    assert "ec2.schedule.min_instance_count" in dump
+    assert all(entry["Stable"] for entry in dump.values()), "Unstable is ignored, as CloneSquad"
+
+
+def test_http_api_names_are_lenient_too(
+    deployment: dict[str, str], aws_clients: AWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(LENIENT_SETTING, "yes")
+    client = InteractClient(
+        Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients), http_api=True
+    )
+    answer = client.get("/Configuration/ec2.schedule.min_instance_count/", params={"x": "1"})
+    assert (answer.status_code, answer.text) == (200, "2")
+    assert answer.headers[IGNORED_HEADER] == "x"
