@@ -30,6 +30,7 @@ def catalogue() -> tuple[ConfigurationKey, ...]:
             format=entry["format"],
             description=entry["description"],
             stable=bool(entry["stable"]),
+            default_value=entry["default"],
             catalogued=True,
         )
         for entry in data["keys"]

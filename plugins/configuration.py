@@ -1,21 +1,34 @@
 """The ``configuration`` operations: dump, import, read and write keys.
 
-Values are layered: the defaults that plugins register, then the YAML documents
-at ``ConfigurationURLs``, then the Configuration table, which these operations
-write.
+Values are resolved by the deployment's configuration (``request.deployment.configuration``):
+the declared defaults, CloneSquad's internal documents, ``config.loaded_files`` and
+``ConfigurationURLs``, then the Configuration table, which these operations write,
+with parameter sets and ``override:`` entries as CloneSquad has them.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
+from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
-from clonesquad_interact import Body, Deployment, Operation, Request, hookimpl
+from clonesquad_interact import Body, Deployment, NotFound, Operation, Request, Response, hookimpl
+from clonesquad_interact.configuration import parameter_set_item
+from clonesquad_interact.errors import PayloadTooLarge
+from clonesquad_interact.formats import dump as write_document
 from clonesquad_interact.keyvalue import import_params, write_key
 from clonesquad_interact.layers import LayeredConfiguration
 
 SCHEMAS = files("clonesquad_interact.schemas")
+
+#: Largest dump answered at once: Lambda returns at most 6 MB, headers and the JSON
+#: envelope around the body included.
+ANSWER_LIMIT = 6 * 1024 * 1024 - 64 * 1024
+#: The header of a page that is not the last: the query string of the next page.
+NEXT_PAGE = "X-Next-Page"
 
 
 @hookimpl
@@ -30,7 +43,8 @@ def register_operations() -> list[Operation]:
         Operation(
             route="configuration",
             handler=import_,
-            summary="Write a document of key: value pairs to the Configuration table.",
+            summary="Write a document of key: value pairs (and parameter sets) to the "
+            "Configuration table.",
             schema=SCHEMAS / "configuration-import.json",
             methods={"POST"},
             body=Body.DOCUMENT,
@@ -57,35 +71,125 @@ def _configuration(request: Request) -> LayeredConfiguration:
     return deployment.configuration
 
 
-def dump(request: Request) -> dict[str, Any]:
-    """Every key (``unstable=true``: the unstable ones too) with its eight fields; with
-    ``raw=true``, only the keys the table sets, as ``key: value`` (a document that
-    ``POST configuration?restore=true`` restores)."""
+def dump(request: Request) -> dict[str, Any] | Response:
+    """Every stable key (``unstable=true``: every key) with CloneSquad's fields; with
+    ``raw=true``, only what the table holds, parameter sets nested (a document that
+    ``POST configuration?restore=true`` restores). ``prefix``, ``limit`` and ``after``
+    ask for part of it; a dump too large for one answer is a 413 saying so."""
     configuration = _configuration(request)
-    if request.params.get("raw"):
-        return {key: item.value for key, item in sorted(configuration.table.scan().items())}
-    entries = configuration.entries(unstable=bool(request.params.get("unstable")))
-    return {key: entry.dump() for key, entry in entries.items()}
+    params = request.params
+    prefix = str(params.get("prefix") or "")
+    if params.get("raw"):
+        items = configuration.table.scan()
+        names = sorted(name for name in items if name.startswith(prefix))
+        page, following = _page(names, params)
+        body: dict[str, Any] = _nested({name: items[name].value for name in page})
+    else:
+        entries = configuration.entries(unstable=bool(params.get("unstable")), prefix=prefix)
+        page, following = _page(list(entries), params)
+        body = {name: entries[name].dump() for name in page}
+    _check_size(body, request.format, len(page), paged="limit" in params)
+    if following is None:
+        return body
+    return Response(body=body, headers={NEXT_PAGE: _next_query(params, following)})
+
+
+def _page(names: list[str], params: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """The names of the page asked for, and the last one when more follow."""
+    after = params.get("after")
+    if after is not None:
+        names = [name for name in names if name > str(after)]
+    limit = params.get("limit")
+    if limit is None or len(names) <= int(limit):
+        return names, None
+    page = names[: int(limit)]
+    return page, page[-1]
+
+
+def _next_query(params: Mapping[str, Any], after: str) -> str:
+    """The query string of the next page: the same parameters, ``after`` the last key."""
+    query = {
+        name: ("true" if value is True else str(value))
+        for name, value in params.items()
+        if value is not None and value is not False and name != "after"
+    }
+    query["after"] = after
+    return urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+
+
+def _nested(values: Mapping[str, str]) -> dict[str, Any]:
+    """The table's items as CloneSquad's documents hold them: ``[<set>]<key>`` items
+    under their set. A set whose name is also a plain key stays as flat items."""
+    plain = {name: value for name, value in values.items() if parameter_set_item(name) is None}
+    nested: dict[str, Any] = dict(plain)
+    for name, value in values.items():
+        member = parameter_set_item(name)
+        if member is None:
+            continue
+        if member[0] in plain:
+            nested[name] = value
+        else:
+            nested.setdefault(member[0], {})[member[1]] = value
+    return dict(sorted(nested.items()))
+
+
+def _check_size(body: Mapping[str, Any], fmt: str, count: int, *, paged: bool) -> None:
+    """Refuse an answer larger than Lambda returns, saying how to ask for less."""
+    if not body:
+        return
+    text = write_document(body, fmt)
+    if len(text) * 12 <= ANSWER_LIMIT:  # as JSON text, a character takes 12 bytes at most
+        return
+    size = len(json.dumps(text))
+    if size <= ANSWER_LIMIT:
+        return
+    per_entry = max(1, size // count)
+    fits = max(1, ANSWER_LIMIT // per_entry // 2)
+    ask = (
+        f"ask for smaller pages: limit={fits} or less"
+        if paged
+        else f"ask for it in pages with limit={fits} (then after=<the last key of a page>, "
+        f"as the {NEXT_PAGE} header of each page says), or for part of it with "
+        "prefix=<the keys' beginning>"
+    )
+    raise PayloadTooLarge(
+        f"the dump ({count} keys, {size} bytes as Lambda sends it) is larger than one "
+        f"answer can be ({ANSWER_LIMIT} bytes): {ask}",
+        details=[{"where": "params", "what": f"{count} keys, {size} bytes"}],
+    )
 
 
 def import_(request: Request) -> str:
-    """Merge the document into the table (``restore=true``: replace the table's content)."""
+    """Merge the document into the table (``restore=true``: replace the table's
+    content); a mapping value is a parameter set, written as ``[<set>]<key>`` items."""
     configuration = _configuration(request)
     return import_params(
-        configuration.table, request.parsed_body, request.params, configuration.keys
+        configuration.table,
+        request.parsed_body,
+        request.params,
+        configuration.keys,
+        parameter_sets=True,
     )
 
 
 def read_key(request: Request) -> str:
-    """The effective value of the key, as text (404 for a key nobody knows)."""
-    return _configuration(request).entry(request.path_params["key"]).value
+    """The effective value of the key, as text (404 for a key nobody knows, or one
+    that the winning layer sets to null)."""
+    key = request.path_params["key"]
+    entry = _configuration(request).entry(key)
+    if entry.value is None:
+        raise NotFound(
+            f"configuration key {key!r} is set to null in {entry.origin!r}: it has no value"
+        )
+    return entry.value
 
 
 def write_one(request: Request) -> str:
-    """Write the key; an empty value deletes it. Answers the key's new effective value."""
+    """Write the key (``override:K`` and ``[<set>]K`` too, checked as ``K``); an empty
+    value deletes it. Answers the value written (the default after a deletion)."""
     configuration = _configuration(request)
     key = request.path_params["key"]
-    registration = configuration.keys.get(key)
+    registration = configuration.registration_for(key)
     value = write_key(
         configuration.table,
         key,
@@ -93,6 +197,6 @@ def write_one(request: Request) -> str:
         ttl=request.params.get("ttl"),
         registration=registration,
     )
-    if value == "" and registration is not None:
+    if value == "" and registration is not None and key == registration.key:
         return registration.default
     return value

@@ -25,7 +25,8 @@ KEYS = [
     ConfigurationKey("app.run_period", "seconds=20", "Duration", "Main period."),
     ConfigurationKey("app.experimental", "no", "Bool", "An unstable switch.", stable=False),
 ]
-EIGHT_FIELDS = {
+#: The fields of a declared key in CloneSquad's dump.
+FIELDS = {
     "Key",
     "Value",
     "DefaultValue",
@@ -34,7 +35,10 @@ EIGHT_FIELDS = {
     "Stable",
     "Status",
     "ConfigurationOrigin",
+    "Override",
 }
+#: Those of a key nothing declares (and of an ``override:`` entry listed on its own).
+UNDECLARED_FIELDS = FIELDS - {"DefaultValue", "Format", "Description"}
 
 
 @pytest.fixture
@@ -60,7 +64,7 @@ def table_content(table: RawTable) -> dict[str, str]:
 # -- dump ------------------------------------------------------------------
 
 
-def test_dump_shows_every_stable_key_with_its_eight_fields(
+def test_dump_shows_every_stable_key_with_the_fields_of_the_original(
     client: InteractClient, table: RawTable, deployment: dict[str, str]
 ) -> None:
     table.put_item(Item={"Key": "ec2.schedule.min_instance_count", "Value": "3"})
@@ -75,7 +79,7 @@ def test_dump_shows_every_stable_key_with_its_eight_fields(
         "backup.cron",  # a key of the catalogue plugin,
     } <= set(dump)
     for entry in dump.values():
-        assert set(entry) == EIGHT_FIELDS
+        assert set(entry) == FIELDS
     from_table = dump["ec2.schedule.min_instance_count"]
     origin = f"DynamoDB configuration table '{deployment['ConfigurationTable']}'"
     assert from_table == {
@@ -87,11 +91,15 @@ def test_dump_shows_every_stable_key_with_its_eight_fields(
         "Stable": True,
         "Status": f"Key found in '{origin}'",
         "ConfigurationOrigin": origin,
+        "Override": False,
     }
     default = dump["app.disable"]
     assert default["Value"] == "0"
-    assert default["ConfigurationOrigin"] == "Built-in default"
-    assert "default value used" in default["Status"]
+    assert default["ConfigurationOrigin"] == "Built-in defaults"
+    assert default["Status"] == "Key found in 'Built-in defaults'"
+    # the catalogue's defaults keep the type CloneSquad registers them with
+    assert dump["backup.cron"]["DefaultValue"] == dump["backup.cron"]["Value"]
+    assert list(dump) == sorted(dump)
 
 
 def test_unstable_keys_are_dumped_on_request_and_yaml_is_offered(client: InteractClient) -> None:
@@ -100,18 +108,24 @@ def test_unstable_keys_are_dumped_on_request_and_yaml_is_offered(client: Interac
     dump = answer.yaml()
     assert dump["app.experimental"]["Stable"] is False
     assert dump["app.experimental"]["Value"] == "no"
-    assert set(dump["app.experimental"]) == EIGHT_FIELDS
+    assert set(dump["app.experimental"]) == FIELDS
 
 
 def test_a_key_in_the_table_that_no_plugin_declares_is_dumped_with_a_warning(
     client: InteractClient, table: RawTable
 ) -> None:
     table.put_item(Item={"Key": "ec2.shedule.typo", "Value": "1"})
-    entry = client.get("configuration").json()["ec2.shedule.typo"]
+    # a dump lists only stable keys by default: an undeclared key is not one
+    assert "ec2.shedule.typo" not in client.get("configuration").json()
+    entry = client.get("configuration", {"unstable": "true"}).json()["ec2.shedule.typo"]
     assert entry["Value"] == "1"
-    assert entry["Status"].startswith("Warning:")
-    assert entry["DefaultValue"] is None
-    assert entry["Format"] is None
+    assert set(entry) == UNDECLARED_FIELDS
+    assert entry["Stable"] is False
+    assert entry["Status"] == (
+        "[WARNING] Key 'ec2.shedule.typo' doesn't exist as built-in default "
+        "(Misconfiguration??) but Key found in "
+        f"'DynamoDB configuration table '{table.name}''!"
+    )
     assert client.get("configuration/ec2.shedule.typo").text == "1"
 
 
@@ -166,17 +180,17 @@ def test_url_documents_sit_between_the_defaults_and_the_table(
         )
     )
     dump = client.get("configuration").json()
-    assert dump["app.disable"]["Value"] == "1"
-    assert dump["app.disable"]["ConfigurationOrigin"] == "URL 's3://cs-config/base.yaml'"
-    assert dump["test.az.avoid_list"]["Value"] == "eu-west-3a;eu-west-3b"
-    assert dump["ec2.schedule.min_instance_count"]["Value"] == "5"
-    assert dump["ec2.schedule.min_instance_count"]["ConfigurationOrigin"] == f"URL 'file://{local}'"
+    # a document's value keeps its type in a dump; reads answer the text CloneSquad reads
+    assert dump["app.disable"]["Value"] is True
+    assert dump["app.disable"]["ConfigurationOrigin"] == "s3://cs-config/base.yaml"
+    assert client.get("configuration/app.disable").text == "1"
+    # a list is not a value in a document (CloneSquad ignores it): the default applies
+    assert dump["test.az.avoid_list"]["ConfigurationOrigin"] == "Built-in defaults"
+    assert dump["ec2.schedule.min_instance_count"]["Value"] == 5
+    assert dump["ec2.schedule.min_instance_count"]["ConfigurationOrigin"] == f"file://{local}"
     assert dump["app.run_period"]["Value"] == "seconds=30"
     assert client.get("configuration/ec2.schedule.min_instance_count").text == "5"
-    assert client.dispatcher.configuration.get_list("test.az.avoid_list") == [
-        "eu-west-3a",
-        "eu-west-3b",
-    ]
+    assert client.dispatcher.configuration.get_list("test.az.avoid_list") == []
     assert client.dispatcher.configuration.get_duration("app.run_period") == 30
 
 
@@ -275,7 +289,9 @@ def test_a_raw_dump_posted_back_with_restore_gives_the_same_table(
         ('{"app.disable": 1, "ec2.schedule.min_instance_count": "three"}', {}, "Integer"),
         ('{"ec2.schedule.desired_instance_count": "many"}', {}, "percentage"),
         ('{"app.run_period": "hours=x"}', {}, "app.run_period"),
-        ('{"app.disable": {"nested": 1}}', {}, "app.disable"),
+        ('{"night": {"app.disable": {"nested": 1}}}', {}, "night.app.disable"),
+        ('{"night": {"app.disable": "maybe"}}', {}, "night.app.disable"),
+        ('{"a]b": {"app.disable": 1}}', {}, "parameter set"),
         ('{"app.disable": [1, 2]}', {}, "StringList"),
         ("a: &a [x, x]\nb: [*a, *a]\n", {"format": "yaml"}, "aliases"),
         ("not json", {}, "'not json' is not of type 'object'"),
@@ -380,7 +396,7 @@ def test_keys_keep_their_case_and_an_unknown_key_is_a_404(
 def test_aws_calls_per_operation(dispatcher: Dispatcher, client: InteractClient) -> None:
     with counting(dispatcher, "dynamodb") as calls:
         client.get("configuration/app.disable")
-    assert calls == {"dynamodb.GetItem": 1}
+    assert calls == {"dynamodb.BatchGetItem": 1}
     with counting(dispatcher, "dynamodb") as calls:
         client.get("configuration")
     assert calls == {"dynamodb.Scan": 1}
@@ -510,8 +526,8 @@ def test_an_https_document_is_a_layer_too(
     finally:
         server.shutdown()
         server.server_close()
-    assert entry["Value"] == "6"
-    assert entry["ConfigurationOrigin"] == f"URL '{url}'"
+    assert entry["Value"] == 6
+    assert entry["ConfigurationOrigin"] == url
 
 
 # -- CloneSquad's document layers ---------------------------------------------
@@ -521,7 +537,7 @@ def test_the_predefined_layer_and_its_parameter_sets(
     client: InteractClient, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entry = client.get("configuration").json()["ec2.schedule.min_instance_count"]
-    assert entry["Value"] == "2"
+    assert entry["Value"] == 2
     assert entry["ConfigurationOrigin"] == "internal:predefined.config.yaml"
     # a document at ConfigurationURLs selects one of the predefined parameter sets
     # (the original's spelling, typo included) and defines one of its own
@@ -542,8 +558,9 @@ def test_the_predefined_layer_and_its_parameter_sets(
         Dispatcher([OperationsPlugin(keys=KEYS)], entry_points=False, raise_unexpected=True)
     )
     entry = fresh.get("configuration").json()["ec2.schedule.min_instance_count"]
-    assert entry["Value"] == "1"
-    assert entry["ConfigurationOrigin"] == f"URL 'file://{site}'"
+    assert entry["Value"] == 1
+    assert entry["ConfigurationOrigin"] == f"file://{site}"
+    assert entry["Status"] == f"Key found in 'file://{site}' (ParameterSet='night')"
 
 
 def test_an_operator_replaces_the_custom_layer(
@@ -555,5 +572,5 @@ def test_an_operator_replaces_the_custom_layer(
         Dispatcher([OperationsPlugin(keys=KEYS)], entry_points=False, raise_unexpected=True)
     )
     entry = fresh.get("configuration").json()["ec2.schedule.min_instance_count"]
-    assert entry["Value"] == "4"
+    assert entry["Value"] == 4
     assert entry["ConfigurationOrigin"] == "internal:custom.config.yaml"

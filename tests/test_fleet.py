@@ -392,9 +392,10 @@ def test_aws_calls_of_fleet_status_live_precomputed_and_warm(
     counter = CallCounter(dispatcher)
     assert client.get("/fleet/status").headers["X-Clonesquad-Cache"] == "miss"
     assert counter.take() == {
-        "dynamodb.BatchGetItem": 1,  # scaling states
-        # cache index, precomputed blob, ec2.az.unavailable_list, interact.answer_shapes
-        "dynamodb.GetItem": 4,
+        # scaling states; the configuration keys ec2.az.unavailable_list and
+        # interact.answer_shapes (one BatchGetItem each)
+        "dynamodb.BatchGetItem": 3,
+        "dynamodb.GetItem": 2,  # cache index, precomputed blob
         "ec2.DescribeAvailabilityZones": 1,
         "ec2.DescribeInstanceStatus": 1,
         "ec2.DescribeInstances": 1,
@@ -406,8 +407,8 @@ def test_aws_calls_of_fleet_status_live_precomputed_and_warm(
     precomputed = client.get("/fleet/status")
     assert precomputed.headers["X-Clonesquad-Cache"] == "miss", "the producer wrote"
     assert precomputed.headers[SOURCE] == "precomputed"
-    # cache index, precomputed blob, interact.answer_shapes
-    assert counter.take() == {"dynamodb.GetItem": 3}
+    # cache index, precomputed blob; interact.answer_shapes
+    assert counter.take() == {"dynamodb.GetItem": 2, "dynamodb.BatchGetItem": 1}
     assert client.get("/fleet/status").headers["X-Clonesquad-Cache"] == "hit"
     assert counter.take() == {"dynamodb.GetItem": 1}
 
@@ -416,11 +417,11 @@ def test_aws_calls_of_metadata_live(demo: Demo, dispatcher: Dispatcher) -> None:
     client = InteractClient(dispatcher)
     counter = CallCounter(dispatcher)
     client.get("/metadata", identity=instance_identity(demo.fleet["web"]))
-    # GetItem: the cache index, the blob, and the keys ec2.az.unavailable_list,
-    # metadata.instance_role_names and interact.answer_shapes.
+    # GetItem: the cache index, the blob; BatchGetItem: the scaling states, and the
+    # keys ec2.az.unavailable_list, metadata.instance_role_names and interact.answer_shapes.
     assert counter.take() == {
-        "dynamodb.BatchGetItem": 1,
-        "dynamodb.GetItem": 5,
+        "dynamodb.BatchGetItem": 4,
+        "dynamodb.GetItem": 2,
         "ec2.DescribeAvailabilityZones": 1,
         "ec2.DescribeInstanceStatus": 1,
         "ec2.DescribeInstances": 1,

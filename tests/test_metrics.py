@@ -192,12 +192,14 @@ def test_metric_cache_keeps_its_metrics_for_the_default_time_when_the_ttl_is_unr
     ttl_read = b"cloudwatch.metriccache.ttl"
     with (
         capture_logs() as logs,
-        refusing(dynamodb, "GetItem", "InternalServerError", 500, only_if_sent=ttl_read) as refused,
+        refusing(
+            dynamodb, "BatchGetItem", "InternalServerError", 500, only_if_sent=ttl_read
+        ) as refused,
     ):
         first = client.get("/cloudwatch/metriccache")
         assert first.status_code == 200, first.text
         check_metric_cache(demo, first.json())
-        assert refused == ["GetItem"]
+        assert refused == ["BatchGetItem"]
         assert counter.take() == {"cloudwatch.GetMetricData": 1}
         now[0] += 59
         assert client.get("/cloudwatch/metriccache").headers[AGE] == "59"

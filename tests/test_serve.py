@@ -127,7 +127,7 @@ def test_configuration_is_dumped(server):
     assert answer.status_code == 200, answer.text
     dump = yaml.safe_load(answer.text)
     # The demo sets this key in its ConfigurationURLs document, under the table.
-    assert dump["ec2.schedule.min_instance_count"]["ConfigurationOrigin"].startswith("URL")
+    assert dump["ec2.schedule.min_instance_count"]["ConfigurationOrigin"].startswith("s3://")
 
 
 def test_a_configuration_key_is_written_and_read_back(server):

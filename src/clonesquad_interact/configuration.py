@@ -13,7 +13,38 @@ from typing import Any
 from .errors import PluginError
 from .metastrings import join_list, parse_meta_string
 
-__all__ = ["FORMATS", "ConfigurationKey", "check_value", "parse_duration", "to_text"]
+__all__ = [
+    "FORMATS",
+    "OVERRIDE_PREFIX",
+    "ConfigurationKey",
+    "base_key",
+    "check_value",
+    "parameter_set_item",
+    "parse_duration",
+    "to_text",
+]
+
+#: The prefix of an entry that wins over every other occurrence of its key.
+OVERRIDE_PREFIX = "override:"
+#: A Configuration table item of a parameter set: ``[<set name>]<key>``.
+_SET_ITEM = re.compile(r"\[([^\]]+)\](.*)", re.DOTALL)
+
+
+def parameter_set_item(name: str) -> tuple[str, str] | None:
+    """``(set name, key)`` of a parameter-set item name (``[night]app.disable``), or
+    ``None`` for any other name (``[]x`` is not one: a set name has a character)."""
+    match = _SET_ITEM.fullmatch(name)
+    return (match[1], match[2]) if match else None
+
+
+def base_key(name: str) -> str:
+    """The key whose declaration applies to an entry name: ``override:K``,
+    ``[set]K`` and ``K`` all take the format of ``K``."""
+    item = parameter_set_item(name)
+    if item is not None:
+        name = item[1]
+    return name.removeprefix(OVERRIDE_PREFIX)
+
 
 #: The ``IntegerOrPercentage`` word for "no value: let the fleet management decide".
 UNDEFINED = "undefined"
@@ -198,6 +229,9 @@ class ConfigurationKey:
     :param description: what the key does, for the configuration dump.
     :param stable: ``False`` for keys that may change between releases (dumped
         only on request).
+    :param default_value: the default as dumps show it (``DefaultValue``), when it is
+        not the text ``default``: CloneSquad registers some as numbers (``0``), and its
+        dumps keep that type.
     """
 
     key: str
@@ -205,6 +239,7 @@ class ConfigurationKey:
     format: str
     description: str
     stable: bool = True
+    default_value: Any = field(default=None, compare=False)
     #: The name of the plugin that declared it (filled in by the dispatcher).
     plugin: str = field(default="", compare=False)
     #: A key of CloneSquad's catalogue: a plugin that declares the same key replaces
@@ -229,6 +264,11 @@ class ConfigurationKey:
                 f"configuration key {self.key!r}: default {self.default!r} is not a "
                 f"{self.format}: {problem}"
             )
+
+    @property
+    def dumped_default(self) -> Any:
+        """``DefaultValue`` as dumps show it: :attr:`default_value`, else :attr:`default`."""
+        return self.default if self.default_value is None else self.default_value
 
     def check(self, text: str) -> str | None:
         """Why ``text`` is not a valid value of this key, or ``None`` when it is."""

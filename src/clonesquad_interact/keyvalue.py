@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .configuration import ConfigurationKey, parse_duration, to_text
+from .configuration import ConfigurationKey, base_key, parse_duration, to_text
 from .errors import BadRequest, PayloadTooLarge, ValidationFailed, excerpt, unencodable
 from .tables import (
     TRANSACTION_BYTES,
@@ -60,14 +60,20 @@ def check_value_of(key: str, text: str, registration: ConfigurationKey | None) -
 
 
 def check_document(
-    document: Any, keys: Mapping[str, ConfigurationKey] | None = None
+    document: Any,
+    keys: Mapping[str, ConfigurationKey] | None = None,
+    *,
+    parameter_sets: bool = False,
 ) -> dict[str, str]:
     """The ``key -> text`` values of a document, every one checked.
 
     ``""`` (or ``null``) means "delete this key".
 
     :param document: the parsed body: a mapping of key to value.
-    :param keys: registered keys, whose values must match their format.
+    :param keys: registered keys, whose values must match their format (``override:K``
+        and ``[<set>]K`` take the format of ``K``).
+    :param parameter_sets: a mapping value is a parameter set: ``night: {K: v}`` is
+        the item ``[night]K`` (as CloneSquad stores sets in a table).
     :raises ValidationFailed: the document is not a mapping, or keys or values are
         at fault (every one of them listed, by key).
     """
@@ -84,17 +90,12 @@ def check_document(
         if not isinstance(key, str):
             problems.append({"where": f"body[{excerpt(key)}]", "what": "a key must be text"})
             continue
-        registration = (keys or {}).get(key)
-        try:
-            text = to_text(value, registration.format if registration else None)
-        except ValueError as exc:
-            problems.append({"where": _where(key), "what": str(exc)})
+        if parameter_sets and isinstance(value, Mapping):
+            problems += _check_set(key, value, keys, values)
             continue
-        problem = check_value_of(key, text, registration)
+        problem = _check_entry(key, value, keys, values)
         if problem is not None:
             problems.append({"where": _where(key), "what": problem})
-            continue
-        values[key] = text
     if problems:
         faulty = ", ".join(p["where"].removeprefix("body.") for p in problems[:5])
         more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
@@ -104,6 +105,48 @@ def check_document(
             details=problems,
         )
     return values
+
+
+def _check_entry(
+    name: str, value: Any, keys: Mapping[str, ConfigurationKey] | None, values: dict[str, str]
+) -> str | None:
+    """Why ``value`` cannot be written to ``name`` (else it is added to ``values``)."""
+    registration = (keys or {}).get(base_key(name))
+    try:
+        text = to_text(value, registration.format if registration else None)
+    except ValueError as exc:
+        return str(exc)
+    problem = check_value_of(name, text, registration)
+    if problem is None:
+        values[name] = text
+    return problem
+
+
+def _check_set(
+    name: str,
+    members: Mapping[Any, Any],
+    keys: Mapping[str, ConfigurationKey] | None,
+    values: dict[str, str],
+) -> list[dict[str, str]]:
+    """The problems of a parameter set's entries (the good ones added to ``values``)."""
+    if "]" in name or not name:
+        what = "a parameter set's name must be non-empty and hold no ']'"
+        return [{"where": _where(name), "what": what}]
+    problems: list[dict[str, str]] = []
+    for key, value in members.items():
+        if not isinstance(key, str):
+            where = f"{_where(name)}[{excerpt(key)}]"
+            problems.append({"where": where, "what": "a key must be text"})
+            continue
+        where = f"{_where(name)}.{key}" if _where(key) == f"body.{key}" else _where(key)
+        if isinstance(value, Mapping):
+            what = "a parameter set holds key: value entries, not another mapping"
+            problems.append({"where": where, "what": what})
+            continue
+        problem = _check_entry(f"[{name}]{key}", value, keys, values)
+        if problem is not None:
+            problems.append({"where": where, "what": problem})
+    return problems
 
 
 def _where(key: str) -> str:
@@ -134,11 +177,13 @@ def import_document(
     *,
     restore: bool = False,
     confirm: bool = False,
+    processed: int | None = None,
 ) -> ImportResult:
     """Merge ``values`` into ``table`` (``""`` deletes), or with ``restore`` make the
     table hold exactly them.
 
     :param confirm: with ``restore``, allow an empty document (which empties the table).
+    :param processed: the number of entries the answer counts (default: of ``values``).
     :raises BadRequest: ``restore`` of an empty document without ``confirm``.
     """
     if restore and not values and not confirm:
@@ -146,19 +191,20 @@ def import_document(
             "restore=true with an empty document would delete every key of the table; "
             "add confirm=true if that is what you want"
         )
+    count = len(values) if processed is None else processed
     puts = {key: value for key, value in values.items() if value != ""}
     deletes = [key for key, value in values.items() if value == ""]
     if not restore:
         _check_fits(len(values), _size(values), restore=False)
         table.transact(puts, deletes)
-        return ImportResult(processed=len(values))
+        return ImportResult(processed=count)
     _check_fits(len(values), _size(values), restore=True)
     version = table.version()  # read before the scan: a restore after it changes it
     seen = table.scan()
     absent = [key for key in seen if key not in values]
     _check_fits(len(values) + len(absent), _size(values), restore=True, absent=len(absent))
     table.transact(puts, deletes + absent, seen=seen, version=version)
-    return ImportResult(processed=len(values), deleted_absent=len(absent))
+    return ImportResult(processed=count, deleted_absent=len(absent))
 
 
 def _size(values: Mapping[str, str]) -> int:
@@ -252,20 +298,26 @@ def import_params(
     document: Any,
     params: Mapping[str, Any],
     keys: Mapping[str, ConfigurationKey] | None = None,
+    *,
+    parameter_sets: bool = False,
 ) -> str:
     """Serve a document ``POST``: check ``document`` whole, then merge it into
     ``table`` (``restore=true``: replace the table's content; ``confirm=true``
     allows restoring an empty document).
 
+    :param parameter_sets: a mapping value is a parameter set (see :func:`check_document`).
+
     :returns: the answer, ``Ok (N key(s) processed)``.
     """
     if isinstance(document, Mapping) and len(document) > TRANSACTION_SIZE:
         _check_fits(len(document), 0, restore=bool(params.get("restore")))
-    values = check_document(document if document is not None else {}, keys)
+    document = document if document is not None else {}
+    values = check_document(document, keys, parameter_sets=parameter_sets)
     result = import_document(
         table,
         values,
         restore=bool(params.get("restore")),
         confirm=bool(params.get("confirm")),
+        processed=len(document) if isinstance(document, Mapping) else None,
     )
     return result.message()

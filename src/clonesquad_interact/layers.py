@@ -1,20 +1,35 @@
-"""Layered configuration: registered defaults, then YAML documents at URLs, then
-the Configuration table.
+"""The effective configuration of a deployment, resolved as CloneSquad resolves it.
 
-A value set by a higher layer hides the lower ones. The URL documents
-(``ConfigurationURLs``: ``s3://``, ``https://``, ``file://``) are read at most
-once a minute per warm container; the table is read on every request, so that a
-``POST configuration`` is seen at once.
+Layers, lowest first, each named as CloneSquad's dumps name it:
+
+1. ``Built-in defaults``: the keys that plugins declare;
+2. ``internal:predefined.config.yaml`` and 3. ``internal:custom.config.yaml``;
+4. each URL of ``config.loaded_files`` (the table's value when it sets one, else
+   the declared default), then 5. each URL of ``ConfigurationURLs``, then the URLs
+   that a document's own top-level ``config.loaded_files`` chains;
+6. ``DynamoDB configuration table '<name>'``.
+
+A layer holds top-level entries and parameter sets (a top-level mapping of a
+document; ``[<set>]<key>`` items of the table). A key ``K`` resolves in two passes:
+first the highest layer with a top-level ``override:K`` wins; else, from the highest
+layer down, a layer's active parameter set holding ``K`` wins, then that layer's
+own ``K``. The active set is the ``config.active_parameter_set`` of the highest
+layer that sets one.
+
+The documents are read at most once a minute per warm container; the table is
+read on every request: one ``BatchGetItem`` of the few items a key needs, or one
+``Scan`` for a dump.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -22,32 +37,88 @@ from typing import Any
 import structlog
 
 from .aws import AWS
-from .configuration import ConfigurationKey, as_bool, parse_duration, to_text
+from .configuration import (
+    OVERRIDE_PREFIX,
+    ConfigurationKey,
+    as_bool,
+    base_key,
+    parameter_set_item,
+    parse_duration,
+    to_text,
+)
 from .errors import BadRequest, NotFound
 from .formats import parse_document
 from .metastrings import parse_list
 from .settings import Settings
-from .tables import Item, KeyValueTable
+from .tables import Item, KeyValueTable, check_key, key_problem
 
-__all__ = ["Entry", "LayeredConfiguration", "fetch_url"]
+__all__ = ["BUILT_IN", "Entry", "Layer", "LayeredConfiguration", "fetch_url", "resolve"]
 
 logger = structlog.get_logger(__name__)
 
-#: Seconds a warm container keeps the documents read from ``ConfigurationURLs``.
+#: Seconds a warm container keeps the documents it read.
 URL_CACHE_SECONDS = 60.0
 #: Seconds to wait for an ``https://`` document.
 URL_TIMEOUT = 5.0
 #: Largest document read from a URL.
 URL_MAX_BYTES = 1 << 20
 
-DEFAULT_ORIGIN = "Built-in default"
-#: The documents read before ``ConfigurationURLs``, from ``$LAMBDA_TASK_ROOT`` or
-#: ``/opt`` (directly or in ``custo/``) when an operator puts one there, else the
-#: ones this package ships.
-INTERNAL_DOCUMENTS = ("predefined.config.yaml", "custom.config.yaml")
+#: The name of the layer of declared defaults.
+BUILT_IN = "Built-in defaults"
+#: The documents always read first, before ``config.loaded_files``.
+INTERNAL_DOCUMENTS = ("internal:predefined.config.yaml", "internal:custom.config.yaml")
 ACTIVE_SET_KEY = "config.active_parameter_set"
-#: A document layer: its origin, its top-level values, its parameter sets.
-DocumentLayer = tuple[str, dict[str, str], dict[str, dict[str, str]]]
+LOADED_FILES_KEY = "config.loaded_files"
+DEPTH_KEY = "config.max_file_hierarchy_depth"
+#: Documents read at most, when ``config.max_file_hierarchy_depth`` is not declared.
+DEFAULT_DEPTH = 10
+#: Where an ``internal:<name>`` document an operator supplies is looked for, then
+#: (for the two documents CloneSquad ships) the package's own copies.
+_INTERNAL_DIRECTORIES = ("LAMBDA_TASK_ROOT", "/opt", "CLONESQUAD_DIR")
+_INTERNAL_SUBDIRECTORIES = (".", "custo", "resources")
+
+_DEFAULT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer: its name, its top-level entries and its parameter sets.
+
+    Values are kept as the layer holds them (a document's ``2`` stays a number,
+    the table's values are text); lists and mappings are not values.
+    """
+
+    source: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    sets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def active_set(self) -> str | None:
+        """The ``config.active_parameter_set`` this layer sets, or ``None``."""
+        if ACTIVE_SET_KEY not in self.values:
+            return None
+        value = self.values[ACTIVE_SET_KEY]
+        return "" if value is None else _as_text(value)
+
+
+def _is_value(value: Any) -> bool:
+    return not isinstance(value, list | tuple | dict | Mapping)
+
+
+def _document_value(value: Any) -> Any:
+    """A document's value as a layer keeps it: a number JSON cannot hold becomes text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _as_text(value: Any, fmt: str | None = None) -> str:
+    """A layer's value as the text a read answers (a boolean is ``1``/``0``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float) or value is None:
+        return to_text(value, fmt)
+    return str(value)  # a YAML date: as it was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,34 +126,173 @@ class Entry:
     """A key's effective value and where it comes from."""
 
     key: str
-    value: str
-    #: The layer that set it (``"Built-in default"``, ``"URL 's3://...'"``, the table).
+    #: The value as text (``None`` when the winning layer sets it to null).
+    value: str | None
+    #: The layer that set it (``Built-in defaults``, a URL, the table).
     origin: str
-    #: The registration, ``None`` for a key that no plugin declares.
+    #: The declaration of the key (``None`` for a key no plugin declares, and for
+    #: an ``override:`` entry listed on its own).
     registration: ConfigurationKey | None
+    #: Whether the value comes from an ``override:`` entry.
+    override: bool = False
+    #: The parameter set that held the value, if one did.
+    parameter_set: str | None = None
+    #: The value as the layer holds it (a document's number stays a number).
+    raw: Any = _DEFAULT
+    #: Whether the key (without ``override:``) is declared stable.
+    stable: bool | None = None
+    #: Whether the key (without ``override:``) is declared at all.
+    declared: bool | None = None
+
+    @property
+    def shown_value(self) -> Any:
+        """``Value`` as dumps show it."""
+        return self.value if self.raw is _DEFAULT else self.raw
 
     def dump(self) -> dict[str, Any]:
-        """The key as ``GET configuration`` shows it."""
+        """The key as ``GET configuration`` shows it, with CloneSquad's fields."""
         registration = self.registration
-        if registration is None:
+        status = f"Key found in '{self.origin}'"
+        if self.parameter_set is not None:
+            status += f" (ParameterSet='{self.parameter_set}')"
+        declared = self.declared if self.declared is not None else registration is not None
+        if not declared:
             status = (
-                f"Warning: key found in '{self.origin}' but declared by no installed "
-                "plugin (misspelt, or its plugin is not installed)"
+                f"[WARNING] Key '{self.key}' doesn't exist as built-in default "
+                f"(Misconfiguration??) but {status}!"
             )
-        elif self.origin == DEFAULT_ORIGIN:
-            status = "Key not found in any layer: default value used"
-        else:
-            status = f"Key found in '{self.origin}'"
-        return {
-            "Key": self.key,
-            "Value": self.value,
-            "DefaultValue": registration.default if registration else None,
-            "Format": registration.format if registration else None,
-            "Description": registration.description if registration else "",
-            "Stable": registration.stable if registration else False,
-            "Status": status,
+        stable = self.stable
+        if stable is None:
+            stable = registration.stable if registration is not None else False
+        shown: dict[str, Any] = {
             "ConfigurationOrigin": self.origin,
+            "Key": self.key,
+            "Override": self.override,
+            "Stable": stable,
+            "Status": status,
+            "Value": self.shown_value,
         }
+        if registration is not None:
+            shown["DefaultValue"] = registration.dumped_default
+            shown["Description"] = registration.description
+            shown["Format"] = registration.format
+        return dict(sorted(shown.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the declaration of a key (without ``override:``) says of an entry."""
+
+    stable: bool
+    declared: bool
+
+
+def resolve(
+    key: str,
+    layers: Sequence[Layer],
+    keys: Mapping[str, ConfigurationKey],
+    active: str | None,
+) -> Entry | None:
+    """``key`` resolved over ``layers`` (lowest first, above the declared defaults).
+
+    :param active: the active parameter set (``None`` or ``""``: none).
+    :returns: ``None`` when no layer sets the key and nothing declares it.
+    """
+    declared = keys.get(base_key(key))
+    facts = _Facts(declared.stable if declared is not None else False, declared is not None)
+    registration = keys.get(key)
+    is_override = key.startswith(OVERRIDE_PREFIX)
+    if not is_override:
+        name = OVERRIDE_PREFIX + key
+        for layer in reversed(layers):
+            if name in layer.values and _is_value(layer.values[name]):
+                return _entry(key, layer.values[name], layer.source, registration, facts, True)
+    for layer in reversed(layers):
+        if active and not is_override:
+            members = layer.sets.get(active)
+            if members is not None and key in members and _is_value(members[key]):
+                return _entry(key, members[key], layer.source, registration, facts, False, active)
+        if key in layer.values and _is_value(layer.values[key]):
+            return _entry(key, layer.values[key], layer.source, registration, facts, is_override)
+    if registration is None:
+        return None
+    return Entry(
+        key,
+        registration.default,
+        BUILT_IN,
+        registration,
+        raw=registration.dumped_default,
+        stable=facts.stable,
+        declared=facts.declared,
+    )
+
+
+def _entry(
+    key: str,
+    raw: Any,
+    source: str,
+    registration: ConfigurationKey | None,
+    facts: _Facts,
+    override: bool,
+    parameter_set: str | None = None,
+) -> Entry:
+    fmt = registration.format if registration is not None else None
+    text = None if raw is None else _as_text(raw, fmt)
+    return Entry(
+        key,
+        text,
+        source,
+        registration,
+        override=override,
+        parameter_set=parameter_set,
+        raw=raw,
+        stable=facts.stable,
+        declared=facts.declared,
+    )
+
+
+def active_set(layers: Sequence[Layer], keys: Mapping[str, ConfigurationKey]) -> str:
+    """The active parameter set: that of the highest layer that names one, else the
+    declared default (``""``: none)."""
+    for layer in reversed(layers):
+        name = layer.active_set
+        if name is not None:
+            return name
+    registration = keys.get(ACTIVE_SET_KEY)
+    return registration.default if registration is not None else ""
+
+
+def table_layer(source: str, items: Iterable[Item]) -> Layer:
+    """The table's items as a layer: ``[<set>]<key>`` items become parameter sets."""
+    values: dict[str, Any] = {}
+    sets: dict[str, dict[str, Any]] = {}
+    for item in items:
+        member = parameter_set_item(item.key)
+        if member is not None:
+            sets.setdefault(member[0], {})[member[1]] = item.value
+        else:
+            values[item.key] = item.value
+    return Layer(source, values, sets)
+
+
+def document_layer(source: str, document: Any) -> Layer:
+    """A parsed document as a layer (a top-level mapping is a parameter set).
+
+    :raises ValueError: the document is not a mapping.
+    """
+    if document is None:
+        return Layer(source)
+    if not isinstance(document, dict):
+        raise ValueError(f"the document is a {type(document).__name__}, not a mapping")
+    values: dict[str, Any] = {}
+    sets: dict[str, dict[str, Any]] = {}
+    for key, value in document.items():
+        name = str(key)
+        if isinstance(value, dict):
+            sets[name] = {str(k): _document_value(v) for k, v in value.items() if _is_value(v)}
+        elif _is_value(value):
+            values[name] = _document_value(value)
+    return Layer(source, values, sets)
 
 
 def fetch_url(url: str, aws: AWS) -> str:
@@ -104,16 +314,28 @@ def fetch_url(url: str, aws: AWS) -> str:
         with urlopen(url, timeout=URL_TIMEOUT) as stream:  # noqa: S310 (https only)
             data = stream.read(URL_MAX_BYTES + 1)
     else:
-        raise ValueError(f"configuration URL {url!r}: use an s3://, https:// or file:// URL")
+        raise ValueError(
+            f"configuration URL {url!r}: use an internal:, s3://, https:// or file:// URL"
+        )
     if len(data) > URL_MAX_BYTES:
         raise ValueError(f"configuration URL {url!r}: the document exceeds {URL_MAX_BYTES} bytes")
     return data.decode("utf-8")
 
 
-class LayeredConfiguration:
-    """The effective configuration of a deployment.
+@dataclass(frozen=True, slots=True)
+class _Documents:
+    """The document layers, as read at ``read_at`` with ``loaded_files``."""
 
-    :param keys: the registered keys, by name.
+    read_at: float
+    loaded_files: str | None
+    layers: tuple[Layer, ...]
+
+
+class LayeredConfiguration:
+    """The effective configuration of a deployment: the one resolver that every
+    operation and plugin reads (``request.deployment.configuration``).
+
+    :param keys: the declared keys, by name.
     :param settings: where ``ConfigurationTable`` and ``ConfigurationURLs`` are read.
     :param aws: the clients to read the table and ``s3://`` documents with.
     :param clock: the current time in epoch seconds.
@@ -131,10 +353,12 @@ class LayeredConfiguration:
         self.settings = settings
         self.aws = aws
         self.clock = clock
-        self._urls: tuple[float, dict[str, tuple[str, str]]] | None = None
+        self._documents: _Documents | None = None
         self._lock = threading.Lock()
+        #: The active set the table named at its last read (a guess for the next one).
+        self._table_active = ""
 
-    # -- layers -----------------------------------------------------------
+    # -- the table ----------------------------------------------------------
 
     @property
     def table(self) -> KeyValueTable:
@@ -143,134 +367,213 @@ class LayeredConfiguration:
         return KeyValueTable(self.aws.client("dynamodb"), name, clock=self.clock)
 
     def table_origin(self, table: KeyValueTable) -> str:
+        """The table's layer name, as CloneSquad's dumps write it."""
         return f"DynamoDB configuration table '{table.name}'"
 
-    def url_values(self) -> dict[str, tuple[str, str]]:
-        """The keys set by the document layers: key -> (value, origin).
+    def registration_for(self, name: str) -> ConfigurationKey | None:
+        """The declaration whose format a value of ``name`` must have: that of ``K``
+        for ``K``, ``override:K`` and ``[<set>]K``."""
+        return self.keys.get(base_key(name))
 
-        The layers, lowest first: ``internal:predefined.config.yaml``,
-        ``internal:custom.config.yaml``, then each ``ConfigurationURLs`` document. In
-        each, a top-level mapping is a parameter set: the one named by the highest
-        ``config.active_parameter_set`` of these layers wins over that layer's own
-        top-level keys. A document that cannot be read or is not a mapping is skipped
-        with a warning in the log: the other layers still apply.
+    # -- the documents --------------------------------------------------------
+
+    def document_layers(self, loaded_files: str | None = None) -> tuple[Layer, ...]:
+        """The layers read from documents, lowest first (read at most once a minute,
+        and again at once when the table's ``config.loaded_files`` changes).
+
+        :param loaded_files: the table's ``config.loaded_files`` (``None``: it sets none).
         """
         now = time.monotonic()
-        cached = self._urls
-        if cached is not None and now - cached[0] < URL_CACHE_SECONDS:
-            return cached[1]
+        cached = self._documents
+        if (
+            cached is not None
+            and now - cached.read_at < URL_CACHE_SECONDS
+            and cached.loaded_files == loaded_files
+        ):
+            return cached.layers
         with self._lock:
-            layers = [self._read_internal(name) for name in INTERNAL_DOCUMENTS]
-            layers += [self._read_url(url) for url in self.settings.configuration_urls]
-            active = ""
-            for _, top, _ in layers:
-                active = top.get(ACTIVE_SET_KEY, active)
-            values: dict[str, tuple[str, str]] = {}
-            for origin, top, sets in layers:
-                merged = {**top, **sets.get(active, {})} if active else top
-                values.update((key, (value, origin)) for key, value in merged.items())
-            self._urls = (now, values)
-        return values
+            cached = self._documents
+            if (
+                cached is not None
+                and now - cached.read_at < URL_CACHE_SECONDS
+                and cached.loaded_files == loaded_files
+            ):
+                return cached.layers
+            layers = tuple(self._read_documents(loaded_files))
+            self._documents = _Documents(now, loaded_files, layers)
+        return layers
 
-    def _read_internal(self, name: str) -> DocumentLayer:
-        origin = f"internal:{name}"
-        for directory in (os.environ.get("LAMBDA_TASK_ROOT"), "/opt"):
-            if not directory:
+    def _read_documents(self, loaded_files: str | None) -> Iterable[Layer]:
+        if loaded_files is None:
+            registration = self.keys.get(LOADED_FILES_KEY)
+            loaded_files = registration.default if registration is not None else ""
+        queue = [*INTERNAL_DOCUMENTS, *loaded_files.split(";"), *self.settings.configuration_urls]
+        depth = self._depth()
+        done: set[str] = set()
+        position = 0
+        while position < len(queue):
+            url = queue[position].strip()
+            position += 1
+            if not url or url in done:
                 continue
-            for sub in (".", "custo"):
-                path = Path(directory, sub, name)
-                if path.is_file():
-                    return self._read_document(path.as_uri(), origin)
-        text = (files("clonesquad_interact.resources") / name).read_text("utf-8")
-        return self._layer(parse_document(text), origin)
+            done.add(url)
+            layer = self._read(url)
+            if layer is None:
+                continue
+            yield layer
+            chained = layer.values.get(LOADED_FILES_KEY)
+            if isinstance(chained, str) and chained:
+                queue.extend(chained.split(";"))
+            if position > depth:
+                if position < len(queue):
+                    logger.warning(
+                        "configuration documents not read: too deep a chain",
+                        limit=depth,
+                        skipped=queue[position:],
+                    )
+                return
 
-    def _read_url(self, url: str) -> DocumentLayer:
-        return self._read_document(url, f"URL '{url}'")
-
-    def _read_document(self, url: str, origin: str) -> DocumentLayer:
+    def _depth(self) -> int:
+        registration = self.keys.get(DEPTH_KEY)
         try:
-            return self._layer(parse_document(fetch_url(url, self.aws)), origin)
+            return int(registration.default) if registration is not None else DEFAULT_DEPTH
+        except ValueError:
+            return DEFAULT_DEPTH
+
+    def _read(self, url: str) -> Layer | None:
+        """The document at ``url`` as a layer; ``None`` (logged) when it cannot be read."""
+        try:
+            if url.startswith("internal:"):
+                text = self._internal(url.removeprefix("internal:"))
+            else:
+                text = fetch_url(url, self.aws)
+            return document_layer(url, parse_document(text))
         except Exception as exc:
             message = exc.message if isinstance(exc, BadRequest) else str(exc)
             logger.warning("configuration url skipped", url=url, error=message)
-            return (origin, {}, {})
+            return None
 
-    def _layer(self, document: Any, origin: str) -> DocumentLayer:
-        """A parsed document as (origin, top-level values, parameter sets)."""
-        if document is None:
-            return (origin, {}, {})
-        if not isinstance(document, dict):
-            raise ValueError(f"the document is a {type(document).__name__}, not a mapping")
-        top: dict[str, str] = {}
-        sets: dict[str, dict[str, str]] = {}
-        for key, value in document.items():
-            name = str(key)
-            if isinstance(value, dict):
-                sets[name] = {str(k): self._text(str(k), v) for k, v in value.items()}
-            elif not name.startswith("#"):
-                try:
-                    top[name] = self._text(name, value)
-                except ValueError:  # a list for a key that takes none: not a value
-                    continue
-        return (origin, top, sets)
+    def _internal(self, name: str) -> str:
+        """The text of ``internal:<name>``: an operator's file, else the package's copy."""
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ValueError(f"internal:{name} is not a document name")
+        for where in _INTERNAL_DIRECTORIES:
+            directory = where if where.startswith("/") else os.environ.get(where)
+            if not directory:
+                continue
+            for sub in _INTERNAL_SUBDIRECTORIES:
+                path = Path(directory, sub, name)
+                if path.is_file():
+                    return path.read_text("utf-8")
+        shipped = files("clonesquad_interact.resources") / name
+        if f"internal:{name}" in INTERNAL_DOCUMENTS and shipped.is_file():
+            return shipped.read_text("utf-8")
+        raise ValueError(f"internal:{name} is in none of the directories searched")
 
-    def _text(self, key: str, value: Any) -> str:
-        registration = self.keys.get(key)
-        return to_text(value, registration.format if registration else None)
-
-    # -- reads ------------------------------------------------------------
+    # -- reads ----------------------------------------------------------------
 
     def entry(self, key: str, *, table_required: bool = True) -> Entry:
-        """The effective value of ``key``: one ``GetItem``, plus the URL documents.
+        """The effective value of ``key``: one ``BatchGetItem`` of the table items it
+        needs (``key``, ``override:key``, ``[<active set>]key``,
+        ``config.active_parameter_set``, ``config.loaded_files``), plus the documents.
 
         :param table_required: with ``False`` (how operations read the keys they
             use), a deployment with no ``ConfigurationTable`` setting reads the other
             layers instead of failing.
-        :raises NotFound: no plugin declares ``key`` and no layer sets it.
+        :raises NotFound: nothing declares ``key`` and no layer sets it.
+        :raises ValidationFailed: ``key`` cannot be a DynamoDB key.
         :raises SettingMissing: ``ConfigurationTable`` is not configured and ``table_required``.
         """
-        registration = self.keys.get(key)
-        if table_required or self.settings.get("ConfigurationTable") is not None:
-            table = self.table
-            item = table.get(key)
-            if item is not None and item.value != "":
-                return Entry(key, item.value, self.table_origin(table), registration)
-        from_url = self.url_values().get(key)
-        if from_url is not None and from_url[0] != "":
-            return Entry(key, from_url[0], from_url[1], registration)
-        if registration is None:
+        if not table_required and self.settings.get("ConfigurationTable") is None:
+            documents = self.document_layers()
+            layers: list[Layer] = list(documents)
+        else:
+            layers = self._with_table_items(key)
+        found = resolve(key, layers, self.keys, active_set(layers, self.keys))
+        if found is None:
             raise NotFound(
                 f"configuration key {key!r} is declared by no installed plugin and set in "
                 "no layer; GET configuration?unstable=true lists the keys"
             )
-        return Entry(key, registration.default, DEFAULT_ORIGIN, registration)
+        return found
 
-    def entries(self, *, unstable: bool = False) -> dict[str, Entry]:
-        """Every key, sorted: one paginated ``Scan`` of the table plus the URL documents.
-
-        :param unstable: include the keys declared unstable.
-        """
+    def _with_table_items(self, key: str) -> list[Layer]:
+        """The document layers and the table's items that ``key`` needs, as layers."""
         table = self.table
-        items: dict[str, Item] = table.scan()
-        url_values = self.url_values()
+        check_key(key)
+        documents = self.document_layers(self._loaded_files_seen())
+        guesses = {self._table_active, active_set(documents, self.keys)}
+        wanted = [key, ACTIVE_SET_KEY, LOADED_FILES_KEY]
+        if not key.startswith(OVERRIDE_PREFIX):
+            wanted.append(OVERRIDE_PREFIX + key)
+        wanted += [f"[{name}]{key}" for name in sorted(guesses) if name]
+        items = table.batch_get(name for name in wanted if key_problem(name) is None)
+        loaded = items.get(LOADED_FILES_KEY)
+        documents = self.document_layers(loaded.value if loaded is not None else None)
+        in_table = items.get(ACTIVE_SET_KEY)
+        self._table_active = in_table.value if in_table is not None else ""
+        layers = [*documents, table_layer(self.table_origin(table), items.values())]
+        active = active_set(layers, self.keys)
+        missing = f"[{active}]{key}"
+        if active and missing not in wanted and key_problem(missing) is None:
+            item = table.get(missing)  # the active set changed since the last read
+            if item is not None:
+                items[missing] = item
+                layers[-1] = table_layer(self.table_origin(table), items.values())
+        return layers
+
+    def _loaded_files_seen(self) -> str | None:
+        cached = self._documents
+        return cached.loaded_files if cached is not None else None
+
+    def layers(self) -> list[Layer]:
+        """Every layer above the declared defaults, lowest first: the documents, then
+        the whole table (one paginated ``Scan``)."""
+        table = self.table
+        items = table.scan()
+        loaded = items.get(LOADED_FILES_KEY)
+        documents = self.document_layers(loaded.value if loaded is not None else None)
+        return [*documents, table_layer(self.table_origin(table), items.values())]
+
+    def entries(self, *, unstable: bool = False, prefix: str = "") -> dict[str, Entry]:
+        """The keys a dump lists, sorted, resolved: one paginated ``Scan`` of the
+        table plus the documents.
+
+        :param unstable: also the keys declared unstable and the keys nothing declares
+            (by default only the stable ones, and the ``override:`` entries of stable ones).
+        :param prefix: only the keys that start with it.
+        """
+        layers = self.layers()
+        active = active_set(layers, self.keys)
+        if active and not any(active in layer.sets for layer in layers):
+            logger.warning(
+                "active parameter set exists in no layer",
+                parameter_set=active,
+                hint="no parameter set with this name exists",
+            )
+        names: set[str] = set(self.keys)
+        for layer in layers:
+            names.update(name for name in layer.values if not name.startswith(("#", "[")))
         entries: dict[str, Entry] = {}
-        for key in sorted(set(self.keys) | set(url_values) | set(items)):
-            registration = self.keys.get(key)
-            if registration is not None and not registration.stable and not unstable:
+        for name in sorted(names):
+            if prefix and not name.startswith(prefix):
                 continue
-            item = items.get(key)
-            from_url = url_values.get(key)
-            if item is not None and item.value != "":
-                entries[key] = Entry(key, item.value, self.table_origin(table), registration)
-            elif from_url is not None and from_url[0] != "":
-                entries[key] = Entry(key, from_url[0], from_url[1], registration)
-            elif registration is not None:
-                entries[key] = Entry(key, registration.default, DEFAULT_ORIGIN, registration)
+            if not unstable:
+                declared = self.keys.get(base_key(name))
+                if declared is None or not declared.stable:
+                    continue
+            found = resolve(name, layers, self.keys, active)
+            if found is not None:
+                entries[name] = found
         return entries
 
     def value(self, key: str) -> str:
-        """The effective value of ``key`` as text (the table is optional: see :meth:`entry`)."""
-        return self.entry(key, table_required=False).value
+        """The effective value of ``key`` as text (the table is optional: see
+        :meth:`entry`); a key set to null reads as its declared default."""
+        entry = self.entry(key, table_required=False)
+        if entry.value is None:
+            return entry.registration.default if entry.registration is not None else ""
+        return entry.value
 
     def get_bool(self, key: str) -> bool:
         """The effective value of a ``Bool`` key."""
@@ -280,7 +583,7 @@ class LayeredConfiguration:
         """The effective value of an ``Integer`` key (its default when unreadable)."""
         entry = self.entry(key, table_required=False)
         try:
-            return int(entry.value.strip())
+            return int((entry.value or "").strip())
         except ValueError:
             if entry.registration is None:
                 raise
@@ -290,7 +593,7 @@ class LayeredConfiguration:
         """The effective value of a ``Duration`` key, in seconds."""
         entry = self.entry(key, table_required=False)
         try:
-            return parse_duration(entry.value)
+            return parse_duration(entry.value or "")
         except ValueError:
             if entry.registration is None:
                 raise

@@ -45,6 +45,12 @@ _ERRORS = {
     "403": "The signature is missing or wrong (API Gateway), or the caller may not run it.",
     "404": "No operation has this name.",
     "405": "The operation does not answer this method.",
+    "409": "Another writer changed what the request writes: nothing was written; send it again.",
+    "413": (
+        "Too large: a document of more keys than one write holds (send it in parts), or an "
+        "answer larger than Lambda returns (ask for less: a dump takes prefix=, limit= and "
+        "after=, each page's X-Next-Page header naming the next one)."
+    ),
     "429": "Too many requests: try again later.",
     "500": "An unexpected error; the log has the details under the request id.",
     "503": "An AWS service is unavailable or throttling: try again after Retry-After.",
