@@ -438,3 +438,14 @@ def test_the_openapi_document_describes_the_dump_in_pages(deployed: Dispatcher) 
     assert parameters["limit"]["schema"]["type"] == "integer"
     assert "X-Next-Page" in parameters["limit"]["description"]
     assert "limit=" in dump["responses"]["413"]["description"]
+
+
+def test_the_parsed_copies_of_the_shipped_documents_are_the_yaml_files() -> None:
+    from importlib.resources import files
+
+    import yaml
+
+    resources = files("clonesquad_interact.resources")
+    parsed = json.loads((resources / "internal-documents.json").read_text("utf-8"))
+    for name in ("predefined.config.yaml", "custom.config.yaml"):
+        assert parsed["documents"][name] == yaml.safe_load((resources / name).read_text()), name

@@ -23,6 +23,7 @@ read on every request: one ``BatchGetItem`` of the few items a key needs, or one
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -67,6 +68,8 @@ URL_MAX_BYTES = 1 << 20
 BUILT_IN = "Built-in defaults"
 #: The documents always read first, before ``config.loaded_files``.
 INTERNAL_DOCUMENTS = ("internal:predefined.config.yaml", "internal:custom.config.yaml")
+#: The package's copies of the internal documents, parsed.
+SHIPPED_DOCUMENTS = "internal-documents.json"
 ACTIVE_SET_KEY = "config.active_parameter_set"
 LOADED_FILES_KEY = "config.loaded_files"
 DEPTH_KEY = "config.max_file_hierarchy_depth"
@@ -357,14 +360,19 @@ class LayeredConfiguration:
         self._lock = threading.Lock()
         #: The active set the table named at its last read (a guess for the next one).
         self._table_active = ""
+        self._table: KeyValueTable | None = None
 
     # -- the table ----------------------------------------------------------
 
     @property
     def table(self) -> KeyValueTable:
         """The Configuration table (:exc:`SettingMissing` when it is not configured)."""
-        name = self.settings.require("ConfigurationTable")
-        return KeyValueTable(self.aws.client("dynamodb"), name, clock=self.clock)
+        table = self._table
+        if table is None:
+            name = self.settings.require("ConfigurationTable")
+            table = KeyValueTable(self.aws.client("dynamodb"), name, clock=self.clock)
+            self._table = table
+        return table
 
     def table_origin(self, table: KeyValueTable) -> str:
         """The table's layer name, as CloneSquad's dumps write it."""
@@ -444,17 +452,18 @@ class LayeredConfiguration:
         """The document at ``url`` as a layer; ``None`` (logged) when it cannot be read."""
         try:
             if url.startswith("internal:"):
-                text = self._internal(url.removeprefix("internal:"))
+                document = self._internal(url.removeprefix("internal:"))
             else:
-                text = fetch_url(url, self.aws)
-            return document_layer(url, parse_document(text))
+                document = parse_document(fetch_url(url, self.aws))
+            return document_layer(url, document)
         except Exception as exc:
             message = exc.message if isinstance(exc, BadRequest) else str(exc)
             logger.warning("configuration url skipped", url=url, error=message)
             return None
 
-    def _internal(self, name: str) -> str:
-        """The text of ``internal:<name>``: an operator's file, else the package's copy."""
+    def _internal(self, name: str) -> Any:
+        """The document ``internal:<name>``: an operator's file, else the package's copy
+        (kept parsed as JSON beside the YAML, so that a cold start parses no YAML)."""
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"internal:{name} is not a document name")
         for where in _INTERNAL_DIRECTORIES:
@@ -464,10 +473,10 @@ class LayeredConfiguration:
             for sub in _INTERNAL_SUBDIRECTORIES:
                 path = Path(directory, sub, name)
                 if path.is_file():
-                    return path.read_text("utf-8")
-        shipped = files("clonesquad_interact.resources") / name
-        if f"internal:{name}" in INTERNAL_DOCUMENTS and shipped.is_file():
-            return shipped.read_text("utf-8")
+                    return parse_document(path.read_text("utf-8"))
+        if f"internal:{name}" in INTERNAL_DOCUMENTS:
+            shipped = files("clonesquad_interact.resources") / SHIPPED_DOCUMENTS
+            return json.loads(shipped.read_text("utf-8"))["documents"][name]
         raise ValueError(f"internal:{name} is in none of the directories searched")
 
     # -- reads ----------------------------------------------------------------
@@ -509,17 +518,19 @@ class LayeredConfiguration:
         wanted += [f"[{name}]{key}" for name in sorted(guesses) if name]
         items = table.batch_get(name for name in wanted if key_problem(name) is None)
         loaded = items.get(LOADED_FILES_KEY)
-        documents = self.document_layers(loaded.value if loaded is not None else None)
+        if (loaded.value if loaded is not None else None) != self._loaded_files_seen():
+            documents = self.document_layers(loaded.value if loaded is not None else None)
         in_table = items.get(ACTIVE_SET_KEY)
         self._table_active = in_table.value if in_table is not None else ""
-        layers = [*documents, table_layer(self.table_origin(table), items.values())]
+        origin = self.table_origin(table)
+        layers = [*documents, table_layer(origin, items.values())]
         active = active_set(layers, self.keys)
         missing = f"[{active}]{key}"
         if active and missing not in wanted and key_problem(missing) is None:
             item = table.get(missing)  # the active set changed since the last read
             if item is not None:
                 items[missing] = item
-                layers[-1] = table_layer(self.table_origin(table), items.values())
+                layers[-1] = table_layer(origin, items.values())
         return layers
 
     def _loaded_files_seen(self) -> str | None:
