@@ -449,3 +449,23 @@ def test_the_parsed_copies_of_the_shipped_documents_are_the_yaml_files() -> None
     parsed = json.loads((resources / "internal-documents.json").read_text("utf-8"))
     for name in ("predefined.config.yaml", "custom.config.yaml"):
         assert parsed["documents"][name] == yaml.safe_load((resources / name).read_text()), name
+
+
+def test_a_restore_leaves_an_expiring_item_that_holds_the_value_as_it_is(
+    client: InteractClient, table: RawTable
+) -> None:
+    import time
+
+    expires = int(time.time()) + 3600
+    table.put_item(Item={"Key": KEY, "Value": "3", "ExpirationTime": expires})
+    table.put_item(Item={"Key": "app.disable", "Value": "1", "ExpirationTime": expires})
+    raw = client.get("configuration", {"raw": "true"}).json()
+    raw["app.disable"] = "0"
+    assert client.post("configuration", json.dumps(raw), {"restore": "true"}).status_code == 200
+    kept = table.get(KEY)
+    assert kept is not None
+    assert (kept["Value"], int(kept["ExpirationTime"])) == ("3", expires)
+    changed = table.get("app.disable")
+    assert changed is not None
+    assert changed["Value"] == "0"
+    assert "ExpirationTime" not in changed

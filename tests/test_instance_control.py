@@ -255,15 +255,21 @@ def test_aws_calls_of_listing_adding_and_an_unchanged_delete(demo: Demo, warm: D
         "ec2.DescribeAvailabilityZones": 1,
         "ec2.DescribeInstanceStatus": 1,
         "ec2.DescribeInstances": 1,
-        "dynamodb.BatchGetItem": 1,  # scaling states
+        # scaling states, and the configuration key ec2.az.unavailable_list
+        "dynamodb.BatchGetItem": 2,
     }
     path = "/control/instances/unstoppable"
     assert client.get(path).status_code == 200
-    # GetItem: ec2.control.state and ec2.az.unavailable_list
-    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 2}
+    # GetItem: ec2.control.state
+    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 1}
     assert client.get(path, params={"instanceids": "all", "mode": "add"}).status_code == 200
-    # GetItem: ec2.instance.control.ttl too (no ttl given); one PutItem of the state
-    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 3, "dynamodb.PutItem": 1}
+    # the configuration key ec2.instance.control.ttl too (no ttl given); one PutItem
+    assert counter.take() == {
+        **fleet_calls,
+        "dynamodb.BatchGetItem": 3,
+        "dynamodb.GetItem": 1,
+        "dynamodb.PutItem": 1,
+    }
     unchanged = {"instanceids": demo.fleet["web"], "mode": "delete", "ttl": "60"}
     assert client.get("/control/instances/unstartable", params=unchanged).status_code == 200
-    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 2}, "nothing changed: no write"
+    assert counter.take() == {**fleet_calls, "dynamodb.GetItem": 1}, "nothing changed: no write"

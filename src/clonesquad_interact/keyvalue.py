@@ -203,6 +203,17 @@ def import_document(
     seen = table.scan()
     absent = [key for key in seen if key not in values]
     _check_fits(len(values) + len(absent), _size(values), restore=True, absent=len(absent))
+    # an item that already holds the value and expires is left as it is, as CloneSquad
+    # leaves it: restoring a backup does not make a temporary value permanent
+    puts = {
+        key: value
+        for key, value in puts.items()
+        if not (
+            (item := seen.get(key)) is not None
+            and item.value == value
+            and item.expiration_time is not None
+        )
+    }
     table.transact(puts, deletes + absent, seen=seen, version=version)
     return ImportResult(processed=count, deleted_absent=len(absent))
 
