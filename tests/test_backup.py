@@ -85,7 +85,7 @@ def test_backup_writes_every_object_in_clonesquads_layout(
     assert discovery["Subfleets"] == []
     assert dict(calls) == {
         "sts.GetCallerIdentity": 1,
-        "dynamodb.GetItem": 1,  # ssm.enable
+        "dynamodb.BatchGetItem": 1,  # the configuration key ssm.enable
         "dynamodb.Scan": 2,  # the Configuration and Scheduler tables
         "ec2.DescribeInstances": 1,
         "ec2.DescribeVolumes": 1,
