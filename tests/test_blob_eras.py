@@ -422,9 +422,9 @@ def test_aws_calls_of_fleet_metadata_and_metric_cache(demo: Demo, dispatcher: Di
     assert client.get("/fleet/metadata").headers[SOURCE] == "precomputed"
     assert counter.take() == {"dynamodb.GetItem": 2}, "cache index, precomputed blob"
     assert client.get("/metadata", identity=instance_identity(demo.fleet["web"])).ok
-    # cache index, blob, metadata.instance_role_names, interact.answer_shapes, and the
-    # instance's scaling state
-    assert counter.take() == {"dynamodb.GetItem": 5}
+    # GetItem: cache index, blob and the instance's scaling state; BatchGetItem: the
+    # configuration keys metadata.instance_role_names and interact.answer_shapes
+    assert counter.take() == {"dynamodb.GetItem": 3, "dynamodb.BatchGetItem": 2}
     put_state(demo, "cloudwatch.metrics.cache", clonesquad_encoding([]), ttl=86400)
     assert client.get("/cloudwatch/metriccache").headers[SOURCE] == "precomputed"
     assert counter.take() == {"dynamodb.GetItem": 1}, "cloudwatch.metrics.cache (never cached)"
