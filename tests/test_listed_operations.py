@@ -93,8 +93,8 @@ DEMO_CALLS = {
     "fleet/metadata": ["fleet/metadata"],
     "backup": ["backup"],
     "control/reschedulenow?delay=5": ["control/reschedulenow?delay=5"],
-    "control/instances/unstoppable?instanceids=all&mode=add&ttl=minutes=10": [
-        "control/instances/unstoppable?instanceids=all&mode=add&ttl=minutes=10"
+    "control/instances/unstoppable?instanceids=all&mode=add&ttl=600": [
+        "control/instances/unstoppable?instanceids=all&mode=add&ttl=600"
     ],
     "control/instances/unstartable": ["control/instances/unstartable"],
     "cloudwatch/metriccache": ["cloudwatch/metriccache"],
@@ -121,7 +121,7 @@ def test_invoke_embedded_runs_each(
     code = main(["invoke", "--embedded", *argv])
     out, err = capsys.readouterr()
     assert code == 0, err + out
-    if argv[0] == "control/instances/unstoppable?instanceids=all&mode=add&ttl=minutes=10":
+    if argv[0] == "control/instances/unstoppable?instanceids=all&mode=add&ttl=600":
         added = json.loads(out)
         assert added
         assert all(entry["InstanceId"].startswith("i-") for entry in added)

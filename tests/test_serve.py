@@ -67,7 +67,9 @@ def test_the_banner_says_where_everything_is(server):
     assert server.queue_url.startswith(server.aws)
     assert demo.OPERATOR_ACCESS_KEY in server.banner
     assert "awscurl --service execute-api" in server.banner
-    assert f"aws sqs send-message --queue-url {server.queue_url}" in server.banner
+    # the AWS CLI v1 takes SQS's endpoint from its command line only (see test_serve_banner)
+    send = f"aws sqs send-message --endpoint-url {server.aws} --queue-url {server.queue_url}"
+    assert send in server.banner
     assert "Debug reports (debug/publishreportnow) and other files land under " in server.banner
     assert "s3://clonesquad-demo-logging/reports/demo/" in server.banner
     # no EventBridge here: serve fires the Scheduler entries' rules and says so

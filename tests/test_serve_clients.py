@@ -196,3 +196,13 @@ def test_the_aws_cli_sends_a_message_the_consumer_serves(server):
     while _is_held(server, date):
         assert time.monotonic() < deadline, "the message was not served"
         time.sleep(0.2)
+
+
+def test_awscurl_given_encoded_values_is_refused_as_api_gateway_refuses_it(server):
+    # awscurl encodes each value for its signature itself: given '%3A', it signs '%253A',
+    # where API Gateway (each value decoded, then encoded) computes '%3A'.
+    date = _held_event(server, "2026-12-01 19:13:42.471382+00:00 awscurl encoded")
+    url = server.url("notify/ackevent?Events=" + quote(date, safe=""))
+    done = _awscurl(server, "-X", "POST", url)
+    assert "signature we calculated does not match" in done.stdout
+    assert _is_held(server, date)

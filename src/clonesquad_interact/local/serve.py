@@ -242,8 +242,16 @@ def _reports(backend: Backend) -> list[str]:
     if not logging_path or not group:
         return ["Debug reports: none (no LoggingS3Path)."]
     where = f"{logging_path}{group}/"
+    ask = []
+    if backend.queue_url:
+        message = shlex.quote('{"OpType": "debug/publishreportnow"}')
+        ask = [
+            f"  {_send_message(backend)} --queue-url {backend.queue_url} --message-body {message}"
+        ]
     return [
-        f"Debug reports (debug/publishreportnow) and other files land under {where}:",
+        f"Debug reports (debug/publishreportnow) and other files land under {where}: "
+        "ask for one (the message's MessageId names it), list them, read one:",
+        *ask,
         f"  aws s3 ls {where}",
         f"  aws s3 cp {where}debug-report-<message id>.json.gz - | gunzip | python3 -m json.tool",
         *_backups(backend),
@@ -281,6 +289,18 @@ def _backups(backend: Backend) -> list[str]:
     return [f"Backups (backup) land under {path}:", f"  aws s3 ls --recursive {path}"]
 
 
+def _send_message(backend: Backend) -> str:
+    """The AWS CLI's ``sqs send-message``, sent where the queue is.
+
+    AWS CLI v1 sends SQS calls in some regions (``eu-west-3`` among them) to a fixed
+    AWS host unless ``--endpoint-url`` is on its command line, ``AWS_ENDPOINT_URL``
+    notwithstanding: the endpoint is given there.
+    """
+    if backend.endpoint_url:
+        return f"aws sqs send-message --endpoint-url {backend.endpoint_url}"
+    return "aws sqs send-message"
+
+
 def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
     """Commands to paste (after the banner's ``export`` line)."""
     curl = "awscurl --service execute-api"
@@ -307,7 +327,7 @@ def example_commands(backend: Backend, api: str, routes: set[str]) -> list[str]:
         events = backend.demo.events[:1] if backend.demo is not None else ("<EventDate>",)
         message = '{"OpType": "notify/ackevent", "Events": ' + _json_list(events) + "}"
         commands.append(
-            f"aws sqs send-message --queue-url {backend.queue_url} "
+            f"{_send_message(backend)} --queue-url {backend.queue_url} "
             f"--message-body {shlex.quote(message)}"
         )
     commands.append(f"{PROG} precompute")
@@ -328,7 +348,7 @@ def _control_commands(curl: str, api: str, routes: set[str]) -> list[str]:
     if "control/reschedulenow" in routes:
         commands.append(f"{curl} {shlex.quote(api + 'control/reschedulenow?delay=5')}")
     if "control/instances/(?P<list>unstoppable|unstartable)" in routes:
-        path = "control/instances/unstoppable?instanceids=all&mode=add&ttl=minutes=10"
+        path = "control/instances/unstoppable?instanceids=all&mode=add&ttl=600"
         commands.append(f"{curl} {shlex.quote(api + path)}")
         commands.append(f"{curl} {api}control/instances/unstartable")
     if "cloudwatch/metriccache" in routes:
