@@ -315,3 +315,32 @@ def test_a_backup_cron_with_commas_still_runs_the_backup(
     assert [a["action"] for a in done["rules"][0]["actions"]] == ["interact:backup"]
     assert done["outcome"] == "done"
     assert backed_up(aws_clients, bucket)
+
+
+def test_a_localcron_entry_of_a_deployment_in_another_zone(
+    deployment: dict[str, str],
+    aws_clients: AWS,
+    scheduler: RawTable,
+    configuration: RawTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TimeZone", "Europe/Paris")
+    value = "localcron(0 12 * * ? *),app.disable=1"
+    scheduler.put_item(Item={"Key": "local-noon", "Value": value})
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    paris = rule_name("test", "local-noon", value, ZoneInfo("Europe/Paris"), datetime.now(UTC))
+    assert paris != rule_of("local-noon", value)  # the zone is part of the rule's name
+    assert dispatcher.handle(event_of(rule_of("local-noon", value)))["outcome"] == "no entry"
+    assert dispatcher.handle(event_of(paris))["outcome"] == "done"
+    assert configuration.content() == {"app.disable": "1"}
+
+
+def test_an_interact_path_written_for_clonesquad_runs_as_clonesquad_reads_it(
+    deployed: Dispatcher, deployment: dict[str, str], aws_clients: AWS, scheduler: RawTable
+) -> None:
+    # Written by the original's API, which checks nothing; it folds the case.
+    value = "rate(5 minutes),interact:/Control//RescheduleNow?delay=5"
+    scheduler.put_item(Item={"Key": "legacy", "Value": value})
+    done = deployed.handle(event_of(rule_of("legacy", value)))
+    assert done["outcome"] == "done"
+    assert done["rules"][0]["actions"][0]["answer"].endswith("Reschedule in 5 second(s)...")

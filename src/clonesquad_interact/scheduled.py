@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import structlog
 
@@ -324,7 +325,7 @@ def _run(
         if action.kind == "call":
             response = runner.dispatch(
                 Request(
-                    op=action.target,
+                    op=_operation_name(runner.deployment, action.target),
                     interface=Interface.DIRECT,
                     method="GET",
                     params=freeze(dict(action.params or {})),
@@ -373,6 +374,18 @@ def _run(
     else:
         logger.error("scheduled.action", **fields)
         outcome.failed.append(f"{action.text}: {answer}")
+
+
+def _operation_name(deployment: Deployment, path: str) -> str:
+    """The operation an ``interact:<path>`` runs: ``path`` when an operation has that
+    name; else ``path`` as CloneSquad reads it (lower case, empty segments dropped,
+    percent-decoded), so that an entry written for CloneSquad (``interact:Backup``)
+    runs here too."""
+    for operation in deployment.operations:
+        route = operation.route
+        if route == path if isinstance(route, str) else route.fullmatch(path):
+            return path
+    return unquote("/".join(part for part in path.lower().split("/") if part))
 
 
 def _write(deployment: Deployment, action: Action, ttl: float | None) -> int:
