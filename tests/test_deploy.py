@@ -302,3 +302,15 @@ def test_the_interact_function_writes_only_its_two_state_items(resources):
     assert sorted(write["Action"]) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
     keys = write["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
     assert sorted(keys) == ["ec2.control.state", "main.last_call_date"]
+
+
+def test_the_interact_functions_opt_in_checks_are_parameters(template, resources):
+    variables = resources["InteractFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables == {
+        "CLONESQUAD_INTERACT_ACCESS_POLICY": {"Ref": "AccessPolicy"},
+        "CLONESQUAD_INTERACT_SQS_SENDERS": {"Ref": "SqsSenders"},
+        "CLONESQUAD_INTERACT_LENIENT_NAMES": {"Ref": "LenientNames"},
+    }
+    parameters = template["Parameters"]
+    assert parameters["AccessPolicy"]["Default"] == parameters["SqsSenders"]["Default"] == ""
+    assert parameters["LenientNames"]["Default"] == "false", "strict names by default"
