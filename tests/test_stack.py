@@ -368,10 +368,21 @@ def recording(dispatcher: Dispatcher) -> Iterator[list[tuple[str, str, dict[str,
             client.meta.events.unregister("before-parameter-build", unique_id="stack-calls")
 
 
+def _leading_key(write: dict[str, Any]) -> str | None:
+    """The hash key value of an item-level DynamoDB call (``dynamodb:LeadingKeys``)."""
+    key = write.get("Key") or {
+        name: value for name, value in write.get("Item", {}).items() if name in ("Key", "EventDate")
+    }
+    if len(key) != 1:
+        return None
+    ((_, value),) = key.items()
+    return str(value["S"])
+
+
 def _needs(
     aws_clients: AWS, service: str, operation: str, params: dict[str, Any]
-) -> Iterator[tuple[str, str]]:
-    """The IAM actions and resource ARNs one call is authorized on."""
+) -> Iterator[tuple[str, str, str | None]]:
+    """The IAM actions, resource ARNs and leading keys one call is authorized on."""
     region, account = aws_clients.region, "123456789012"
 
     def table(name: str) -> str:
@@ -381,31 +392,41 @@ def _needs(
         for item in params["TransactItems"]:
             ((kind, write),) = item.items()
             action = "ConditionCheckItem" if kind == "ConditionCheck" else f"{kind}Item"
-            yield f"dynamodb:{action}", table(write["TableName"])
+            yield f"dynamodb:{action}", table(write["TableName"]), _leading_key(write)
     elif service == "dynamodb" and operation in ("BatchGetItem", "BatchWriteItem"):
         for name in params["RequestItems"]:
-            yield f"dynamodb:{operation}", table(name)
+            yield f"dynamodb:{operation}", table(name), None
     elif service == "dynamodb":
-        yield f"dynamodb:{operation}", table(params["TableName"])
+        yield f"dynamodb:{operation}", table(params["TableName"]), _leading_key(params)
     elif service == "sqs":
         # a batch call is authorized as its single-message action
         operation = operation.removesuffix("Batch")
         yield (
             f"sqs:{operation}",
             f"arn:aws:sqs:{region}:{account}:{params['QueueUrl'].rsplit('/', 1)[1]}",
+            None,
         )
     elif service == "s3":
-        yield f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}"
+        yield f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}/{params.get('Key', '')}", None
     else:
-        yield f"{service}:{operation}", "*"
+        yield f"{service}:{operation}", "*", None
 
 
-def _granted(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+def _granted(statements: list[dict[str, Any]], action: str, resource: str, key: str | None) -> bool:
+    """Whether a statement allows it: the action, the resource ARN, and a condition on
+    ``dynamodb:LeadingKeys`` (any other condition grants nothing here)."""
     for statement in statements:
         actions = statement["Action"]
         resources = statement.get("Resource", [])
         if statement["Effect"] != "Allow":
             continue
+        condition = statement.get("Condition")
+        if condition is not None:
+            keys = condition.get("ForAllValues:StringEquals", {}).get("dynamodb:LeadingKeys")
+            if set(condition) != {"ForAllValues:StringEquals"} or keys is None:
+                continue
+            if key not in (keys if isinstance(keys, list) else [keys]):
+                continue
         if action not in (actions if isinstance(actions, list) else [actions]):
             continue
         for pattern in resources if isinstance(resources, list) else [resources]:
@@ -513,6 +534,13 @@ def test_requests_are_served_against_the_stacks_resources(stack, aws_clients, mo
         "dynamodb:PutItem",
         "s3:PutObject",
         "sqs:DeleteMessage",
-    } <= {action for action, _ in needed}
+    } <= {action for action, _, _ in needed}
+    # the State table's control items, written under the statement's LeadingKeys condition
+    assert (
+        "dynamodb:PutItem",
+        f"arn:aws:dynamodb:{aws_clients.region}:123456789012:table/"
+        f"{stack.environment['StateTable']}",
+        "ec2.control.state",
+    ) in needed
     denied = sorted(need for need in needed if not _granted(statements, *need))
     assert denied == []
