@@ -392,13 +392,12 @@ def _write(deployment: Deployment, action: Action, ttl: float | None) -> int:
     """Write a configuration action to the Configuration table, checked against its key."""
     configuration = deployment.configuration
     key = action.target
-    bare = re.sub(r"^\[[^\]]+\]", "", key)
     write_key(
         configuration.table,
         key,
         action.value,
         ttl=None if ttl is None else str(ttl),
-        registration=configuration.keys.get(bare),
+        registration=configuration.registration_for(key),
     )
     return 200
 

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .configuration import ConfigurationKey, parse_duration, to_text
+from .configuration import ConfigurationKey, base_key, parse_duration, to_text
 from .keyvalue import MAX_TTL, check_value_of
 from .metastrings import parse_meta_string
 
@@ -373,8 +373,7 @@ def entry_problem(
                 )
             continue
         key = action.target
-        bare = re.sub(r"^\[[^\]]+\]", "", key)
-        registration = keys.get(bare)
+        registration = keys.get(base_key(key))
         text = to_text(action.value, registration.format if registration else None)
         problem = check_value_of(key, text, registration)
         if problem is not None:
