@@ -48,6 +48,7 @@ from clonesquad_interact import (
     ServiceUnavailable,
     hookimpl,
 )
+from clonesquad_interact.configuration import nest_parameter_sets
 
 from .debug import PERMANENT_S3_ERRORS, PERMANENT_S3_STATUSES
 from .instances import GONE, GROUP_TAG, SUBFLEET_TAG
@@ -90,16 +91,8 @@ def _location(deployment: Deployment) -> tuple[str, str]:
 
 def _table_dict(deployment: Deployment, setting: str) -> dict[str, Any]:
     """A KV table as ``{key: value}``, parameter-set items ``[set]key`` nested."""
-    document: dict[str, Any] = {}
-    for key, item in sorted(deployment.table(setting).scan().items()):
-        if key.startswith("[") and "]" in key[1:]:
-            name, _, sub = key[1:].partition("]")
-            nested = document.setdefault(name, {})
-            if isinstance(nested, dict):
-                nested[sub] = item.value
-        else:
-            document[key] = item.value
-    return document
+    items = deployment.table(setting).scan()
+    return nest_parameter_sets({key: item.value for key, item in items.items()})
 
 
 def _lines(records: list[Any]) -> str:

@@ -16,7 +16,7 @@ from importlib.resources import files
 from typing import Any
 
 from clonesquad_interact import Body, Deployment, NotFound, Operation, Request, Response, hookimpl
-from clonesquad_interact.configuration import parameter_set_item
+from clonesquad_interact.configuration import nest_parameter_sets
 from clonesquad_interact.errors import PayloadTooLarge
 from clonesquad_interact.formats import dump as write_document
 from clonesquad_interact.keyvalue import import_params, write_key
@@ -83,7 +83,7 @@ def dump(request: Request) -> dict[str, Any] | Response:
         items = configuration.table.scan()
         names = sorted(name for name in items if name.startswith(prefix))
         page, following = _page(names, params)
-        body: dict[str, Any] = _nested({name: items[name].value for name in page})
+        body: dict[str, Any] = nest_parameter_sets({name: items[name].value for name in page})
     else:
         entries = configuration.entries(unstable=bool(params.get("unstable")), prefix=prefix)
         page, following = _page(list(entries), params)
@@ -115,22 +115,6 @@ def _next_query(params: Mapping[str, Any], after: str) -> str:
     }
     query["after"] = after
     return urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
-
-
-def _nested(values: Mapping[str, str]) -> dict[str, Any]:
-    """The table's items as CloneSquad's documents hold them: ``[<set>]<key>`` items
-    under their set. A set whose name is also a plain key stays as flat items."""
-    plain = {name: value for name, value in values.items() if parameter_set_item(name) is None}
-    nested: dict[str, Any] = dict(plain)
-    for name, value in values.items():
-        member = parameter_set_item(name)
-        if member is None:
-            continue
-        if member[0] in plain:
-            nested[name] = value
-        else:
-            nested.setdefault(member[0], {})[member[1]] = value
-    return dict(sorted(nested.items()))
 
 
 def _check_size(body: Mapping[str, Any], fmt: str, count: int, *, paged: bool) -> None:

@@ -469,3 +469,17 @@ def test_a_restore_leaves_an_expiring_item_that_holds_the_value_as_it_is(
     assert changed is not None
     assert changed["Value"] == "0"
     assert "ExpirationTime" not in changed
+
+
+def test_a_set_named_as_a_plain_key_is_dumped_raw_as_flat_items(
+    client: InteractClient, table: RawTable
+) -> None:
+    # CloneSquad's own reader fails on such a table; its raw dump here restores it whole
+    table.put_item(Item={"Key": "night", "Value": "plain"})
+    table.put_item(Item={"Key": f"[night]{KEY}", "Value": "1"})
+    table.put_item(Item={"Key": f"[day]{KEY}", "Value": "2"})
+    raw = client.get("configuration", {"raw": "true"}).json()
+    assert raw == {"[night]" + KEY: "1", "day": {KEY: "2"}, "night": "plain"}
+    before = table.content()
+    assert client.post("configuration", json.dumps(raw), {"restore": "true"}).status_code == 200
+    assert table.content() == before

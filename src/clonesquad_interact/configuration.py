@@ -19,6 +19,7 @@ __all__ = [
     "ConfigurationKey",
     "base_key",
     "check_value",
+    "nest_parameter_sets",
     "parameter_set_item",
     "parse_duration",
     "to_text",
@@ -35,6 +36,23 @@ def parameter_set_item(name: str) -> tuple[str, str] | None:
     ``None`` for any other name (``[]x`` is not one: a set name has a character)."""
     match = _SET_ITEM.fullmatch(name)
     return (match[1], match[2]) if match else None
+
+
+def nest_parameter_sets(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A table's items as CloneSquad's documents hold them, sorted: ``[<set>]<key>``
+    items under their set. A set whose name is also a plain key stays as flat
+    ``[<set>]<key>`` items (which an import reads back as the same items)."""
+    plain = {name: value for name, value in values.items() if parameter_set_item(name) is None}
+    nested: dict[str, Any] = dict(plain)
+    for name, value in values.items():
+        member = parameter_set_item(name)
+        if member is None:
+            continue
+        if member[0] in plain:
+            nested[name] = value
+        else:
+            nested.setdefault(member[0], {})[member[1]] = value
+    return {name: nested[name] for name in sorted(nested)}
 
 
 def base_key(name: str) -> str:
