@@ -13,7 +13,12 @@ from structlog.testing import capture_logs
 
 from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher
-from clonesquad_interact.testing import InteractClient, apigw_rest_event, sqs_record
+from clonesquad_interact.testing import (
+    InteractClient,
+    apigw_http_event,
+    apigw_rest_event,
+    sqs_record,
+)
 
 LONG_KEY = "k" * 2049
 OPS = ["configuration", "scheduler"]
@@ -104,12 +109,103 @@ def test_a_huge_unknown_name_is_quoted_short_in_the_404(client: InteractClient) 
     assert len(answer.text) < 2_000
 
 
-def test_a_lone_surrogate_in_an_operation_name_is_an_answer_that_can_be_sent(
+def test_a_lone_surrogate_in_an_operation_name_is_a_400_that_can_be_sent(
     client: InteractClient,
 ) -> None:
     answer = client.get("no\udc00such")
     sendable(answer.raw)
-    assert answer.status_code == 404
+    assert answer.status_code == 400
+    assert "operation name (path)" in answer.json()["error"]["message"]
+
+
+def _rest(**fields: Any) -> dict[str, Any]:
+    event = apigw_rest_event("GET", "configuration/app.disable")
+    for name, value in fields.items():
+        event[name] = {**(event.get(name) or {}), **value} if isinstance(value, dict) else value
+    return event
+
+
+def _http(**fields: Any) -> dict[str, Any]:
+    event = apigw_http_event("GET", "configuration/app.disable")
+    for name, value in fields.items():
+        event[name] = {**(event.get(name) or {}), **value} if isinstance(value, dict) else value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "where", "named"),
+    [
+        (_rest(queryStringParameters={"format": "js\udc80on"}), "params.format", "'format'"),
+        (_rest(queryStringParameters={"fo\udc80": "json"}), "params", "'fo\\udc80'"),
+        (
+            _rest(multiValueQueryStringParameters={"format": ["json", "x\ud800"]}),
+            "params.format[1]",
+            "'format'",
+        ),
+        (_rest(headers={"X-Trace": "a\udfffb"}), "headers.X-Trace", "'X-Trace'"),
+        (_rest(headers={"X-\udc00": "1"}), "headers", "'X-\\udc00'"),
+        (_rest(pathParameters={"proxy": "configuration/a\udc80"}), "path", "path"),
+        (
+            _http(rawQueryString="format=yaml", headers={"accept": "\ud800"}),
+            "headers.accept",
+            "'accept'",
+        ),
+        (_http(rawPath="/v1/configuration/\udc80", pathParameters=None), "path", "path"),
+        (
+            _rest(body='{"ttl": "\udc80"}'),
+            "body",
+            "the body",
+        ),
+    ],
+    ids=[
+        "query-value",
+        "query-name",
+        "repeated-query-value",
+        "header-value",
+        "header-name",
+        "path",
+        "http-api-header",
+        "http-api-path",
+        "raw-body",
+    ],
+)
+def test_text_utf8_cannot_encode_is_a_400_naming_the_field(
+    lenient: Dispatcher, event: dict[str, Any], where: str, named: str
+) -> None:
+    answer = lenient.handle(event, None)
+    sendable(answer)
+    assert answer["statusCode"] == 400, answer
+    error = json.loads(answer["body"])["error"]
+    assert named in error["message"]
+    assert "lone surrogate" in error["message"]
+    assert [d["where"] for d in error["details"]] == [where]
+
+
+def test_an_sqs_message_holding_text_utf8_cannot_encode_fails_for_good(
+    lenient: Dispatcher, deployment: dict[str, str], aws_clients: AWS
+) -> None:
+    events = RawTable(aws_clients.client("dynamodb"), deployment["EventTable"], "EventDate")
+    events.put_item(Item={"EventDate": "2020-11-20 14:52:01", "EventType": "x"})
+    record = sqs_record(
+        '{"OpType": "notify/ackevent", "Events": ["2020-11-20 14:52:01", "\\udc80"]}'
+    )
+    with capture_logs() as logs:
+        answer = lenient.handle({"Records": [record]}, None)
+    assert answer == {"batchItemFailures": []}  # not sent back to be retried
+    (line,) = [line for line in logs if line["event"] == "sqs.record"]
+    assert line["outcome"] == "failed"
+    assert "the SQS message's field 'Events'" in line["error"]
+    assert len(events.items()) == 1
+
+
+def test_direct_params_holding_text_utf8_cannot_encode_are_a_400(lenient: Dispatcher) -> None:
+    answer = lenient.handle(
+        {"OpType": "configuration", "Params": {"format": "yaml", "x": {"y": ["\udc80"]}}}, None
+    )
+    sendable(answer)
+    assert answer["statusCode"] == 400
+    assert "Params 'x'" in answer["body"]["error"]["message"]
+    assert answer["body"]["error"]["details"][0]["where"] == "params.x.y[0]"
 
 
 @pytest.mark.parametrize("source", [["aws:sqs"], {"a": 1}, 7, None])

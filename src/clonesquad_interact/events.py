@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
-from .errors import BadRequest, excerpt
+from .errors import BadRequest, excerpt, unencodable
 from .formats import parse_json
 from .request import Interface, Request, freeze, new_request_id
 
@@ -125,6 +125,7 @@ def from_apigw_rest(event: Mapping[str, Any]) -> Request:
         params = _single_params(event.get("queryStringParameters"), "queryStringParameters")
     identity = context.get("identity") if context else None
     request_id = context.get("requestId") if context else None
+    _check_text(op, params, event.get("headers"))
     return Request(
         op=op,
         interface=Interface.APIGW,
@@ -173,6 +174,7 @@ def from_apigw_http(event: Mapping[str, Any]) -> Request:
         "sourceIp": http.get("sourceIp"),
         "userAgent": http.get("userAgent"),
     }
+    _check_text(op, params, event.get("headers"))
     return Request(
         op=op,
         interface=Interface.APIGW,
@@ -213,6 +215,7 @@ def from_sqs_record(record: Any) -> Request:
             'the SQS message has no "OpType" string naming the operation to run '
             f"(fields found: {', '.join(sorted(message)) or 'none'})"
         )
+    _check_text(op, message, None, fields="the SQS message's field")
     attributes = record.get("attributes")
     sender = attributes.get("SenderId") if _is_mapping(attributes) else None
     identity = {
@@ -250,6 +253,9 @@ def from_direct_event(event: Mapping[str, Any]) -> Request:
         raise BadRequest(f"Params must be an object of parameters, not {_describe(params)}")
     if body is not None and not isinstance(body, str):
         raise BadRequest(f"Body must be text, not {_describe(body)}")
+    _check_text(op, params, None, fields="Params")
+    if body is not None:
+        _check_body(body, "Body")
     return Request(
         op=op,
         interface=Interface.DIRECT,
@@ -393,6 +399,7 @@ def _body(event: Mapping[str, Any]) -> str | None:
     if not isinstance(encoded, bool):
         raise BadRequest(f"the event's isBase64Encoded must be true or false, not {encoded!r}")
     if not encoded:
+        _check_body(body, "the body")
         return body
     try:
         raw = base64.b64decode(body, validate=True)
@@ -402,6 +409,73 @@ def _body(event: Mapping[str, Any]) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the body must be UTF-8 text") from None
+
+
+# -------------------------------------------------------------------------
+# Text that UTF-8 cannot encode (a lone surrogate, which JSON's \ud800 can carry)
+# cannot be stored, logged or answered: it is refused where it arrives, by name.
+# -------------------------------------------------------------------------
+
+
+_SURROGATE = "holds a lone surrogate, which UTF-8 cannot encode"
+
+
+def _lone_surrogate(text: str) -> bool:
+    return not text.isascii() and unencodable(text)  # isascii: no scan, a flag of str
+
+
+def _refuse(field: str, where: str, text: str) -> BadRequest:
+    return BadRequest(
+        f"{field} holds text that UTF-8 cannot encode (a lone surrogate): {excerpt(text)}; "
+        "send UTF-8 text",
+        details=[{"where": where, "what": _SURROGATE}],
+    )
+
+
+def _check_value(value: Any, field: str, where: str) -> None:
+    """Refuse a JSON-like value holding text UTF-8 cannot encode, naming where it is."""
+    if type(value) is str:
+        if _lone_surrogate(value):
+            raise _refuse(field, where, value)
+    elif _is_mapping(value):
+        for name, item in value.items():
+            if isinstance(name, str) and _lone_surrogate(name):
+                raise _refuse(f"a name in {field}", where, name)
+            _check_value(item, field, f"{where}.{name}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_value(item, field, f"{where}[{index}]")
+
+
+def _check_text(
+    op: str, params: Mapping[str, Any], headers: Any, *, fields: str = "the query parameter"
+) -> None:
+    """Refuse a name, parameter or header holding text UTF-8 cannot encode.
+
+    :raises BadRequest: naming the field, its text quoted with escapes.
+    """
+    if _lone_surrogate(op):
+        raise _refuse("the operation name (path)", "path", op)
+    for name, value in params.items():
+        if _lone_surrogate(name):
+            raise _refuse(f"the name of {fields} {excerpt(name)}", "params", name)
+        _check_value(value, f"{fields} {name!r}", f"params.{name}")
+    if type(headers) is dict or _is_mapping(headers):
+        for name, value in headers.items():
+            if isinstance(name, str) and _lone_surrogate(name):
+                raise _refuse(f"the name of the header {excerpt(name)}", "headers", name)
+            if isinstance(value, str) and _lone_surrogate(value):
+                raise _refuse(f"the header {name!r}", f"headers.{name}", value)
+
+
+def _check_body(body: str, field: str) -> None:
+    if _lone_surrogate(body):
+        position = next(i for i, c in enumerate(body) if "\ud800" <= c <= "\udfff")
+        raise BadRequest(
+            f"{field} holds text that UTF-8 cannot encode (a lone surrogate, character "
+            f"{position + 1}); send UTF-8 text",
+            details=[{"where": "body", "what": _SURROGATE}],
+        )
 
 
 def event_request_id(event: Any) -> str:
