@@ -5,6 +5,10 @@ the configuration dump, the Scheduler table, the State table, the managed
 instances and the recent events. Each section is gathered on its own: one that
 fails is named under ``errors`` and the others are still written.
 
+A section that cannot be gathered is named under ``errors`` with why, in words the
+answer may carry (AWS's classification: throttled, unavailable, refused); the
+exception itself is under ``error_details``, in the report only, and in the log.
+
 The object is ``<LoggingS3Path><GroupName>/debug-report-<request id>.json.gz``; an
 SQS message delivered twice writes the same object twice (the operation is
 idempotent).
@@ -33,6 +37,8 @@ from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
+import structlog
+
 from clonesquad_interact import (
     Deployment,
     InteractError,
@@ -43,9 +49,12 @@ from clonesquad_interact import (
     __version__,
     hookimpl,
 )
+from clonesquad_interact.errors import from_aws
 from clonesquad_interact.precomputed import state_table
 
 from .instances import describe_fleet
+
+logger = structlog.get_logger(__name__)
 
 #: S3 error codes that retrying cannot fix.
 PERMANENT_S3_ERRORS = frozenset(
@@ -125,6 +134,17 @@ def publish_report(request: Request) -> dict[str, Any]:
     return {"report": f"s3://{bucket}/{key}", "errors": report["errors"]}
 
 
+def _problem(exc: Exception) -> str:
+    """Why a section could not be gathered, in words an answer may hold (never AWS's
+    message text: the report's ``error_details`` and the log have it)."""
+    if isinstance(exc, InteractError):
+        return exc.message
+    mapped = from_aws(exc)
+    if mapped is not None:
+        return mapped.message
+    return f"it could not be gathered ({type(exc).__name__}); the log has the details"
+
+
 def _logging_location(deployment: Deployment) -> tuple[str, str]:
     """The bucket and key prefix of ``LoggingS3Path``."""
     path = deployment.settings.get("LoggingS3Path")
@@ -163,13 +183,16 @@ def gather(deployment: Deployment, request_id: str) -> dict[str, Any]:
         "discovery": deployment.settings.discovery(),
     }
     errors: dict[str, str] = {}
+    details: dict[str, str] = {}
     for name, section in sections.items():
         try:
             report[name] = section(deployment)
         except Exception as exc:
-            message = exc.message if isinstance(exc, InteractError) else repr(exc)
-            errors[name] = message
+            logger.warning("debug report section not gathered", section=name, exc_info=exc)
+            errors[name] = _problem(exc)
+            details[name] = repr(exc)
     report["errors"] = errors
+    report["error_details"] = details
     return report
 
 

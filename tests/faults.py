@@ -42,17 +42,33 @@ SERVICE_UNAVAILABLE = Fault(503, "ServiceUnavailable")
 ACCESS_DENIED = Fault(400, "AccessDeniedException")
 VALIDATION = Fault(400, "ValidationException")
 FAULTS = (THROTTLING, THROUGHPUT, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE, ACCESS_DENIED)
+#: EC2's throttling (its query protocol answers 503).
+EC2_THROTTLING = Fault(503, "RequestLimitExceeded")
 
 MESSAGE = "secret AWS message text that must never reach a caller"
 
 
-def _response(fault: Fault, request: Any) -> AWSResponse:
-    body = json.dumps(
-        {"__type": f"com.amazonaws.dynamodb.v20120810#{fault.code}", "message": MESSAGE}
-    ).encode()
+def _response(fault: Fault, request: Any, protocol: str) -> AWSResponse:
+    """The error answer as the service's protocol writes it."""
     headers = HTTPHeaders()
-    headers["x-amzn-ErrorType"] = fault.code
-    headers["Content-Type"] = "application/x-amz-json-1.0"
+    if protocol == "ec2":
+        body = (
+            f"<Response><Errors><Error><Code>{fault.code}</Code><Message>{MESSAGE}</Message>"
+            "</Error></Errors><RequestID>fault</RequestID></Response>"
+        ).encode()
+        headers["Content-Type"] = "text/xml"
+    elif protocol in ("query", "rest-xml"):
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code>"
+            f"<Message>{MESSAGE}</Message></Error><RequestId>fault</RequestId></ErrorResponse>"
+        ).encode()
+        headers["Content-Type"] = "text/xml"
+    else:
+        body = json.dumps(
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{fault.code}", "message": MESSAGE}
+        ).encode()
+        headers["x-amzn-ErrorType"] = fault.code
+        headers["Content-Type"] = "application/x-amz-json-1.0"
     return AWSResponse(request.url, fault.status, headers, _Raw(body))
 
 
@@ -68,6 +84,7 @@ def injected(
     0, when ``when(n)``); yields the list of calls made, faulty or not."""
     made: list[str] = []
     urls: dict[int, str] = {}
+    protocol = client.meta.service_model.protocol
 
     def send(request: Any, **kwargs: Any) -> AWSResponse | None:
         name = kwargs.get("event_name", "").rsplit(".", 1)[-1]
@@ -79,7 +96,7 @@ def injected(
             return None
         # Every before-send handler runs: moto's must not see the call it did not get.
         request.url = "https://fault.invalid/"
-        return _response(fault, request)
+        return _response(fault, request, protocol)
 
     client.meta.events.register_first("before-send", send, unique_id="inject-fault")
     try:

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from structlog.testing import capture_logs
 
+import faults
 from clonesquad_interact import Dispatcher
 from clonesquad_interact.testing import InteractClient, sqs_record
 from demo_fleet import CallCounter, launch_managed, refusing
@@ -153,3 +154,28 @@ def test_s3_throttling_sends_the_message_back_to_the_queue(client: InteractClien
 
 def test_the_report_is_no_api_gateway_operation(client: InteractClient) -> None:
     assert client.get("/debug/publishreportnow").status_code == 405
+
+
+def test_a_direct_report_while_ec2_throttles_answers_without_aws_text(
+    deployment: dict[str, str], instance_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.retries.standard import ExponentialBackoff
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=False)
+    ec2 = dispatcher.aws.client("ec2")
+    event = {"OpType": "debug/publishreportnow", "Method": "POST"}
+    calls = {"DescribeInstances", "DescribeInstanceStatus", "DescribeAvailabilityZones"}
+    with faults.injected(ec2, calls, faults.EC2_THROTTLING) as made:
+        answer = dispatcher.handle(event, None)
+    assert len(made) == 3  # one call, botocore's two retries: then it gave up
+    assert answer["statusCode"] == 200, answer
+    assert faults.MESSAGE not in json.dumps(answer)
+    assert "Traceback" not in json.dumps(answer)
+    errors = answer["body"]["errors"]
+    assert list(errors) == ["instances"]
+    assert "throttling" in errors["instances"]
+    assert "RequestLimitExceeded" in errors["instances"]
+    (report,) = reports().values()
+    assert report["errors"] == errors
+    assert "RequestLimitExceeded" in report["error_details"]["instances"]

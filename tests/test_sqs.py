@@ -8,6 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 from structlog.testing import capture_logs
 
+import faults
 from clonesquad_interact import Forbidden, Request, ServiceUnavailable, hookimpl
 from clonesquad_interact.testing import InteractClient, sqs_record
 
@@ -245,3 +246,68 @@ def test_a_bug_in_an_operation_is_an_error_line_with_its_traceback(client: Inter
     assert entry["log_level"] == "error"
     assert isinstance(entry["exc_info"], RuntimeError)
     assert entry["operation"] == "bug"
+
+
+# -------------------------------------------------------------------------
+# AWS faults met by a message, injected into the real DynamoDB client
+# -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def acknowledging(deployment: dict[str, str], aws_clients: Any) -> Any:
+    """A dispatcher on moto with an event held in the EventLog table."""
+    from aws_calls import RawTable
+    from clonesquad_interact import Dispatcher
+
+    events = RawTable(aws_clients.client("dynamodb"), deployment["EventTable"], "EventDate")
+    events.put_item(Item={"EventDate": "2026-11-20 14:52:01", "EventType": "x"})
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=False, aws=aws_clients)
+    return dispatcher, events
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [faults.ACCESS_DENIED, faults.VALIDATION, faults.Fault(400, "AccessDenied")],
+    ids=lambda f: f.code,
+)
+def test_an_aws_call_refused_for_good_fails_the_message_for_good(
+    acknowledging: Any, fault: faults.Fault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher, events = acknowledging
+    record = sqs_record({"OpType": "notify/ackevent", "Events": ["2026-11-20 14:52:01"]})
+    dynamodb = dispatcher.aws.client("dynamodb")
+    with capture_logs() as logs, faults.injected(dynamodb, {"DeleteItem"}, fault) as made:
+        answer = dispatcher.handle({"Records": [record]}, None)
+    assert made == ["DeleteItem"]  # not retried by botocore either
+    assert answer == {"batchItemFailures": []}, "recorded as failed, not sent back to the DLQ"
+    (line,) = [line for line in logs if line["event"] == "sqs.record"]
+    assert (line["outcome"], line["status"]) == ("failed", 500)
+    assert line["record"] == record  # the whole message is kept in the log
+    assert fault.code in line["error"]
+    assert faults.MESSAGE not in line["error"]
+    assert len(events.items()) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [faults.THROTTLING, faults.INTERNAL_SERVER_ERROR, faults.SERVICE_UNAVAILABLE],
+    ids=lambda f: f.code,
+)
+def test_a_transient_aws_failure_returns_the_message(
+    acknowledging: Any, fault: faults.Fault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.retries.standard import ExponentialBackoff
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    dispatcher, events = acknowledging
+    record = sqs_record({"OpType": "notify/ackevent", "Events": ["2026-11-20 14:52:01"]})
+    dynamodb = dispatcher.aws.client("dynamodb")
+    with capture_logs() as logs, faults.injected(dynamodb, {"DeleteItem"}, fault) as made:
+        answer = dispatcher.handle({"Records": [record]}, None)
+    assert len(made) > 1  # botocore's own retries ran first
+    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    (line,) = [line for line in logs if line["event"] == "sqs.record"]
+    assert (line["outcome"], line["status"]) == ("retry", 503)
+    assert len(events.items()) == 1
+    assert dispatcher.handle({"Records": [record]}, None) == {"batchItemFailures": []}
+    assert events.items() == []

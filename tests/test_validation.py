@@ -629,3 +629,58 @@ def test_a_body_nested_too_deeply_is_a_400(
     response = documents.post("/doc", body=body, params={"format": fmt})
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_threads_sharing_a_dispatcher_share_the_validation_memory_safely() -> None:
+    # ``serve`` answers from several threads with one dispatcher: the memory of valid
+    # query strings is filled, read and emptied by all of them at once.
+    import sys
+    import threading
+    import time
+
+    from clonesquad_interact.testing import apigw_rest_event
+
+    dispatcher = build(OperationsPlugin(make_operation("typed", handler=typed, schema=PARAMS)))
+    (operation,) = [op for op in dispatcher.operations if op.name == "typed"]
+    memory = dispatcher._schema_of(operation)
+
+    class Slow(dict[Any, Any]):
+        """The memory, letting other threads run while it is iterated and updated."""
+
+        def __iter__(self) -> Any:
+            iterator = super().__iter__()
+            time.sleep(0.0005)
+            return iterator
+
+        def pop(self, *args: Any) -> Any:
+            value = super().pop(*args)
+            time.sleep(0.0005)  # between an eviction and its insertion
+            return value
+
+    memory._valid = Slow()
+    wrong: list[Any] = []
+    start = threading.Barrier(8)
+
+    def poll(thread: int) -> None:
+        start.wait()
+        for n in range(1, 151):
+            count = thread * 1000 + n % 40 * 7 + n  # repeats, and more than the memory holds
+            event = apigw_rest_event("GET", "typed", params={"count": str(count)})
+            answer = dispatcher.handle(event, None)
+            if answer["statusCode"] != 200 or json.loads(answer["body"]) != {
+                "count": ["int", count]
+            }:
+                wrong.append(answer)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can
+    try:
+        threads = [threading.Thread(target=poll, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
+    assert 0 < len(memory._valid) <= 256

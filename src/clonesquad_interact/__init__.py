@@ -10,6 +10,7 @@ from .configuration import FORMATS, ConfigurationKey, parse_duration
 from .deployment import Deployment, PluginInfo
 from .dispatcher import Dispatcher
 from .errors import (
+    AWSCallRefused,
     BadRequest,
     Forbidden,
     InteractError,
@@ -35,6 +36,7 @@ from .version import __version__
 __all__ = [
     "AWS",
     "FORMATS",
+    "AWSCallRefused",
     "BadRequest",
     "Body",
     "CachePolicy",

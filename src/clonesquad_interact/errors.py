@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 __all__ = [
+    "AWSCallRefused",
     "BadRequest",
     "Conflict",
     "Forbidden",
@@ -152,6 +153,21 @@ class InternalError(InteractError):
     kind = "InternalError"
 
 
+class AWSCallRefused(InternalError):
+    """AWS refused a call for good (access denied, a request it finds invalid, a missing
+    resource): trying again cannot succeed until the deployment is fixed.
+
+    A 500 to an API Gateway caller; an SQS message that meets it is recorded whole as
+    failed, not sent back to the queue.
+    """
+
+    kind = "AWSCallRefused"
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
 class ServiceUnavailable(InteractError):
     """The data or a service the operation needs cannot be had right now."""
 
@@ -241,7 +257,8 @@ def from_aws(exc: BaseException) -> InteractError | None:
     * throttling, a service's own 5xx (``InternalServerError``, ``ServiceUnavailable``...),
       a timeout or a service that cannot be reached: 503 with ``Retry-After``;
     * anything else (access denied, a request AWS refuses as invalid, a missing
-      resource): a permanent failure, 500, that names the service's error code only.
+      resource): a permanent failure, :class:`AWSCallRefused` (500), that names the
+      service's error code only.
 
     The answer never holds AWS's message text: the log has the exception.
     """
@@ -265,11 +282,11 @@ def from_aws(exc: BaseException) -> InteractError | None:
             )
         operation = getattr(exc, "operation_name", None) or "a call"
         if code in _DENIED_CODES:
-            return InternalError(
+            return AWSCallRefused(
                 f"the function may not make the AWS call {operation} ({code}): its role "
                 "must allow it; the log has the details"
             )
-        return InternalError(f"AWS refused the call {operation} ({code}); the log has the details")
+        return AWSCallRefused(f"AWS refused the call {operation} ({code}); the log has the details")
     if isinstance(exc, ConnectionError | HTTPClientError | ReadTimeoutError):
         return ServiceUnavailable(
             f"an AWS service could not be reached in time ({type(exc).__name__}); try again shortly"

@@ -4,8 +4,9 @@ The Lambda event source must be configured with ``ReportBatchItemFailures``: the
 answer ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` sends back
 exactly the messages worth trying again (a 5xx, throttling, an unexpected error).
 A message that can never succeed (not JSON, no ``OpType``, unknown operation,
-wrong interface, invalid parameters) is logged whole, with its message id, and
-acknowledged; so is a message refused (403: its sender is not one the queue
+wrong interface, invalid parameters, or an AWS call that AWS refuses for good:
+access denied, a request it finds invalid) is logged whole, with its message id,
+and acknowledged; so is a message refused (403: its sender is not one the queue
 accepts, or an authorization plugin denies it), which is never run. Every
 message's outcome is one ``sqs.record`` line: ``done`` with the answer
 (``Ok (1 event(s) acknowledged)``), ``retry``, ``failed`` or ``refused`` with the
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from .errors import BadRequest, excerpt
+from .errors import AWSCallRefused, BadRequest, excerpt
 from .events import from_sqs_record
 from .globs import GlobSet
 from .log import CachedLogger
@@ -103,12 +104,13 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
             return True
     op: str | None = None
     fields: dict[str, Any] = {}
+    kind: str | None
     try:
         request = from_sqs_record(record)
         op = request.op
         response, fields = dispatcher.dispatch_quietly(request)
     except BadRequest as error:
-        status, message = error.status, error.message
+        status, message, kind = error.status, error.message, error.kind
     except Exception:
         if dispatcher.raise_unexpected:
             raise
@@ -124,9 +126,11 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
             )
             record_logger.get().info("sqs.record", **fields)
             return True
-        status, message = response.status, _error_message(response)
+        status = response.status
+        message, kind = _error_of(response)
     fields.update(message_id=message_id, op=op, status=status, error=message)
-    if status >= 500 or status in (409, 429):  # 409: a concurrent writer, worth retrying
+    retryable = status >= 500 or status in (409, 429)  # 409: a concurrent writer
+    if retryable and kind not in _PERMANENT_KINDS:
         fields["outcome"] = "retry"
         if status == 500:  # an internal error (a bug: the line carries its traceback)
             record_logger.get().error("sqs.record", **fields)
@@ -144,11 +148,17 @@ def _sender_id(record: Any) -> str | None:
     return sender if isinstance(sender, str) else None
 
 
-def _error_message(response: Response) -> Any:
+#: Error types of a server-side failure that trying again cannot fix.
+_PERMANENT_KINDS = frozenset({AWSCallRefused.kind})
+
+
+def _error_of(response: Response) -> tuple[Any, str | None]:
+    """The message and the type of an error answer."""
     body = response.body
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        return body["error"].get("message")
-    return body
+        kind = body["error"].get("type")
+        return body["error"].get("message"), kind if isinstance(kind, str) else None
+    return body, None
 
 
 #: How much of an answer the ``sqs.record`` line shows.
