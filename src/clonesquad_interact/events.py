@@ -433,18 +433,38 @@ def _refuse(field: str, where: str, text: str) -> BadRequest:
 
 
 def _check_value(value: Any, field: str, where: str) -> None:
-    """Refuse a JSON-like value holding text UTF-8 cannot encode, naming where it is."""
-    if type(value) is str:
-        if _lone_surrogate(value):
-            raise _refuse(field, where, value)
-    elif _is_mapping(value):
-        for name, item in value.items():
-            if isinstance(name, str) and _lone_surrogate(name):
-                raise _refuse(f"a name in {field}", where, name)
-            _check_value(item, field, f"{where}.{name}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _check_value(item, field, f"{where}[{index}]")
+    """Refuse a JSON-like value holding text UTF-8 cannot encode, naming where it is.
+
+    Iterative, however deep the value (its depth is refused later, by freezing it);
+    the place is spelt out only for text that is refused.
+    """
+    # Each pending value with its place: (parent place, key), None for ``where``.
+    pending: list[tuple[Any, Any]] = [(value, None)]
+    while pending:
+        current, place = pending.pop()
+        if type(current) is str:
+            if _lone_surrogate(current):
+                raise _refuse(field, _spelt(where, place), current)
+        elif _is_mapping(current):
+            for name, item in current.items():
+                if isinstance(name, str) and _lone_surrogate(name):
+                    raise _refuse(f"a name in {field}", _spelt(where, place), name)
+                if type(item) is not str or not item.isascii():
+                    pending.append((item, (place, f".{name}")))
+        elif isinstance(current, list | tuple):
+            pending.extend(
+                (item, (place, f"[{index}]"))
+                for index, item in enumerate(current)
+                if type(item) is not str or not item.isascii()
+            )
+
+
+def _spelt(where: str, place: Any) -> str:
+    parts: list[str] = []
+    while place is not None:
+        place, part = place
+        parts.append(part)
+    return where + "".join(reversed(parts))
 
 
 def _check_text(
