@@ -248,15 +248,15 @@ def test_bad_parameters_of_the_fleet_operations_are_a_400_that_can_be_sent(
     assert len(answer.text) < 2_000
 
 
-def test_instance_ids_with_lone_surrogates_select_nothing_and_write_nothing(
+def test_instance_ids_with_lone_surrogates_are_a_400_and_write_nothing(
     client: InteractClient, deployment: dict[str, str], aws_clients: AWS
 ) -> None:
     state = RawTable(aws_clients.client("dynamodb"), deployment["StateTable"])
     answer = client.get(CONTROL, {"instanceids": "i-0\udc00", "mode": "add"})
     sendable(answer.raw)
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == [], "no instance has that id"
-    assert state.get("ec2.control.state") is None, "nothing changed: nothing written"
+    assert answer.status_code == 400, answer.text
+    assert "'instanceids'" in answer.json()["error"]["message"]
+    assert state.get("ec2.control.state") is None, "nothing written"
 
 
 def test_a_filter_document_too_large_is_refused_before_any_aws_call(
