@@ -349,3 +349,34 @@ def test_debug_publishreportnow_message(server):
     report = json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
     assert isinstance(report, dict)
     assert report
+
+
+# ---------------------------------------------------------------------------------------
+# Access control
+# ---------------------------------------------------------------------------------------
+
+
+def _spec_policy(principal: str) -> dict[str, Any]:
+    """The specification's policy, its placeholders those of ``serve``, with the
+    ``Principal`` that a policy inside the function needs (IAM attaches it to one)."""
+    resource = (
+        "arn:aws:execute-api:region:<account-id>:pq264fab39/v1/GET/configuration/"
+        "ec2.schedule.min_instance_count"
+    )
+    resource = resource.replace("region", "eu-west-3", 1)
+    resource = resource.replace("<account-id>", demo.ACCOUNT_ID).replace("pq264fab39", "local")
+    statement = {"Effect": "Allow", "Action": ["execute-api:Invoke"], "Resource": [resource]}
+    return {"Version": "2012-10-17", "Statement": [{**statement, "Principal": {"AWS": principal}}]}
+
+
+def test_the_policy_example_as_the_functions_access_policy(tmp_path_factory):
+    policy = tmp_path_factory.mktemp("policy") / "policy.json"
+    operator = f"arn:aws:iam::{demo.ACCOUNT_ID}:user/clonesquad-demo-operator"
+    policy.write_text(json.dumps(_spec_policy(operator)))
+    environ = {"CLONESQUAD_INTERACT_ACCESS_POLICY": policy.as_uri()}
+    for guarded in serving(tmp_path_factory, "--no-queue", env=environ):
+        key = f"{SPEC_API}configuration/ec2.schedule.min_instance_count"
+        assert _run(guarded, f"awscurl {key}").strip() == "2"
+        for refused in (f"awscurl -X POST -d 3 {key}", f"awscurl {SPEC_API}configuration"):
+            answer = json.loads(_run(guarded, refused))
+            assert answer["error"]["type"] == "Forbidden", refused

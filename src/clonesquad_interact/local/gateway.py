@@ -185,6 +185,9 @@ class Gateway:
         context = event["requestContext"]
         host = single.get("Host") or single.get("host") or "localhost"
         context.update(domainName=host, domainPrefix=host.split(".", 1)[0], apiId="local")
+        # The API's account is the deployment's, which its principals belong to (the
+        # account of an access policy's execute-api ARNs).
+        context["accountId"] = identity.get("accountId") or context.get("accountId")
         context["requestId"] = str(uuid.uuid4())
         return event
 
