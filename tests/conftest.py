@@ -7,8 +7,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import structlog
 
+import hypothesis_profiles
 from clonesquad_interact import AWS, Dispatcher, Request
 from clonesquad_interact.testing import InteractClient
+
+hypothesis_profiles.load()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Set
 from typing import Any
 
-from .errors import InteractError
+from .errors import InteractError, unencodable
 from .formats import CONTENT_TYPES, dump, jsonable
 from .response import Response
 
@@ -35,15 +35,32 @@ LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024 - 64 * 1024
 
 
 def error_body(kind: str, message: str, request_id: str, details: Any = ()) -> dict[str, Any]:
-    """The one shape of every error answer."""
+    """The one shape of every error answer.
+
+    Text that UTF-8 cannot encode (a lone surrogate the caller sent, quoted in the
+    message or the details) is written with escapes, so that the answer can be sent.
+    """
     return {
         "error": {
             "type": kind,
-            "message": message,
-            "details": jsonable(details),
+            "message": _sendable(message),
+            "details": _sendable(jsonable(details)),
             "request_id": request_id,
         }
     }
+
+
+def _sendable(value: Any) -> Any:
+    """``value`` with each lone surrogate of its text (keys too) written as an escape."""
+    if isinstance(value, str):
+        if not unencodable(value):
+            return value
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_sendable(key): _sendable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sendable(item) for item in value]
+    return value
 
 
 def error_response(error: InteractError, request_id: str) -> Response:

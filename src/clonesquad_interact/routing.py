@@ -327,13 +327,15 @@ def _not_allowed(name: str, route: _Route, interface: Interface, method: str) ->
     if not serving:
         elsewhere = sorted({_INTERFACE_NAMES[i] for op in route.operations for i in op.interfaces})
         return MethodNotAllowed(
-            f"operation {name!r} cannot be called through {where}; "
+            f"operation {excerpt(name)} cannot be called through {where}; "
             f"it is called through {' or '.join(elsewhere)}",
             headers={"Allow": ""} if interface is Interface.APIGW else None,
         )
     allowed = sorted({m for op in serving for m in op.methods})
+    shown = method if method.isascii() and method.isalpha() and len(method) <= 16 else None
+    shown = shown or excerpt(method, 40)
     return MethodNotAllowed(
-        f"operation {name!r} does not answer {method} through {where}; "
+        f"operation {excerpt(name)} does not answer {shown} through {where}; "
         f"it answers {', '.join(allowed)}",
         headers={"Allow": ", ".join(allowed)} if interface is Interface.APIGW else None,
     )

@@ -169,7 +169,8 @@ def apigw_http_event(
     op, pairs = _split(path, params)
     raw_path = f"/{op}" if stage == "$default" else f"/{stage}/{op}"
     event["rawPath"] = raw_path
-    event["rawQueryString"] = urlencode(pairs)
+    # Text UTF-8 cannot encode is sent as the bytes of its code points, percent-encoded.
+    event["rawQueryString"] = urlencode(pairs, errors="surrogatepass")
     if pairs:
         joined: dict[str, str] = {}
         for key, value in pairs:
@@ -215,7 +216,9 @@ def sqs_record(
     record.update(
         messageId=message_id or str(uuid.uuid4()),
         body=body,
-        md5OfBody=hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        md5OfBody=hashlib.md5(
+            body.encode("utf-8", "surrogatepass"), usedforsecurity=False
+        ).hexdigest(),
     )
     record["attributes"].update(
         ApproximateReceiveCount=str(receive_count),

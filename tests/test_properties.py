@@ -1,0 +1,297 @@
+"""Generated events, well-formed to broken, through the production handler on moto.
+
+For every event: the handler answers (it never raises), the answer has the caller's
+shape and UTF-8 can send it, nothing unexpected happened inside (no exception
+logged), input the caller controls is never answered with a 5xx, SQS returns no
+message to the queue and names only messages of the batch, and a refused request
+wrote nothing: no successful AWS write call was made while it was served, and the
+deployment's tables, scanned with the plain client, are as they were.
+
+One deployment (tables, queues, bucket, the demo fleet, the precomputed blob) is set
+up for the module; the numbers of examples are the profile's (``tests/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+import event_strategies as events
+from aws_calls import RawTable
+from clonesquad_interact import AWS, Dispatcher
+from clonesquad_interact.testing import apigw_rest_event
+from hypothesis_profiles import examples
+from seeded import seeded_deployment
+
+#: AWS calls that only read (every other call is a write).
+READS = ("Get", "Describe", "List", "Scan", "Query", "BatchGet", "Head", "Receive")
+#: The tables compared before and after a refused event.
+TABLES = ("ConfigurationTable", "SchedulerTable", "StateTable", "EventTable")
+#: Answer fields of an API Gateway proxy integration.
+PROXY_FIELDS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
+
+
+@dataclass
+class Deployment:
+    """The deployment under test, and what the clients wrote while serving each request."""
+
+    dispatcher: Dispatcher
+    settings: dict[str, str]
+    world: events.World
+    #: (request id, ``service.Operation``) of each successful write call.
+    writes: list[tuple[str | None, str]] = field(default_factory=list)
+    snapshot: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """Every item of the compared tables, read from moto's own tables.
+
+        (Read there rather than with ``Scan``: moto's serializer would take most of the
+        suite's time. ``test_documents_are_written_whole_or_not_at_all`` scans.)
+        """
+        from moto.dynamodb.models import dynamodb_backends
+
+        backend = dynamodb_backends[self.world.account][self.world.region]
+        return {
+            setting: {
+                repr(item.hash_key): item.to_json()
+                for item in backend.get_table(self.settings[setting]).all_items()
+            }
+            for setting in TABLES
+        }
+
+
+def _record_writes(writes: list[tuple[str | None, str]]) -> Callable[..., None]:
+    def after_call(**kwargs: Any) -> None:
+        model = kwargs["model"]
+        if model.name.startswith(READS) or kwargs["http_response"].status_code >= 300:
+            return
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        writes.append((request_id, f"{model.service_model.service_name}.{model.name}"))
+
+    return after_call
+
+
+@pytest.fixture(scope="module")
+def deployment(aws_clients: AWS) -> Iterator[Deployment]:
+    with seeded_deployment(aws_clients) as seeded:
+        world = events.World(
+            instance_ids=sorted(seeded.fleet.instances), event_dates=list(seeded.fleet.events)
+        )
+        served = Deployment(seeded.dispatcher, seeded.settings, world)
+        hook = _record_writes(served.writes)
+        clients = [aws_clients.client(s) for s in ("dynamodb", "s3", "sqs", "ec2")]
+        for client in clients:
+            client.meta.events.register("after-call", hook, unique_id="record-writes")
+        served.snapshot = served.tables()
+        try:
+            yield served
+        finally:
+            for client in clients:
+                client.meta.events.unregister("after-call", unique_id="record-writes")
+
+
+def sendable(answer: Any) -> None:
+    """What the Lambda runtime does with an answer: JSON, then UTF-8."""
+    json.dumps(answer, ensure_ascii=False).encode("utf-8")
+
+
+def check_proxy_answer(answer: Mapping[str, Any]) -> None:
+    """A proxy answer API Gateway accepts (else it answers 502)."""
+    assert set(answer) <= PROXY_FIELDS, answer
+    assert type(answer["statusCode"]) is int
+    assert 200 <= answer["statusCode"] <= 599
+    headers = answer.get("headers", {})
+    assert all(type(k) is str and type(v) is str for k, v in headers.items()), headers
+    assert not any("\r" in v or "\n" in v for v in headers.values()), headers
+    assert type(answer.get("body", "")) is str
+    assert type(answer.get("isBase64Encoded", False)) is bool
+
+
+def check_direct_answer(answer: Mapping[str, Any]) -> None:
+    assert set(answer) <= {"statusCode", "headers", "body"}, answer
+    assert type(answer["statusCode"]) is int
+    assert 200 <= answer["statusCode"] <= 599
+
+
+def serve(deployment: Deployment, event: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Serve ``event`` and check what holds for every event; the answer and the log."""
+    deployment.writes.clear()
+    with capture_logs() as logs:
+        answer = deployment.dispatcher.handle(event)
+    assert isinstance(answer, dict)
+    sendable(answer)
+    unexpected = [line for line in logs if "exc_info" in line]
+    assert not unexpected, unexpected
+    refused = {
+        line["request_id"] for line in logs if line["event"] == "request" and line["status"] >= 400
+    } | {
+        line["message_id"]
+        for line in logs
+        if line["event"] == "sqs.record" and line["outcome"] != "done"
+    }
+    wrote = [write for write in deployment.writes if write[0] in refused or write[0] is None]
+    assert not wrote, f"refused requests wrote: {wrote}"
+    if any(write[1].startswith("dynamodb.") for write in deployment.writes):
+        deployment.snapshot = deployment.tables()
+    elif _could_write(logs) and all(_refused(line) for line in logs if "status" in line):
+        assert deployment.tables() == deployment.snapshot, "a refused event changed the tables"
+    return answer, logs
+
+
+def _could_write(logs: list[dict[str, Any]]) -> bool:
+    """Whether one of the requests served asked for a write (the tables are then compared)."""
+    return any(
+        line["event"] == "sqs.record"
+        or (line["event"] == "request" and line["method"] != "GET")
+        or str(line.get("op", "")).startswith("control/")
+        for line in logs
+    )
+
+
+def _refused(line: Mapping[str, Any]) -> bool:
+    return line.get("outcome") != "done" and line["status"] >= 400
+
+
+def check_status(answer: Mapping[str, Any], event: Any) -> None:
+    status = answer["statusCode"]
+    body = answer.get("body")
+    assert status < 500, (status, body, event)
+
+
+@examples(2500)
+@given(data=st.data())
+def test_rest_api_events(deployment: Deployment, data: st.DataObject) -> None:
+    event = data.draw(events.apigw_events(deployment.world, http_api=False))
+    answer, _ = serve(deployment, event)
+    if "batchItemFailures" not in answer:
+        check_proxy_answer(answer)
+        check_status(answer, event)
+
+
+@examples(2000)
+@given(data=st.data())
+def test_http_api_events(deployment: Deployment, data: st.DataObject) -> None:
+    event = data.draw(events.apigw_events(deployment.world, http_api=True))
+    answer, _ = serve(deployment, event)
+    if "batchItemFailures" not in answer:
+        check_proxy_answer(answer)
+        check_status(answer, event)
+
+
+@examples(1500)
+@given(data=st.data())
+def test_sqs_batches(deployment: Deployment, data: st.DataObject) -> None:
+    event = data.draw(events.sqs_events(deployment.world))
+    answer, logs = serve(deployment, event)
+    if "batchItemFailures" not in answer:  # not a batch any more: a 400
+        check_proxy_answer(answer)
+        check_status(answer, event)
+        return
+    assert set(answer) == {"batchItemFailures"}
+    records = event["Records"]
+    ids = [r.get("messageId") for r in records if isinstance(r, dict)]
+    ids = {i for i in ids if isinstance(i, str)}
+    for failure in answer["batchItemFailures"]:
+        assert set(failure) == {"itemIdentifier"}
+        assert failure["itemIdentifier"] in ids or failure["itemIdentifier"] == "", failure
+    # Nothing the sender controls is worth retrying: every message is done or failed for good.
+    assert answer["batchItemFailures"] == [], [line for line in logs if line.get("outcome")]
+    outcomes = [line for line in logs if line["event"] == "sqs.record"]
+    assert len(outcomes) == len(records)
+
+
+@examples(1500)
+@given(data=st.data())
+def test_direct_invocations(deployment: Deployment, data: st.DataObject) -> None:
+    event = data.draw(events.direct_events(deployment.world))
+    answer, _ = serve(deployment, event)
+    if "batchItemFailures" in answer:
+        return
+    if isinstance(event, dict) and "OpType" in event and "Records" not in event:
+        check_direct_answer(answer)
+    else:
+        check_proxy_answer(answer)
+    check_status(answer, event)
+
+
+@examples(1000)
+@given(data=st.data())
+def test_scheduled_events(deployment: Deployment, data: st.DataObject) -> None:
+    event = data.draw(events.scheduled_events(deployment.world))
+    answer, _ = serve(deployment, event)
+    if "batchItemFailures" in answer:
+        return
+    if {"statusCode", "headers", "body"} >= set(answer) and not isinstance(
+        answer.get("body", ""), str
+    ):
+        check_direct_answer(answer)
+    else:
+        check_proxy_answer(answer)
+    check_status(answer, event)
+
+
+def _content(table: RawTable) -> dict[str, str]:
+    return table.content()
+
+
+@examples(1500)
+@given(
+    op=st.sampled_from(["configuration", "scheduler"]),
+    document=events.documents,
+    restore=st.booleans(),
+    fmt=st.sampled_from(["json", "json", "yaml"]),
+)
+def test_documents_are_written_whole_or_not_at_all(
+    deployment: Deployment, op: str, document: dict[str, Any], restore: bool, fmt: str
+) -> None:
+    setting = "ConfigurationTable" if op == "configuration" else "SchedulerTable"
+    table = RawTable(deployment.dispatcher.aws.client("dynamodb"), deployment.settings[setting])
+    before = table.content()
+    params = {"format": fmt, **({"restore": "true", "confirm": "true"} if restore else {})}
+    body = json.dumps(document)  # JSON is YAML too
+    answer, _ = serve(deployment, apigw_rest_event("POST", op, params=params, body=body))
+    check_proxy_answer(answer)
+    check_status(answer, document)
+    after = table.content()
+    if answer["statusCode"] != 200:
+        assert after == before
+        return
+    for key, value in document.items():
+        if value is None or value == "":
+            assert key not in after, key
+        elif not isinstance(value, list):  # an empty list is no value: either
+            assert key in after, key
+    for key, value in before.items():
+        if key not in document:
+            assert after.get(key) == (None if restore else value), key
+
+
+# What the generators found, kept as plain examples.
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"httpMethod": "\ud800"},
+        {"queryStringParameters": {"\ud800": ""}, "multiValueQueryStringParameters": None},
+        {"httpMethod": "X" * 100_000},
+    ],
+    ids=["surrogate method", "surrogate parameter name", "huge method"],
+)
+def test_a_refusal_quoting_what_was_sent_can_be_sent(
+    deployment: Deployment, change: dict[str, Any]
+) -> None:
+    event = {**apigw_rest_event("GET", "configuration"), **change}
+    answer, _ = serve(deployment, event)
+    check_proxy_answer(answer)
+    assert 400 <= answer["statusCode"] < 500
+    assert len(answer["body"]) < 2_000
+
