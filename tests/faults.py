@@ -14,6 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 
 class _Raw:
@@ -34,6 +40,21 @@ class Fault:
     code: str
 
 
+@dataclass(frozen=True)
+class Raised:
+    """A fault that never gets an answer: botocore raises ``error`` (a timeout, a
+    connection that cannot be made), as its HTTP layer would."""
+
+    error: type[BotoCoreError]
+
+    @property
+    def code(self) -> str:
+        return self.error.__name__
+
+    def exception(self, url: str) -> BotoCoreError:
+        return self.error(endpoint_url=url, error=MESSAGE)
+
+
 #: One fault of each class the library must tell apart.
 THROTTLING = Fault(400, "ThrottlingException")
 THROUGHPUT = Fault(400, "ProvisionedThroughputExceededException")
@@ -44,6 +65,23 @@ VALIDATION = Fault(400, "ValidationException")
 FAULTS = (THROTTLING, THROUGHPUT, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE, ACCESS_DENIED)
 #: EC2's throttling (its query protocol answers 503).
 EC2_THROTTLING = Fault(503, "RequestLimitExceeded")
+READ_TIMEOUT = Raised(ReadTimeoutError)
+CONNECT_TIMEOUT = Raised(ConnectTimeoutError)
+UNREACHABLE = Raised(EndpointConnectionError)
+#: Every class: throttling, a service's 5xx, timeouts and unreachable endpoints (worth
+#: retrying: 503 with Retry-After), access denied and a refused request (permanent).
+ALL_FAULTS: tuple[Fault | Raised, ...] = (
+    *FAULTS,
+    VALIDATION,
+    READ_TIMEOUT,
+    CONNECT_TIMEOUT,
+    UNREACHABLE,
+)
+#: The faults a later try may not meet.
+TRANSIENT = frozenset(
+    {THROTTLING, THROUGHPUT, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE}
+    | {READ_TIMEOUT, CONNECT_TIMEOUT, UNREACHABLE}
+)
 
 MESSAGE = "secret AWS message text that must never reach a caller"
 
@@ -76,7 +114,7 @@ def _response(fault: Fault, request: Any, protocol: str) -> AWSResponse:
 def injected(
     client: Any,
     operations: set[str],
-    fault: Fault,
+    fault: Fault | Raised,
     *,
     when: Callable[[int], bool] = lambda n: True,
 ) -> Iterator[list[str]]:
@@ -95,7 +133,9 @@ def injected(
         if not when(len(made) - 1):
             return None
         # Every before-send handler runs: moto's must not see the call it did not get.
-        request.url = "https://fault.invalid/"
+        url, request.url = request.url, "https://fault.invalid/"
+        if isinstance(fault, Raised):
+            raise fault.exception(url)
         return _response(fault, request, protocol)
 
     client.meta.events.register_first("before-send", send, unique_id="inject-fault")
