@@ -34,6 +34,8 @@ class World:
 
     instance_ids: Sequence[str]
     event_dates: Sequence[str]
+    #: Names of the EventBridge rules of the Scheduler table's entries.
+    rules: Sequence[str] = ()
     account: str = "123456789012"
     region: str = "eu-west-3"
 
@@ -302,10 +304,18 @@ def scheduled_events(draw: st.DrawFn, world: World) -> dict[str, Any]:
         "account": world.account,
         "time": draw(st.sampled_from(["2026-12-01T19:13:42Z", "2026-12-01T19:13:42.471Z"])),
         "region": world.region,
-        "resources": [
-            f"arn:aws:events:{world.region}:{world.account}:rule/"
-            + draw(st.sampled_from(["CS-Cron-test-demo-workday-end", "CS-test-Main", "x"]))
-        ],
+        "resources": draw(
+            st.lists(
+                st.one_of(
+                    st.sampled_from([*world.rules, "CS-Cron-test-0123456789", "CS-test-Main"]).map(
+                        lambda rule: f"arn:aws:events:{world.region}:{world.account}:rule/{rule}"
+                    ),
+                    texts,
+                ),
+                min_size=1,
+                max_size=3,
+            )
+        ),
         "detail": draw(st.one_of(st.just({}), st.dictionaries(texts, json_values, max_size=3))),
     }
     return draw(broken(event))
