@@ -344,6 +344,8 @@ def test_the_roles_grant_what_each_function_uses(stack, aws_clients):
     assert _allows(interact, "sqs:DeleteMessage", f":{queue}")
     assert _allows(interact, "dynamodb:PutItem", f"table/{environment['ConfigurationTable']}")
     assert _allows(interact, "dynamodb:DeleteItem", f"table/{environment['EventTable']}")
+    # An acknowledgement reads the events it names, then deletes them in one transaction.
+    assert _allows(interact, "dynamodb:BatchGetItem", f"table/{environment['EventTable']}")
     assert _allows(interact, "s3:PutObject", logging)
     producer = _statements(aws_clients, stack["ProducerRole"])
     assert _allows(producer, "dynamodb:PutItem", f"table/{environment['StateTable']}")
