@@ -130,8 +130,9 @@ def check_bounds(seeded: Seeded) -> None:
         assert len(schema._valid) <= validation._REMEMBERED
 
 
-def soak(seeded: Seeded, requests: int) -> Figures:
-    """Serve ``requests`` events in turn from :data:`MIX`; trace memory after warm-up."""
+def soak(seeded: Seeded, requests: int, progress: int = 0) -> Figures:
+    """Serve ``requests`` events in turn from :data:`MIX`; trace memory after warm-up
+    (and print the growth so far every ``progress`` requests)."""
     dispatcher = seeded.dispatcher
     warm_up = max(len(MIX) * 20, requests // 10)
     statuses: dict[int, int] = {}
@@ -159,6 +160,11 @@ def soak(seeded: Seeded, requests: int) -> Figures:
                 if i + 1 == middle_at:
                     gc.collect()
                     middle = tracemalloc.take_snapshot()
+                if progress and (i + 1) % progress == 0:
+                    gc.collect()
+                    library = _library_bytes(tracemalloc.take_snapshot()) - _library_bytes(start)
+                    total = tracemalloc.get_traced_memory()[0] - start_total
+                    print(f"soak: {i + 1} requests, library +{library} B, traced +{total} B")
             gc.collect()
             end = tracemalloc.take_snapshot()
             end_total = tracemalloc.get_traced_memory()[0]
@@ -192,4 +198,4 @@ def test_soak_in_ci(seeded: Seeded) -> None:
 
 @pytest.mark.soak
 def test_soak(seeded: Seeded) -> None:
-    check(soak(seeded, 100_000))
+    check(soak(seeded, 100_000, progress=5_000))
