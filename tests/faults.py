@@ -77,6 +77,16 @@ ALL_FAULTS: tuple[Fault | Raised, ...] = (
     CONNECT_TIMEOUT,
     UNREACHABLE,
 )
+#: One of each class (a timeout and an unreachable endpoint stand for the connection errors).
+CLASSES: tuple[Fault | Raised, ...] = (
+    THROTTLING,
+    INTERNAL_SERVER_ERROR,
+    SERVICE_UNAVAILABLE,
+    READ_TIMEOUT,
+    UNREACHABLE,
+    ACCESS_DENIED,
+    VALIDATION,
+)
 #: The faults a later try may not meet.
 TRANSIENT = frozenset(
     {THROTTLING, THROUGHPUT, INTERNAL_SERVER_ERROR, SERVICE_UNAVAILABLE}

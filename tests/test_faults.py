@@ -190,7 +190,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("fault", faults.ALL_FAULTS, ids=lambda f: f.code)
+@pytest.mark.parametrize("fault", faults.CLASSES, ids=lambda f: f.code)
 @pytest.mark.parametrize(("scenario", "when"), CASES)
 def test_a_fault_leaves_the_old_or_the_new_state_and_says_what_to_do(
     setup: Setup, scenario: Scenario, fault: faults.Fault | faults.Raised, when: str

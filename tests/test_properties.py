@@ -318,3 +318,17 @@ def test_a_refusal_quoting_what_was_sent_can_be_sent(
     check_proxy_answer(answer)
     assert 400 <= answer["statusCode"] < 500
     assert len(answer["body"]) < 2_000
+
+
+def test_a_scheduled_event_naming_no_rule_of_ours_answers_what_can_be_sent(
+    deployment: Deployment,
+) -> None:
+    event = {
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "resources": ["\ud800", "x" * 10_000],
+        "detail": {},
+    }
+    answer, _ = serve(deployment, event)
+    assert answer["outcome"] == "no entry"
+    assert all(len(rule["rule"]) < 300 for rule in answer["rules"])

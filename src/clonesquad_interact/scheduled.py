@@ -35,7 +35,7 @@ import structlog
 
 from .configuration import as_bool, parse_duration
 from .deployment import Deployment
-from .errors import InteractError, InternalError, from_aws
+from .errors import InteractError, InternalError, excerpt, from_aws, unencodable
 from .keyvalue import write_key
 from .request import Interface, Request, freeze
 from .response import Response
@@ -145,6 +145,14 @@ def entry_of(name: str, value: str) -> ScheduleEntry:
     return parse_entry(name, value)
 
 
+def _shown(resource: Any) -> str:
+    """A resource that names no rule of ours, as the answer and the log show it: as it
+    is, or (too long, not text, text UTF-8 cannot encode) a short escaped excerpt."""
+    if isinstance(resource, str) and len(resource) <= 200 and not unencodable(resource):
+        return resource
+    return excerpt(resource, 200)
+
+
 def resolve(deployment: Deployment, event: Mapping[str, Any]) -> list[Resolved]:
     """The rules of ``event`` and the entries they fire (reads the Scheduler table)."""
     group = deployment.settings.group_name
@@ -162,7 +170,7 @@ def resolve(deployment: Deployment, event: Mapping[str, Any]) -> list[Resolved]:
         if match is None or not match["name"].startswith(prefix):
             resolved.append(
                 Resolved(
-                    str(arn),
+                    _shown(arn),
                     reason=f"not a rule of group {group!r} (its rules are named {prefix}<hash>)",
                 )
             )
