@@ -34,6 +34,9 @@ EVENTS = (
 OLD = {f"custom.key.{n:02}": "old" for n in range(8)}
 STALE = {"stale.key": "x"}
 NEW = {key: "new" for key in OLD}
+#: Scheduler entries are checked on write: a schedule and what it sets.
+ENTRY = "cron(0 19 ? * MON-FRI *),ec2.schedule.min_instance_count=1"
+NEW_ENTRIES = dict.fromkeys(OLD, ENTRY)
 
 
 @pytest.fixture(autouse=True)
@@ -114,10 +117,10 @@ SCENARIOS = [
     ),
     Scenario(
         "write a scheduler document",
-        _post("scheduler", {**NEW, "stale.key": None}),
+        _post("scheduler", {**NEW_ENTRIES, "stale.key": None}),
         WRITES,
         "scheduler",
-        new=NEW,
+        new=NEW_ENTRIES,
     ),
     Scenario(
         "write one key",
