@@ -276,9 +276,10 @@ def test_an_aws_call_refused_for_good_fails_the_message_for_good(
     dispatcher, events = acknowledging
     record = sqs_record({"OpType": "notify/ackevent", "Events": ["2026-11-20 14:52:01"]})
     dynamodb = dispatcher.aws.client("dynamodb")
-    with capture_logs() as logs, faults.injected(dynamodb, {"DeleteItem"}, fault) as made:
+    writes = {"TransactWriteItems"}
+    with capture_logs() as logs, faults.injected(dynamodb, writes, fault) as made:
         answer = dispatcher.handle({"Records": [record]}, None)
-    assert made == ["DeleteItem"]  # not retried by botocore either
+    assert made == ["TransactWriteItems"]  # not retried by botocore either
     assert answer == {"batchItemFailures": []}, "recorded as failed, not sent back to the DLQ"
     (line,) = [line for line in logs if line["event"] == "sqs.record"]
     assert (line["outcome"], line["status"]) == ("failed", 500)
@@ -302,7 +303,7 @@ def test_a_transient_aws_failure_returns_the_message(
     dispatcher, events = acknowledging
     record = sqs_record({"OpType": "notify/ackevent", "Events": ["2026-11-20 14:52:01"]})
     dynamodb = dispatcher.aws.client("dynamodb")
-    with capture_logs() as logs, faults.injected(dynamodb, {"DeleteItem"}, fault) as made:
+    with capture_logs() as logs, faults.injected(dynamodb, {"TransactWriteItems"}, fault) as made:
         answer = dispatcher.handle({"Records": [record]}, None)
     assert len(made) > 1  # botocore's own retries ran first
     assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
