@@ -23,7 +23,7 @@ time of the backup (``str()`` of a UTC datetime), the objects are:
   ``metadata/maintenance-windows/P/<account>-<region>-maintenance-windows-cs-<group>.json``:
   JSON Lines, one record per fleet (``__main__``, then each subfleet) of
   ``{"Fleet", "MaintenanceWindows", "IsMaintenanceTime", "NextMaintenanceWindowDetails",
-  "MetadataRecordLastUpdatedAt"}`` (see :func:`maintenance_windows`).
+  "MetadataRecordLastUpdatedAt"}`` (see :mod:`.maintenance`).
 
 A missing ``MetadataAndBackupS3Path`` is an error before anything is read. S3 refusing
 a write for good (access denied, no such bucket) fails the request permanently (an
@@ -34,7 +34,7 @@ SQS message is logged whole and not retried); throttling or another S3 error is 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -42,7 +42,6 @@ from clonesquad_interact import (
     Deployment,
     InteractError,
     Interface,
-    NotFound,
     Operation,
     Request,
     ServiceUnavailable,
@@ -52,6 +51,8 @@ from clonesquad_interact.configuration import nest_parameter_sets
 
 from .debug import PERMANENT_S3_ERRORS, PERMANENT_S3_STATUSES
 from .instances import GONE, GROUP_TAG, SUBFLEET_TAG
+from .maintenance import SSM_ENABLE_KEY, maintenance_windows
+from .maintenance import naive as _naive
 
 SETTING = "MetadataAndBackupS3Path"
 
@@ -99,17 +100,6 @@ def _lines(records: list[Any]) -> str:
     return "".join(json.dumps(record, default=str, sort_keys=True) + "\n" for record in records)
 
 
-def _naive(value: Any) -> Any:
-    """Datetimes as UTC-naive strings, recursively."""
-    if isinstance(value, datetime):
-        return str(value.astimezone(UTC).replace(tzinfo=None))
-    if isinstance(value, dict):
-        return {k: _naive(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_naive(v) for v in value]
-    return value
-
-
 def _instances(deployment: Deployment) -> list[dict[str, Any]]:
     ec2 = deployment.client("ec2")
     group = deployment.settings.group_name
@@ -142,121 +132,6 @@ def _volumes(deployment: Deployment, instances: list[dict[str, Any]]) -> list[di
     for page in ec2.get_paginator("describe_volumes").paginate(VolumeIds=ids):
         volumes += [_naive(volume) for volume in page.get("Volumes", ())]
     return volumes
-
-
-# -------------------------------------------------------------------------
-# Maintenance windows
-# -------------------------------------------------------------------------
-
-SSM_ENABLE_KEY = "ssm.enable"
-START_AHEAD_KEY = "ssm.feature.maintenance_window.start_ahead"
-#: The configuration keys that name a fleet's SSM maintenance windows, least specific
-#: first: the global default, the group's, then the main fleet's or a subfleet's.
-GLOBAL_WINDOWS_KEY = "ssm.feature.maintenance_window.global_defaults"
-GROUP_WINDOWS_KEY = "ssm.feature.maintenance_window.defaults"
-MAIN_FLEET_WINDOWS_KEY = "ssm.feature.maintenance_window.mainfleet.defaults"
-ALL_SUBFLEETS_WINDOWS_KEY = "ssm.feature.maintenance_window.subfleet.__all__.defaults"
-SUBFLEET_WINDOWS_KEY = "ssm.feature.maintenance_window.subfleet.{SubfleetName}.defaults"
-MAIN_FLEET = "__main__"
-
-
-def _window_names(deployment: Deployment, key: str, subfleet: str | None) -> list[str]:
-    """The window names a key gives, ``{GroupName}`` and ``{SubfleetName}`` filled in."""
-    configuration = deployment.configuration
-    if "{SubfleetName}" in key and subfleet is not None:
-        try:
-            names = configuration.get_list(key.replace("{SubfleetName}", subfleet))
-        except NotFound:  # the concrete key is set nowhere: the template's value
-            names = configuration.get_list(key)
-    else:
-        names = configuration.get_list(key)
-    group = deployment.settings.group_name
-    return [
-        name.replace("{GroupName}", group).replace("{SubfleetName}", subfleet or "")
-        for name in names
-    ]
-
-
-def _execution_time(window: dict[str, Any]) -> datetime | None:
-    """A window's ``NextExecutionTime`` (ISO 8601, as SSM writes it), when it has one."""
-    text = window.get("NextExecutionTime")
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def maintenance_windows(
-    deployment: Deployment, subfleets: list[str], now: datetime
-) -> list[dict[str, Any]]:
-    """One record per fleet: the enabled SSM maintenance windows that apply to it, whether
-    it is in maintenance now, and its next window.
-
-    A fleet's windows are those named by its most specific configuration key that names
-    an existing enabled window: the subfleet's (or ``mainfleet``'s), then (subfleets)
-    ``subfleet.__all__``'s, the group's, the global default's. It is in maintenance from
-    ``ssm.feature.maintenance_window.start_ahead`` before a window's
-    ``NextExecutionTime`` to the end of its ``Duration`` (hours); its next window is the
-    one with the soonest ``NextExecutionTime``. One paginated ``DescribeMaintenanceWindows``.
-    """
-    levels: dict[str, list[list[str]]] = {
-        MAIN_FLEET: [
-            _window_names(deployment, key, None)
-            for key in (MAIN_FLEET_WINDOWS_KEY, GROUP_WINDOWS_KEY, GLOBAL_WINDOWS_KEY)
-        ]
-    }
-    for subfleet in subfleets:
-        levels[subfleet] = [
-            _window_names(deployment, key, subfleet)
-            for key in (
-                SUBFLEET_WINDOWS_KEY,
-                ALL_SUBFLEETS_WINDOWS_KEY,
-                GROUP_WINDOWS_KEY,
-                GLOBAL_WINDOWS_KEY,
-            )
-        ]
-    wanted = sorted({name for names in levels.values() for level in names for name in level})
-    windows: dict[str, list[dict[str, Any]]] = {}
-    if wanted:
-        ssm = deployment.client("ssm")
-        pages = ssm.get_paginator("describe_maintenance_windows").paginate(
-            Filters=[{"Key": "Name", "Values": wanted}, {"Key": "Enabled", "Values": ["true"]}]
-        )
-        for page in pages:
-            for window in page.get("WindowIdentities", ()):
-                windows.setdefault(window.get("Name", ""), []).append(_naive(window))
-    ahead = deployment.configuration.get_duration(START_AHEAD_KEY)
-    stamp = str(now)
-    records = []
-    for fleet, names in levels.items():
-        found: list[dict[str, Any]] = []
-        for level in names:
-            found = [w for name in level for w in windows.get(name, ())]
-            if found:
-                break
-        timed = sorted(
-            ((when, w) for w in found if (when := _execution_time(w)) is not None),
-            key=lambda pair: pair[0],
-        )
-        in_maintenance = any(
-            when - timedelta(seconds=ahead)
-            <= now
-            < when + timedelta(hours=float(w.get("Duration") or 0))
-            for when, w in timed
-        )
-        records.append(
-            {
-                "Fleet": fleet,
-                "MaintenanceWindows": found,
-                "IsMaintenanceTime": in_maintenance,
-                "NextMaintenanceWindowDetails": timed[0][1] if timed else None,
-                "MetadataRecordLastUpdatedAt": stamp,
-            }
-        )
-    return records
 
 
 # -------------------------------------------------------------------------

@@ -12,15 +12,19 @@ import json
 import re
 import urllib.parse
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
 from clonesquad_interact import Body, Deployment, NotFound, Operation, Request, Response, hookimpl
-from clonesquad_interact.configuration import nest_parameter_sets
+from clonesquad_interact.configuration import ConfigurationKey, base_key, nest_parameter_sets
 from clonesquad_interact.errors import PayloadTooLarge
 from clonesquad_interact.formats import dump as write_document
 from clonesquad_interact.keyvalue import import_params, write_key
-from clonesquad_interact.layers import LayeredConfiguration
+from clonesquad_interact.layers import Entry, LayeredConfiguration, Snapshot
+from clonesquad_interact.tables import check_key
+
+from .maintenance import concrete_keys, maintenance_layer, subfleet_names
 
 SCHEMAS = files("clonesquad_interact.schemas")
 
@@ -29,6 +33,8 @@ SCHEMAS = files("clonesquad_interact.schemas")
 ANSWER_LIMIT = 6 * 1024 * 1024 - 64 * 1024
 #: The header of a page that is not the last: the query string of the next page.
 NEXT_PAGE = "X-Next-Page"
+#: The parameter that adds what SSM maintenance windows make.
+WITH_MAINTENANCE = "with_maintenance_window"
 
 
 @hookimpl
@@ -71,11 +77,31 @@ def _configuration(request: Request) -> LayeredConfiguration:
     return deployment.configuration
 
 
+def _subfleet_keys(request: Request) -> dict[str, ConfigurationKey]:
+    """The keys of each subfleet of the deployment (one paginated ``DescribeInstances``)."""
+    return concrete_keys(_configuration(request).keys, subfleet_names(request.deployment))
+
+
+def _with_maintenance(request: Request) -> Snapshot:
+    """Every layer (one paginated ``Scan``), the keys of each subfleet, and the ``SSM
+    Maintenance Window override`` layer above them when a fleet is in maintenance."""
+    deployment: Deployment = request.deployment
+    configuration = _configuration(request)
+    subfleets = subfleet_names(deployment)
+    snapshot = configuration.snapshot().with_layer(
+        None, concrete_keys(configuration.keys, subfleets)
+    )
+    now = datetime.fromtimestamp(deployment.clock(), UTC)
+    return snapshot.with_layer(maintenance_layer(deployment, snapshot.entry, subfleets, now))
+
+
 def dump(request: Request) -> dict[str, Any] | Response:
     """Every stable key (``unstable=true``: every key) with CloneSquad's fields; with
     ``raw=true``, only what the table holds, parameter sets nested (a document that
     ``POST configuration?restore=true`` restores). ``prefix``, ``limit`` and ``after``
-    ask for part of it; a dump too large for one answer is a 413 saying so."""
+    ask for part of it; a dump too large for one answer is a 413 saying so. With
+    ``with_maintenance_window=true``, the keys of each subfleet and the ``SSM
+    Maintenance Window override`` layer too (see :mod:`.maintenance`)."""
     configuration = _configuration(request)
     params = request.params
     prefix = str(params.get("prefix") or "")
@@ -85,7 +111,8 @@ def dump(request: Request) -> dict[str, Any] | Response:
         page, following = _page(names, params)
         body: dict[str, Any] = nest_parameter_sets({name: items[name].value for name in page})
     else:
-        entries = configuration.entries(unstable=bool(params.get("unstable")), prefix=prefix)
+        source = _with_maintenance(request) if params.get(WITH_MAINTENANCE) else configuration
+        entries = source.entries(unstable=bool(params.get("unstable")), prefix=prefix)
         page, following = _page(list(entries), params)
         body = {name: entries[name].dump() for name in page}
     _check_size(body, request.format, len(page), paged="limit" in params)
@@ -147,20 +174,29 @@ def import_(request: Request) -> str:
     """Merge the document into the table (``restore=true``: replace the table's
     content); a mapping value is a parameter set, written as ``[<set>]<key>`` items."""
     configuration = _configuration(request)
+    keys: Mapping[str, ConfigurationKey] = configuration.keys
+    if request.params.get(WITH_MAINTENANCE):
+        keys = {**_subfleet_keys(request), **keys}
     return import_params(
         configuration.table,
         request.parsed_body,
         request.params,
-        configuration.keys,
+        keys,
         parameter_sets=True,
     )
 
 
 def read_key(request: Request) -> str:
     """The effective value of the key, as text (404 for a key nobody knows, or one
-    that the winning layer sets to null)."""
+    that the winning layer sets to null); ``with_maintenance_window=true`` resolves it
+    with the layer and the keys that maintenance windows make."""
     key = request.path_params["key"]
-    entry = _configuration(request).entry(key)
+    entry: Entry
+    if request.params.get(WITH_MAINTENANCE):
+        check_key(key)
+        entry = _with_maintenance(request).entry(key)
+    else:
+        entry = _configuration(request).entry(key)
     if entry.value is None:
         raise NotFound(
             f"configuration key {key!r} is set to null in {entry.origin!r}: it has no value"
@@ -174,6 +210,8 @@ def write_one(request: Request) -> str:
     configuration = _configuration(request)
     key = request.path_params["key"]
     registration = configuration.registration_for(key)
+    if registration is None and request.params.get(WITH_MAINTENANCE):
+        registration = _subfleet_keys(request).get(base_key(key))
     value = write_key(
         configuration.table,
         key,

@@ -7,7 +7,9 @@ Layers, lowest first, each named as CloneSquad's dumps name it:
 4. each URL of ``config.loaded_files`` (the table's value when it sets one, else
    the declared default), then 5. each URL of ``ConfigurationURLs``, then the URLs
    that a document's own top-level ``config.loaded_files`` chains;
-6. ``DynamoDB configuration table '<name>'``.
+6. ``DynamoDB configuration table '<name>'``;
+7. a layer a request adds above them (:meth:`Snapshot.with_layer`), such as
+   ``SSM Maintenance Window override``.
 
 A layer holds top-level entries and parameter sets (a top-level mapping of a
 document; ``[<set>]<key>`` items of the table). A key ``K`` resolves in two passes:
@@ -53,7 +55,16 @@ from .metastrings import parse_list
 from .settings import Settings
 from .tables import Item, KeyValueTable, check_key, key_problem
 
-__all__ = ["BUILT_IN", "Entry", "Layer", "LayeredConfiguration", "fetch_url", "resolve"]
+__all__ = [
+    "BUILT_IN",
+    "MAINTENANCE_LAYER",
+    "Entry",
+    "Layer",
+    "LayeredConfiguration",
+    "Snapshot",
+    "fetch_url",
+    "resolve",
+]
 
 logger = structlog.get_logger(__name__)
 
@@ -66,6 +77,8 @@ URL_MAX_BYTES = 1 << 20
 
 #: The name of the layer of declared defaults.
 BUILT_IN = "Built-in defaults"
+#: The name of the layer above the table that active SSM maintenance windows make.
+MAINTENANCE_LAYER = "SSM Maintenance Window override"
 #: The documents always read first, before ``config.loaded_files``.
 INTERNAL_DOCUMENTS = ("internal:predefined.config.yaml", "internal:custom.config.yaml")
 #: The package's copies of the internal documents, parsed.
@@ -334,6 +347,92 @@ class _Documents:
     layers: tuple[Layer, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Layers read once, resolved in memory: what a dump, or a request that reads many
+    keys, resolves from.
+
+    :param layers: the layers above the declared defaults, lowest first.
+    :param keys: the declared keys, by name.
+    """
+
+    layers: tuple[Layer, ...]
+    keys: Mapping[str, ConfigurationKey]
+
+    @property
+    def active(self) -> str:
+        """The active parameter set (``""``: none)."""
+        return active_set(self.layers, self.keys)
+
+    def with_layer(
+        self, layer: Layer | None, keys: Mapping[str, ConfigurationKey] | None = None
+    ) -> Snapshot:
+        """This snapshot with ``layer`` above every other one (``None``: none), and
+        ``keys`` declared too (they do not replace a declaration of the same name)."""
+        layers = self.layers if layer is None else (*self.layers, layer)
+        declared = self.keys if not keys else {**keys, **self.keys}
+        return Snapshot(layers, declared)
+
+    def find(self, key: str) -> Entry | None:
+        """The effective value of ``key``, ``None`` when nothing declares or sets it."""
+        return resolve(key, self.layers, self.keys, self.active)
+
+    def entry(self, key: str) -> Entry:
+        """The effective value of ``key``.
+
+        :raises NotFound: nothing declares ``key`` and no layer sets it.
+        """
+        found = self.find(key)
+        if found is None:
+            raise NotFound(
+                f"configuration key {key!r} is declared by no installed plugin and set in "
+                "no layer; GET configuration?unstable=true lists the keys"
+            )
+        return found
+
+    def value(self, key: str) -> str:
+        """The effective value of ``key`` as text (a key set to null reads as its
+        declared default)."""
+        return _value_of(self.entry(key))
+
+    def entries(self, *, unstable: bool = False, prefix: str = "") -> dict[str, Entry]:
+        """The keys a dump lists, sorted, resolved.
+
+        :param unstable: also the keys declared unstable and the keys nothing declares
+            (by default only the stable ones, and the ``override:`` entries of stable ones).
+        :param prefix: only the keys that start with it.
+        """
+        layers = self.layers
+        active = self.active
+        if active and not any(active in layer.sets for layer in layers):
+            logger.warning(
+                "active parameter set exists in no layer",
+                parameter_set=active,
+                hint="no parameter set with this name exists",
+            )
+        names: set[str] = set(self.keys)
+        for layer in layers:
+            names.update(name for name in layer.values if not name.startswith(("#", "[")))
+        entries: dict[str, Entry] = {}
+        for name in sorted(names):
+            if prefix and not name.startswith(prefix):
+                continue
+            if not unstable:
+                declared = self.keys.get(base_key(name))
+                if declared is None or not declared.stable:
+                    continue
+            found = resolve(name, layers, self.keys, active)
+            if found is not None:
+                entries[name] = found
+        return entries
+
+
+def _value_of(entry: Entry) -> str:
+    if entry.value is None:
+        return entry.registration.default if entry.registration is not None else ""
+    return entry.value
+
+
 class LayeredConfiguration:
     """The effective configuration of a deployment: the one resolver that every
     operation and plugin reads (``request.deployment.configuration``).
@@ -546,45 +645,20 @@ class LayeredConfiguration:
         documents = self.document_layers(loaded.value if loaded is not None else None)
         return [*documents, table_layer(self.table_origin(table), items.values())]
 
+    def snapshot(self) -> Snapshot:
+        """Every layer (the documents, then the whole table: one paginated ``Scan``),
+        to resolve any number of keys from without another read."""
+        return Snapshot(tuple(self.layers()), self.keys)
+
     def entries(self, *, unstable: bool = False, prefix: str = "") -> dict[str, Entry]:
         """The keys a dump lists, sorted, resolved: one paginated ``Scan`` of the
-        table plus the documents.
-
-        :param unstable: also the keys declared unstable and the keys nothing declares
-            (by default only the stable ones, and the ``override:`` entries of stable ones).
-        :param prefix: only the keys that start with it.
-        """
-        layers = self.layers()
-        active = active_set(layers, self.keys)
-        if active and not any(active in layer.sets for layer in layers):
-            logger.warning(
-                "active parameter set exists in no layer",
-                parameter_set=active,
-                hint="no parameter set with this name exists",
-            )
-        names: set[str] = set(self.keys)
-        for layer in layers:
-            names.update(name for name in layer.values if not name.startswith(("#", "[")))
-        entries: dict[str, Entry] = {}
-        for name in sorted(names):
-            if prefix and not name.startswith(prefix):
-                continue
-            if not unstable:
-                declared = self.keys.get(base_key(name))
-                if declared is None or not declared.stable:
-                    continue
-            found = resolve(name, layers, self.keys, active)
-            if found is not None:
-                entries[name] = found
-        return entries
+        table plus the documents (see :meth:`Snapshot.entries`)."""
+        return self.snapshot().entries(unstable=unstable, prefix=prefix)
 
     def value(self, key: str) -> str:
         """The effective value of ``key`` as text (the table is optional: see
         :meth:`entry`); a key set to null reads as its declared default."""
-        entry = self.entry(key, table_required=False)
-        if entry.value is None:
-            return entry.registration.default if entry.registration is not None else ""
-        return entry.value
+        return _value_of(self.entry(key, table_required=False))
 
     def get_bool(self, key: str) -> bool:
         """The effective value of a ``Bool`` key."""
