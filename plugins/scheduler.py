@@ -2,7 +2,8 @@
 ``configuration`` but no registered defaults (the table's content is the truth).
 
 ``GET scheduler`` answers the table as CloneSquad does, a flat ``{entry: value}``
-mapping, which ``POST scheduler`` takes back unchanged. Every entry written is
+mapping in which parameter-set items (``[<set>]<key>``) are nested under their set
+(``{<set>: {<key>: value}}``), which ``POST scheduler`` takes back unchanged. Every entry written is
 checked first (its schedule, then each action: see
 :mod:`clonesquad_interact.schedules`); a bad one is a 400 that names it, and nothing
 is written.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from importlib.resources import files
+from typing import Any
 
 from clonesquad_interact import (
     Body,
@@ -24,6 +26,7 @@ from clonesquad_interact import (
     ValidationFailed,
     hookimpl,
 )
+from clonesquad_interact.configuration import nest_parameter_sets
 from clonesquad_interact.errors import excerpt
 from clonesquad_interact.keyvalue import check_document, first_line, import_params, write_key
 from clonesquad_interact.schedules import entry_problem, time_zone
@@ -71,9 +74,10 @@ def _table(request: Request) -> KeyValueTable:
     return deployment.table("SchedulerTable")
 
 
-def dump(request: Request) -> dict[str, str]:
-    """Every entry as ``{name: value}``, sorted by name (expired entries left out)."""
-    return {key: item.value for key, item in sorted(_table(request).scan().items())}
+def dump(request: Request) -> dict[str, Any]:
+    """Every entry as ``{name: value}``, sorted by name, parameter-set items nested
+    under their set (expired entries left out)."""
+    return nest_parameter_sets({key: item.value for key, item in _table(request).scan().items()})
 
 
 def has_operation(deployment: Deployment, op: str) -> bool:
@@ -107,7 +111,7 @@ def import_(request: Request) -> str:
     replace the table's content)."""
     document = request.parsed_body
     if isinstance(document, Mapping) and len(document) <= TRANSACTION_SIZE:
-        faulty = problems(request.deployment, check_document(document))
+        faulty = problems(request.deployment, check_document(document, parameter_sets=True))
         if faulty:
             names = ", ".join(excerpt(p["entry"]) for p in faulty[:5])
             more = f" and {len(faulty) - 5} more" if len(faulty) > 5 else ""
@@ -117,7 +121,7 @@ def import_(request: Request) -> str:
                 f"{faulty[0]['what']}",
                 details=faulty,
             )
-    return import_params(_table(request), document, request.params)
+    return import_params(_table(request), document, request.params, parameter_sets=True)
 
 
 def read_key(request: Request) -> str:

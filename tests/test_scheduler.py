@@ -32,6 +32,36 @@ def test_the_dump_is_the_flat_mapping_clonesquad_answers_without_expired_entries
     assert deployed_client.get("scheduler", {"raw": "true", "format": "yaml"}).yaml() == expected
 
 
+def test_parameter_set_items_nest_under_their_set_and_post_takes_them_back(
+    deployed_client: InteractClient, table: RawTable
+) -> None:
+    """CloneSquad answers its table's ``[<set>]<key>`` items nested (its table dict);
+    a set named as a plain entry stays flat, so that nothing is lost."""
+    table.put_item(Item={"Key": "morning", "Value": CRON})
+    table.put_item(Item={"Key": "[weekend]morning", "Value": "cron(0 10 ? * SAT *),app.disable=0"})
+    table.put_item(Item={"Key": "[weekend]evening", "Value": "cron(0 22 ? * SUN *),app.disable=1"})
+    table.put_item(Item={"Key": "[morning]x", "Value": "y"})
+    before = table.content()
+    expected = {
+        "[morning]x": "y",
+        "morning": CRON,
+        "weekend": {
+            "evening": "cron(0 22 ? * SUN *),app.disable=1",
+            "morning": "cron(0 10 ? * SAT *),app.disable=0",
+        },
+    }
+    dumped = deployed_client.get("scheduler")
+    assert dumped.json() == expected
+    assert list(dumped.json()) == sorted(expected)
+    yaml_dump = deployed_client.get("scheduler", {"format": "yaml"})
+    assert yaml_dump.yaml() == expected
+    for text in (dumped.text, yaml_dump.text):
+        table.client.delete_item(TableName=table.name, Key={"Key": {"S": "[weekend]evening"}})
+        restored = deployed_client.post("scheduler", text, {"restore": "true"})
+        assert restored.status_code == 200, restored.text
+        assert table.content() == before
+
+
 #: Entries as a CloneSquad deployment writes them (the facts sheet's examples).
 ENTRIES = {
     "scale-up-morning": "cron(0 8 * * ? *),ec2.schedule.min_instance_count=3",
@@ -142,7 +172,9 @@ def test_an_import_of_many_entries_is_one_transaction(
     assert len(table.content()) == 51
 
 
-@pytest.mark.parametrize("body", ["[1, 2]", '"text"', '{"a": {"b": 1}}', "{"])
+@pytest.mark.parametrize(
+    "body", ["[1, 2]", '"text"', '{"a": {"b": {"c": 1}}}', '{"a]": {"b": 1}}', "{"]
+)
 def test_a_bad_document_writes_nothing(
     deployed_client: InteractClient, table: RawTable, body: str
 ) -> None:
