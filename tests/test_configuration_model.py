@@ -34,6 +34,14 @@ def client(deployment: dict[str, str], aws_clients: AWS) -> InteractClient:
     return client_of(aws_clients)
 
 
+@pytest.fixture
+def dispatcher_client(
+    deployment: dict[str, str], aws_clients: AWS
+) -> tuple[Dispatcher, InteractClient]:
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    return dispatcher, InteractClient(dispatcher)
+
+
 def origin_of(table: RawTable) -> str:
     return f"DynamoDB configuration table '{table.name}'"
 
@@ -469,6 +477,41 @@ def test_a_restore_leaves_an_expiring_item_that_holds_the_value_as_it_is(
     assert changed is not None
     assert changed["Value"] == "0"
     assert "ExpirationTime" not in changed
+
+
+def test_a_merge_leaves_an_expiring_item_that_holds_the_value_as_it_is(
+    dispatcher_client: tuple[Dispatcher, InteractClient], table: RawTable
+) -> None:
+    """Importing a document again (a plain merge, no restore) does not make a
+    temporary value permanent: CloneSquad skips the write of an item that expires and
+    already holds the value; a new value is written permanent, as CloneSquad writes it."""
+    import time
+
+    dispatcher, client = dispatcher_client
+    expires = int(time.time()) + 3600
+    table.put_item(Item={"Key": KEY, "Value": "3", "ExpirationTime": expires})
+    table.put_item(Item={"Key": f"[night]{KEY}", "Value": "1", "ExpirationTime": expires})
+    table.put_item(Item={"Key": "app.disable", "Value": "1", "ExpirationTime": expires})
+    gone = int(time.time()) - 10  # expired, not yet deleted by DynamoDB
+    table.put_item(Item={"Key": "ec2.schedule.desired_instance_count", "Value": "2",
+                         "ExpirationTime": gone})  # fmt: skip
+    document = {KEY: "3", "night": {KEY: "1"}, "app.disable": "0",
+                "ec2.schedule.desired_instance_count": "2"}  # fmt: skip
+    with counting(dispatcher, "dynamodb") as calls:
+        answer = client.post("configuration", json.dumps(document))
+    assert answer.status_code == 200, answer.text
+    assert calls == {"dynamodb.BatchGetItem": 1, "dynamodb.TransactWriteItems": 1}
+    for key in (KEY, f"[night]{KEY}"):
+        kept = table.get(key)
+        assert kept is not None
+        assert int(kept["ExpirationTime"]) == expires, key
+    changed = table.get("app.disable")
+    assert changed is not None
+    assert (changed["Value"], "ExpirationTime" in changed) == ("0", False)
+    back = table.get("ec2.schedule.desired_instance_count")
+    assert back is not None
+    assert "ExpirationTime" not in back, "an expired item is written again, permanent"
+    assert client.get("configuration/ec2.schedule.desired_instance_count").text == "2"
 
 
 def test_a_set_named_as_a_plain_key_is_dumped_raw_as_flat_items(

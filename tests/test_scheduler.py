@@ -168,7 +168,7 @@ def test_an_import_of_many_entries_is_one_transaction(
     document = {f"entry{n}": CRON for n in range(51)}
     with counting(deployed, "dynamodb") as calls:
         assert deployed_client.post("scheduler", json.dumps(document)).status_code == 200
-    assert calls == {"dynamodb.TransactWriteItems": 1}
+    assert calls == {"dynamodb.BatchGetItem": 1, "dynamodb.TransactWriteItems": 1}
     assert len(table.content()) == 51
 
 

@@ -19,6 +19,7 @@ from .tables import (
     TRANSACTION_BYTES,
     TRANSACTION_SIZE,
     VERSION_KEY,
+    Item,
     KeyValueTable,
     key_problem,
 )
@@ -180,7 +181,8 @@ def import_document(
     processed: int | None = None,
 ) -> ImportResult:
     """Merge ``values`` into ``table`` (``""`` deletes), or with ``restore`` make the
-    table hold exactly them.
+    table hold exactly them. The items to write are read first (one ``BatchGetItem``;
+    a restore's ``Scan``): one that expires and already holds its value is left as it is.
 
     :param confirm: with ``restore``, allow an empty document (which empties the table).
     :param processed: the number of entries the answer counts (default: of ``values``).
@@ -196,26 +198,30 @@ def import_document(
     deletes = [key for key, value in values.items() if value == ""]
     if not restore:
         _check_fits(len(values), _size(values), restore=False)
-        table.transact(puts, deletes)
+        table.transact(_keeping_expirations(puts, table.batch_get(puts) if puts else {}), deletes)
         return ImportResult(processed=count)
     _check_fits(len(values), _size(values), restore=True)
     version = table.version()  # read before the scan: a restore after it changes it
     seen = table.scan()
     absent = [key for key in seen if key not in values]
     _check_fits(len(values) + len(absent), _size(values), restore=True, absent=len(absent))
-    # an item that already holds the value and expires is left as it is, as CloneSquad
-    # leaves it: restoring a backup does not make a temporary value permanent
-    puts = {
+    table.transact(_keeping_expirations(puts, seen), deletes + absent, seen=seen, version=version)
+    return ImportResult(processed=count, deleted_absent=len(absent))
+
+
+def _keeping_expirations(puts: Mapping[str, str], items: Mapping[str, Item]) -> dict[str, str]:
+    """``puts`` without the items that already hold their value and expire: they are
+    left as they are, as CloneSquad leaves them, so that importing a document again
+    (a backup, a dump) does not make a temporary value permanent."""
+    return {
         key: value
         for key, value in puts.items()
         if not (
-            (item := seen.get(key)) is not None
+            (item := items.get(key)) is not None
             and item.value == value
             and item.expiration_time is not None
         )
     }
-    table.transact(puts, deletes + absent, seen=seen, version=version)
-    return ImportResult(processed=count, deleted_absent=len(absent))
 
 
 def _size(values: Mapping[str, str]) -> int:
