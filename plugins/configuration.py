@@ -98,18 +98,23 @@ def _with_maintenance(request: Request) -> Snapshot:
 def dump(request: Request) -> dict[str, Any] | Response:
     """Every stable key (``unstable=true``: every key) with CloneSquad's fields; with
     ``raw=true``, only what the table holds, parameter sets nested (a document that
-    ``POST configuration?restore=true`` restores). ``prefix``, ``limit`` and ``after``
-    ask for part of it; a dump too large for one answer is a 413 saying so. With
+    ``POST configuration?restore=true`` restores). ``prefix`` (of item names),
+    ``limit`` and ``after`` (of the answer's top-level names: a parameter set is one,
+    never split) ask for part of it; a dump too large for one answer is a 413 saying so. With
     ``with_maintenance_window=true``, the keys of each subfleet and the ``SSM
     Maintenance Window override`` layer too (see :mod:`.maintenance`)."""
     configuration = _configuration(request)
     params = request.params
     prefix = str(params.get("prefix") or "")
     if params.get("raw"):
+        # pages are cut between the document's top-level entries: a parameter set is one
+        # entry, all its items on one page
         items = configuration.table.scan()
-        names = sorted(name for name in items if name.startswith(prefix))
-        page, following = _page(names, params)
-        body: dict[str, Any] = nest_parameter_sets({name: items[name].value for name in page})
+        document = nest_parameter_sets(
+            {name: item.value for name, item in items.items() if name.startswith(prefix)}
+        )
+        page, following = _page(list(document), params)
+        body: dict[str, Any] = {name: document[name] for name in page}
     else:
         source = _with_maintenance(request) if params.get(WITH_MAINTENANCE) else configuration
         entries = source.entries(unstable=bool(params.get("unstable")), prefix=prefix)
