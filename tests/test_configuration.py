@@ -567,6 +567,44 @@ def test_the_predefined_layer_and_its_parameter_sets(
     assert entry["Status"] == f"Key found in 'file://{site}' (ParameterSet='night')"
 
 
+def test_internal_documents_are_searched_where_clonesquad_searches_them(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, deployment: dict[str, str], aws_clients: AWS
+) -> None:
+    """``$LAMBDA_TASK_ROOT``, the current directory, ``/opt``, ``$CLONESQUAD_DIR`` and
+    ``$CLONESQUAD_DIR/src/resources``, each with ``.``, ``custo`` and ``resources``:
+    the first file found is the document."""
+    from clonesquad_interact import layers
+
+    roots = {name: tmp_path / name for name in ("task", "cwd", "opt", "home")}
+    for root in roots.values():
+        root.mkdir()
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(roots["task"]))
+    monkeypatch.chdir(roots["cwd"])
+    monkeypatch.setattr(layers, "LAYER_DIRECTORY", str(roots["opt"]))
+    monkeypatch.setenv("CLONESQUAD_DIR", str(roots["home"]))
+    order = [
+        roots["task"] / "custom.config.yaml",
+        roots["task"] / "resources" / "custom.config.yaml",
+        roots["cwd"] / "custom.config.yaml",
+        roots["cwd"] / "custo" / "custom.config.yaml",
+        roots["opt"] / "custo" / "custom.config.yaml",
+        roots["opt"] / "resources" / "custom.config.yaml",
+        roots["home"] / "custom.config.yaml",
+        roots["home"] / "src" / "resources" / "custom.config.yaml",
+        roots["home"] / "src" / "resources" / "custo" / "custom.config.yaml",
+    ]
+    for n, path in enumerate(order):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"ec2.schedule.min_instance_count: {10 + n}\n")
+    for n, path in enumerate(order):
+        fresh = InteractClient(Dispatcher(entry_points=False, aws=aws_clients))
+        answer = fresh.get("configuration/ec2.schedule.min_instance_count")
+        assert answer.text == str(10 + n), path
+        path.unlink()
+    fresh = InteractClient(Dispatcher(entry_points=False, aws=aws_clients))
+    assert fresh.get("configuration/ec2.schedule.min_instance_count").text == "2", "shipped"
+
+
 def test_an_operator_replaces_the_custom_layer(
     client: InteractClient, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -88,9 +88,9 @@ LOADED_FILES_KEY = "config.loaded_files"
 DEPTH_KEY = "config.max_file_hierarchy_depth"
 #: Documents read at most, when ``config.max_file_hierarchy_depth`` is not declared.
 DEFAULT_DEPTH = 10
-#: Where an ``internal:<name>`` document an operator supplies is looked for, then
-#: (for the two documents CloneSquad ships) the package's own copies.
-_INTERNAL_DIRECTORIES = ("LAMBDA_TASK_ROOT", "/opt", "CLONESQUAD_DIR")
+#: A Lambda layer's files: where ``internal:<name>`` documents are looked for third.
+LAYER_DIRECTORY = "/opt"
+#: The sub-directories of each directory searched, in order.
 _INTERNAL_SUBDIRECTORIES = (".", "custo", "resources")
 
 _DEFAULT = object()
@@ -338,6 +338,27 @@ def fetch_url(url: str, aws: AWS) -> str:
     return data.decode("utf-8")
 
 
+def internal_directories(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Where an ``internal:<name>`` document an operator supplies is looked for, in
+    order (each with its sub-directories ``.``, ``custo`` and ``resources``), before the
+    package's own copies: ``$LAMBDA_TASK_ROOT``, the current directory, ``/opt``,
+    ``$CLONESQUAD_DIR`` and ``$CLONESQUAD_DIR/src/resources``, as CloneSquad looks."""
+    environ = os.environ if environ is None else environ
+    found: list[str] = []
+    task_root = environ.get("LAMBDA_TASK_ROOT")
+    if task_root:
+        found.append(task_root)
+    try:
+        found.append(os.getcwd())
+    except OSError:  # the current directory was removed
+        pass
+    found.append(LAYER_DIRECTORY)
+    home = environ.get("CLONESQUAD_DIR")
+    if home:
+        found += [home, str(Path(home, "src", "resources"))]
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class _Documents:
     """The document layers, as read at ``read_at`` with ``loaded_files``."""
@@ -565,10 +586,7 @@ class LayeredConfiguration:
         (kept parsed as JSON beside the YAML, so that a cold start parses no YAML)."""
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"internal:{name} is not a document name")
-        for where in _INTERNAL_DIRECTORIES:
-            directory = where if where.startswith("/") else os.environ.get(where)
-            if not directory:
-                continue
+        for directory in internal_directories():
             for sub in _INTERNAL_SUBDIRECTORIES:
                 path = Path(directory, sub, name)
                 if path.is_file():
