@@ -229,9 +229,12 @@ def test_a_fleet_is_in_maintenance_from_start_ahead_before_its_next_window(
         return http, {"WindowIdentities": windows, "ResponseMetadata": {"HTTPStatusCode": 200}}
 
     dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
-    ssm = dispatcher.aws.client("ssm")
+    ssm = dispatcher.aws.client("ssm")  # the session's client: the handler must not stay
     ssm.meta.events.register("before-call.ssm.DescribeMaintenanceWindows", answer)
-    assert InteractClient(dispatcher).get("/backup").status_code == 200
+    try:
+        assert InteractClient(dispatcher).get("/backup").status_code == 200
+    finally:
+        ssm.meta.events.unregister("before-call.ssm.DescribeMaintenanceWindows", answer)
     records = {record["Fleet"]: record for record in windows_object(aws_clients, bucket)}
     assert records["__main__"]["IsMaintenanceTime"] is True, "within 15 minutes of its start"
     assert records["__main__"]["NextMaintenanceWindowDetails"]["NextExecutionTime"] == at(10)
