@@ -25,6 +25,7 @@ read on every request: one ``BatchGetItem`` of the few items a key needs, or one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -348,10 +349,8 @@ def internal_directories(environ: Mapping[str, str] | None = None) -> list[str]:
     task_root = environ.get("LAMBDA_TASK_ROOT")
     if task_root:
         found.append(task_root)
-    try:
+    with contextlib.suppress(OSError):  # the current directory was removed
         found.append(os.getcwd())
-    except OSError:  # the current directory was removed
-        pass
     found.append(LAYER_DIRECTORY)
     home = environ.get("CLONESQUAD_DIR")
     if home:
