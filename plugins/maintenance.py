@@ -63,6 +63,13 @@ SUBFLEET_MIN_KEY = (
     "ssm.feature.maintenance_window.subfleet.{SubfleetName}.ec2.schedule.min_instance_count"
 )
 FORCE_RUNNING_KEY = "ssm.feature.maintenance_window.subfleet.{SubfleetName}.force_running"
+#: What a key reads when nothing declares it and no layer sets it (the catalogue's defaults).
+_FALLBACKS = {
+    MAIN_FLEET_MIN_KEY: "100%",
+    SUBFLEET_MIN_KEY: "100%",
+    FORCE_RUNNING_KEY: "1",
+    START_AHEAD_KEY: "minutes=15",
+}
 MAIN_FLEET = "__main__"
 PLACEHOLDER = "{SubfleetName}"
 #: The state a subfleet forced to run is given.
@@ -124,7 +131,11 @@ def _fleet_value(read: Reader, template: str, subfleet: str | None) -> str:
             entry = None
         if entry is not None and entry.origin != BUILT_IN:
             return _text(entry)
-    return _text(read(template)).replace(PLACEHOLDER, subfleet or "")
+    try:
+        value = _text(read(template))
+    except NotFound:  # no plugin declares it (the catalogue is blocked) and no layer sets it
+        value = _FALLBACKS.get(template, "")
+    return value.replace(PLACEHOLDER, subfleet or "")
 
 
 def _text(entry: Entry) -> str:
@@ -197,7 +208,8 @@ def in_maintenance(window: Mapping[str, Any], now: datetime, ahead: float) -> bo
     zone = _zone(window.get("ScheduleTimezone"))
     first = _time(window.get("StartDate"), zone)
     last = _time(window.get("EndDate"), zone)
-    low, high = now - duration, now + min(early, MAX_SPAN)
+    # a window that started exactly ``duration`` ago has ended
+    low, high = now - duration + timedelta(seconds=1), now + min(early, MAX_SPAN)
     starts = _starts(str(window.get("Schedule") or ""), window, zone, first or nxt, low, high)
     for start in starts:
         within = (first is None or start >= first) and (last is None or start <= last)
@@ -378,8 +390,8 @@ def maintenance_windows(
                     continue
                 windows.setdefault(window.get("Name", ""), []).append(naive(window))
     try:
-        ahead = parse_duration(_text(reader(START_AHEAD_KEY)))
-    except (ValueError, NotFound):
+        ahead = parse_duration(_fleet_value(reader, START_AHEAD_KEY, None))
+    except ValueError:
         ahead = 0.0
     stamp = str(now)
     records = []
@@ -426,7 +438,8 @@ def maintenance_layer(
       ``override:subfleet.<name>.state`` = ``running``, so that a stopped subfleet is
       started for its window.
     """
-    if not (as_bool(_text(read(SSM_ENABLE_KEY))) and as_bool(_text(read(FEATURE_KEY)))):
+    enabled = (_fleet_value(read, key, None) for key in (SSM_ENABLE_KEY, FEATURE_KEY))
+    if not all(as_bool(value) for value in enabled):
         return None
     values: dict[str, str] = {}
     for record in maintenance_windows(deployment, subfleets, now, read):

@@ -305,3 +305,21 @@ NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)  # a Tuesday, the second of the m
 )  # fmt: skip
 def test_when_a_window_is_running(window: dict[str, Any], expected: bool) -> None:
     assert maintenance.in_maintenance(window, NOW, 15 * 60) is expected
+
+
+def test_without_the_catalogue_the_parameter_reads_the_keys_defaults(
+    deployment: dict[str, str], aws_clients: AWS, table: RawTable, fleet: None
+) -> None:
+    """A deployment that blocks CloneSquad's catalogue declares none of the SSM keys:
+    the layer reads them from the table, else as the catalogue's defaults."""
+    blocked = Dispatcher(
+        entry_points=False, raise_unexpected=True, aws=aws_clients,
+        block=["clonesquad_interact.plugins.catalogue"],
+    )  # fmt: skip
+    client = InteractClient(blocked)
+    assert client.get(f"configuration/{KEY}", WITH).text == "2"
+    table.put_item(Item={"Key": "ssm.enable", "Value": "1"})
+    table.put_item(Item={"Key": "ssm.feature.maintenance_window", "Value": "1"})
+    make_window(aws_clients, "CS-test", started(30))
+    table.put_item(Item={"Key": "ssm.feature.maintenance_window.defaults", "Value": "CS-test"})
+    assert client.get(f"configuration/{KEY}", WITH).text == "100%"
