@@ -50,7 +50,6 @@ from clonesquad_interact import (
 from clonesquad_interact.configuration import nest_parameter_sets
 
 from .debug import PERMANENT_S3_ERRORS, PERMANENT_S3_STATUSES
-from .instances import GONE, GROUP_TAG, SUBFLEET_TAG
 from .maintenance import SSM_ENABLE_KEY, maintenance_windows
 from .maintenance import naive as _naive
 
@@ -101,6 +100,8 @@ def _lines(records: list[Any]) -> str:
 
 
 def _instances(deployment: Deployment) -> list[dict[str, Any]]:
+    from .instances import GONE, GROUP_TAG, SUBFLEET_TAG
+
     ec2 = deployment.client("ec2")
     group = deployment.settings.group_name
     found = []

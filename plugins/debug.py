@@ -52,8 +52,6 @@ from clonesquad_interact import (
 from clonesquad_interact.errors import from_aws
 from clonesquad_interact.precomputed import state_table
 
-from .instances import describe_fleet
-
 logger = structlog.get_logger(__name__)
 
 #: S3 error codes that retrying cannot fix.
@@ -173,7 +171,7 @@ def gather(deployment: Deployment, request_id: str) -> dict[str, Any]:
         "configuration": _configuration,
         "scheduler": _scheduler,
         "state": _state,
-        "instances": lambda d: describe_fleet(d).all_metadata(),
+        "instances": _instances,
         "events": _events,
     }
     report: dict[str, Any] = {
@@ -194,6 +192,12 @@ def gather(deployment: Deployment, request_id: str) -> dict[str, Any]:
     report["errors"] = errors
     report["error_details"] = details
     return report
+
+
+def _instances(deployment: Deployment) -> dict[str, Any]:
+    from .instances import describe_fleet
+
+    return describe_fleet(deployment).all_metadata()
 
 
 def _versions(deployment: Deployment) -> dict[str, str]:

@@ -29,7 +29,6 @@ from clonesquad_interact.access import allows
 from clonesquad_interact.precomputed import Source, live, obtain, state_table
 from clonesquad_interact.production import Producer, Production
 
-from .instances import SCALING_STATE_PREFIX, describe_fleet, shared_fleet
 from .shapes import (
     SHAPES_KEY,
     SPECIFICATION,
@@ -204,6 +203,8 @@ def metadata(request: Request) -> Response:
     release = _release_shapes(request)
 
     def lookup() -> dict[str, Any]:
+        from .instances import describe_fleet
+
         fleet = describe_fleet(deployment, [instance_id], target_groups=release)
         if release:
             return {r["InstanceId"]: r for r in fleet.release_metadata()}
@@ -233,6 +234,8 @@ def _with_scaling_state(
     """A precomputed record with the instance's scaling state as the State table holds it
     now (one ``GetItem``): ``draining``, ``error`` or ``bounced`` replaces its ``State``,
     as CloneSquad's Interact function does (the blob may be minutes old)."""
+    from .instances import SCALING_STATE_PREFIX
+
     table = state_table(deployment)
     item = table.get(SCALING_STATE_PREFIX + instance_id) if table is not None else None
     state = item.value.strip().lower() if item is not None else ""
@@ -254,6 +257,8 @@ def _release_shapes(request: Request) -> bool:
 
 def all_metadatas(request: Request) -> Response:
     """``allmetadatas``: every managed instance's metadata, by instance id."""
+    from .instances import describe_fleet
+
     deployment: Deployment = request.deployment
     return obtain(
         request,
@@ -265,6 +270,8 @@ def all_metadatas(request: Request) -> Response:
 
 def fleet_metadata(request: Request) -> Response:
     """``fleet/metadata``: every managed instance's metadata, as v0.27.1 lists it."""
+    from .instances import describe_fleet
+
     deployment: Deployment = request.deployment
     return obtain(
         request,
@@ -276,6 +283,8 @@ def fleet_metadata(request: Request) -> Response:
 
 def fleet_status(request: Request) -> Response:
     """``fleet/status``: the fleet's indicators."""
+    from .instances import describe_fleet
+
     deployment: Deployment = request.deployment
     data = obtain(
         request, "fleet/status", lambda: describe_fleet(deployment).status(), convert=spec_status
@@ -292,9 +301,13 @@ def fleet_status(request: Request) -> Response:
 
 def produce_metadata(production: Production) -> list[dict[str, Any]]:
     """``metadata`` as CloneSquad v0.27.1's main function writes it: flat records."""
+    from .instances import shared_fleet
+
     return shared_fleet(production).release_metadata()
 
 
 def produce_status(production: Production) -> dict[str, Any]:
     """``fleet/status`` as CloneSquad v0.27.1's main function writes it: ``{"EC2": ...}``."""
+    from .instances import shared_fleet
+
     return release_status(shared_fleet(production).status())

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clonesquad_interact import (
     ConfigurationKey,
@@ -40,8 +40,8 @@ from clonesquad_interact.errors import unencodable
 from clonesquad_interact.keyvalue import parse_ttl
 from clonesquad_interact.precomputed import decode_value, encode_value
 
-from .instances import SUBFLEET_TAG, Instance, describe_fleet
-from .patterns import PatternError, compile_pattern
+if TYPE_CHECKING:
+    from .instances import Instance
 
 STATE_KEY = "ec2.control.state"
 LISTS = ("unstartable", "unstoppable")
@@ -147,6 +147,8 @@ def tag_tests(tags: Any) -> list[tuple[str, Any]]:
 
     :raises ValidationFailed: a value is not text or null, or a pattern is refused.
     """
+    from .patterns import PatternError, compile_pattern  # imported when a request uses it
+
     if tags is None:
         return []
     if not isinstance(tags, Mapping):
@@ -200,6 +202,8 @@ def _tags_match(instance: Instance, tests: Sequence[tuple[str, Any]]) -> bool:
 
 def select(instances: Sequence[Instance], criteria: Mapping[str, Any]) -> list[str]:
     """Ids of the instances that any criterion selects, in the fleet's order."""
+    from .instances import SUBFLEET_TAG
+
     ids = criteria.get("InstanceIds") or []
     names = set(criteria.get("InstanceNames") or [])
     subfleets = criteria.get("SubfleetNames")
@@ -273,6 +277,8 @@ def control_instances(request: Request) -> list[dict[str, Any]]:
     table = deployment.table("StateTable")
     item = table.get(STATE_KEY)
     state = decode_state(item.value if item is not None else None, now)
+    from .instances import describe_fleet
+
     fleet = describe_fleet(deployment)
     instances = {i.instance_id: i for i in fleet.instances}
     if mode is not None:

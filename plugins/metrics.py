@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -48,7 +48,8 @@ from clonesquad_interact.precomputed import (
 )
 from clonesquad_interact.production import Producer, Production
 
-from .instances import Fleet, chunks, describe_fleet, shared_fleet
+if TYPE_CHECKING:
+    from .instances import Fleet
 
 logger = structlog.get_logger(__name__)
 
@@ -161,6 +162,8 @@ def fleet_metrics(fleet: Fleet, when: datetime | None = None) -> list[dict[str, 
 
 def sent_metrics(request: Request) -> Response:
     """``cloudwatch/sentmetrics``."""
+    from .instances import describe_fleet  # imported when used, as in every operation here
+
     deployment: Deployment = request.deployment
     name = "cloudwatch/sentmetrics"
     return obtain(request, name, lambda: fleet_metrics(describe_fleet(deployment))).response()
@@ -168,6 +171,8 @@ def sent_metrics(request: Request) -> Response:
 
 def produce_sent_metrics(production: Production) -> list[dict[str, Any]]:
     """Compute the fleet metrics, and put them to CloudWatch when configured."""
+    from .instances import shared_fleet
+
     when = datetime.fromtimestamp(production.started_at, UTC)
     metrics = fleet_metrics(shared_fleet(production), when)
     deployment = production.deployment
@@ -216,6 +221,8 @@ def cpu_queries(fleet: Fleet) -> list[tuple[str, dict[str, Any]]]:
 def read_cpu_metrics(cloudwatch: Any, fleet: Fleet, now: datetime) -> list[dict[str, Any]]:
     """The CPU metrics of the running instances: one ``GetMetricData`` per 500 queries
     (more only when CloudWatch pages an answer)."""
+    from .instances import chunks
+
     queries = cpu_queries(fleet)
     metric_ids = {query["Id"]: metric_id for metric_id, query in queries}
     results: dict[str, dict[str, Any]] = {}
@@ -251,6 +258,8 @@ def read_cpu_metrics(cloudwatch: Any, fleet: Fleet, now: datetime) -> list[dict[
 
 
 def produce_metric_cache(production: Production) -> list[dict[str, Any]]:
+    from .instances import shared_fleet
+
     cloudwatch = production.deployment.aws.client("cloudwatch")
     now = datetime.fromtimestamp(production.started_at, UTC)
     return read_cpu_metrics(cloudwatch, shared_fleet(production), now)
@@ -305,6 +314,8 @@ class MetricCache:
             return found.response()
 
         def compute() -> list[dict[str, Any]]:
+            from .instances import describe_fleet
+
             fleet = describe_fleet(deployment)
             cloudwatch = deployment.aws.client("cloudwatch")
             return read_cpu_metrics(cloudwatch, fleet, datetime.fromtimestamp(now, UTC))

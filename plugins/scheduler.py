@@ -29,7 +29,6 @@ from clonesquad_interact import (
 from clonesquad_interact.configuration import nest_parameter_sets
 from clonesquad_interact.errors import excerpt
 from clonesquad_interact.keyvalue import check_document, first_line, import_params, write_key
-from clonesquad_interact.schedules import entry_problem, time_zone
 from clonesquad_interact.tables import TRANSACTION_SIZE, KeyValueTable
 
 SCHEMAS = files("clonesquad_interact.schemas")
@@ -92,6 +91,8 @@ def has_operation(deployment: Deployment, op: str) -> bool:
 
 def problems(deployment: Deployment, values: Mapping[str, str]) -> list[dict[str, str]]:
     """What is wrong with each entry to write (``""``, a deletion, is never wrong)."""
+    from clonesquad_interact.schedules import entry_problem, time_zone  # for writes only
+
     zone = time_zone(deployment.settings.get("TimeZone"))
     keys = deployment.configuration.keys
     found = []

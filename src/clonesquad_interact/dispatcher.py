@@ -29,7 +29,7 @@ from .cache import ResponseCache
 from .configuration import ConfigurationKey
 from .deployment import Deployment
 from .emf import RequestMetrics
-from .errors import Forbidden, InteractError, PluginError, from_aws
+from .errors import Forbidden, InteractError, PluginError, ScheduledEventFailed, from_aws
 from .events import (
     EventKind,
     classify,
@@ -47,7 +47,6 @@ from .rendering import error_response, to_apigw, to_direct, unexpected_response
 from .request import Interface, Request, freeze
 from .response import Response, answer
 from .routing import LENIENT_SETTING, Router
-from .scheduled import ScheduledEventFailed, handle_scheduled
 from .settings import Settings
 from .sqs import all_failed, handle_batch, sender_allowlist
 from .tables import KeyValueTable
@@ -230,6 +229,8 @@ class Dispatcher:
             if kind is EventKind.SQS:
                 return handle_batch(self, event["Records"])
             if kind is EventKind.SCHEDULED:
+                from .scheduled import handle_scheduled  # imported for scheduled events only
+
                 return handle_scheduled(self, event)
             request = _NORMALIZERS[kind](event)
         except ScheduledEventFailed:

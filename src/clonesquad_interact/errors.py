@@ -25,6 +25,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PluginError",
+    "ScheduledEventFailed",
     "ServiceUnavailable",
     "TooManyRequests",
     "ValidationFailed",
@@ -184,6 +185,11 @@ class ServiceUnavailable(InteractError):
     ) -> None:
         merged = {"Retry-After": str(retry_after), **(headers or {})}
         super().__init__(message, details=details, headers=merged)
+
+
+class ScheduledEventFailed(Exception):
+    """Actions of a scheduled event failed in a way worth trying again: raised so that
+    Lambda retries the asynchronous invocation."""
 
 
 class PluginError(Exception):

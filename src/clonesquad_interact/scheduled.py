@@ -35,7 +35,14 @@ import structlog
 
 from .configuration import as_bool, parse_duration
 from .deployment import Deployment
-from .errors import InteractError, InternalError, excerpt, from_aws, unencodable
+from .errors import (
+    InteractError,
+    InternalError,
+    ScheduledEventFailed,
+    excerpt,
+    from_aws,
+    unencodable,
+)
 from .keyvalue import write_key
 from .request import Interface, Request, freeze
 from .response import Response
@@ -68,11 +75,6 @@ DETAIL_TYPE = "Scheduled Event"
 #: How far back the rule names of daylight saving time's other state are looked for.
 DST_LOOKBACK = timedelta(days=1)
 _ARN = re.compile(r"arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]+:rule/(?P<name>[^/]+)")
-
-
-class ScheduledEventFailed(Exception):
-    """Actions of a scheduled event failed in a way worth trying again: raised so that
-    Lambda retries the asynchronous invocation."""
 
 
 class Runner(Protocol):
