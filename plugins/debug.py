@@ -28,7 +28,6 @@ How a failure is reported:
 
 from __future__ import annotations
 
-import gzip
 import importlib.metadata
 import json
 import platform
@@ -100,6 +99,8 @@ def publish_report(request: Request) -> dict[str, Any]:
         )
     key = f"{prefix}{group}/debug-report-{request.request_id}.json.gz"
     report = gather(deployment, request.request_id)
+    import gzip  # imported by the request that writes a report
+
     body = gzip.compress(json.dumps(report, default=str, sort_keys=True).encode(), compresslevel=9)
     s3 = deployment.aws.client("s3")
     try:

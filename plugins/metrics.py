@@ -16,7 +16,6 @@ and the producers of their data.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -193,6 +192,8 @@ def produce_sent_metrics(production: Production) -> list[dict[str, Any]]:
 
 def cpu_queries(fleet: Fleet) -> list[tuple[str, dict[str, Any]]]:
     """``(metric id, query)`` for each CPU metric of each running instance."""
+    import hashlib  # imported by the requests that read CPU metrics
+
     queries = []
     for instance in fleet.instances:
         if instance.state != "running":

@@ -17,6 +17,8 @@ PROGRAM = """
 import json, sys
 from clonesquad_interact.lambda_handler import handler
 
+DEFERRED = set(sys.argv[1:])
+
 report = []
 for event in json.load(sys.stdin):
     answer = handler(event, None)
@@ -26,21 +28,36 @@ for event in json.load(sys.stdin):
             "body": json.loads(answer["body"]),
             "jsonschema": "jsonschema" in sys.modules,
             "yaml": "yaml" in sys.modules,
+            "modules": sorted(name for name in sys.modules if name in DEFERRED),
         }
     )
 print(json.dumps(report))
 """
 
 
-def test_valid_input_is_served_without_importing_jsonschema_or_yaml() -> None:
+#: Modules that only some requests need: a cold ``GET /`` imports none of them (the
+#: scheduled events and their schedules, the fleet read from EC2, tag patterns, the
+#: producer, gzip for encoded State values, hashlib for CPU metric ids).
+DEFERRED = (
+    "clonesquad_interact.scheduled",
+    "clonesquad_interact.schedules",
+    "clonesquad_interact.plugins.instances",
+    "clonesquad_interact.plugins.patterns",
+    "clonesquad_interact.producer",
+    "gzip",
+    "hashlib",
+)
+
+
+def _serve_cold(events: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Serve ``events`` in a fresh interpreter; what it reports after each."""
     environ = {
         name: value
         for name, value in os.environ.items()
         if name not in (ENV_PLUGINS, ENV_BLOCK, ENV_TRACE) and name != "LOG_LEVEL"
     }
-    events = [apigw_rest_event("GET", "/"), apigw_rest_event("GET", "/", params={"nosuch": "1"})]
     result = subprocess.run(
-        [sys.executable, "-c", PROGRAM],
+        [sys.executable, "-c", PROGRAM, *DEFERRED],
         input=json.dumps(events),
         capture_output=True,
         text=True,
@@ -49,7 +66,13 @@ def test_valid_input_is_served_without_importing_jsonschema_or_yaml() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    valid, invalid = json.loads(result.stdout.splitlines()[-1])
+    report: list[dict[str, object]] = json.loads(result.stdout.splitlines()[-1])
+    return report
+
+
+def test_valid_input_is_served_without_importing_jsonschema_or_yaml() -> None:
+    events = [apigw_rest_event("GET", "/"), apigw_rest_event("GET", "/", params={"nosuch": "1"})]
+    valid, invalid = _serve_cold(events)
     assert valid["status"] == 200
     assert "operations" in valid["body"]
     assert (valid["jsonschema"], valid["yaml"]) == (False, False)
@@ -57,3 +80,12 @@ def test_valid_input_is_served_without_importing_jsonschema_or_yaml() -> None:
     assert invalid["status"] == 400
     assert "params.nosuch: unknown parameter" in invalid["body"]["error"]["message"]
     assert invalid["jsonschema"] is True
+
+
+def test_a_request_imports_only_what_its_operation_needs() -> None:
+    (root,) = _serve_cold([apigw_rest_event("GET", "/")])
+    assert root["status"] == 200
+    names = {operation["name"] for operation in root["body"]["operations"]}
+    # Every built-in plugin is loaded (the fleet's, instance control's, the scheduler's)...
+    assert {"fleet/status", "control/instances/{list}", "scheduler/{key}"} <= names
+    assert root["modules"] == []  # ...and none of the modules only other requests need

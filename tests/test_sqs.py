@@ -132,6 +132,27 @@ def test_a_structured_answer_is_logged_as_one_line_of_bounded_length() -> None:
     assert entry["answer"].endswith("…")
 
 
+@pytest.mark.parametrize(
+    ("body", "logged"),
+    [
+        ({"n": 1, "when": None}, '{"n":1,"when":null}'),
+        ({1: "one"}, '{"1":"one"}'),  # a name that is not text, written as JSON writes it
+        ({"big": 2**70}, '{"big":1180591620717411303424}'),  # past what orjson holds
+        ({"text": "\ud800"}, '{"text":"\\ud800"}'),  # a lone surrogate, escaped
+        ({"set": {1}}, '{"set":"{1}"}'),  # a value JSON has not: its text
+    ],
+)
+def test_the_answer_on_the_line_is_its_json_text(body: Any, logged: str) -> None:
+    def answer(request: Request) -> Any:
+        return body
+
+    client = InteractClient(build(OperationsPlugin(make_operation("a", handler=answer, **SQS))))
+    with capture_logs() as logs:
+        assert client.sqs({"OpType": "a"}) == {"batchItemFailures": []}
+    (entry,) = [e for e in logs if e["event"] == "sqs.record"]
+    assert entry["answer"] == logged
+
+
 def test_a_redelivered_message_is_harmless(client: InteractClient, plugin: Acknowledger) -> None:
     message = {"OpType": "notify/ackevent", "Events": ["a", "b"]}
     first = sqs_record(message, message_id="m-1")

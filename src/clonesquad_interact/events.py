@@ -479,6 +479,13 @@ def _check_text(
     for name, value in params.items():
         if _lone_surrogate(name):
             raise _refuse(f"the name of {fields} {excerpt(name)}", "params", name)
+        kind = type(value)
+        if kind in _NO_TEXT:
+            continue
+        if kind is str:  # the common case: a query string's value, an SQS text field
+            if _lone_surrogate(value):
+                raise _refuse(f"{fields} {name!r}", f"params.{name}", value)
+            continue
         _check_value(value, f"{fields} {name!r}", f"params.{name}")
     if type(headers) is dict or _is_mapping(headers):
         for name, value in headers.items():
@@ -486,6 +493,10 @@ def _check_text(
                 raise _refuse(f"the name of the header {excerpt(name)}", "headers", name)
             if isinstance(value, str) and _lone_surrogate(value):
                 raise _refuse(f"the header {name!r}", f"headers.{name}", value)
+
+
+#: Types of a JSON value that hold no text to check.
+_NO_TEXT = frozenset({int, float, bool, type(None)})
 
 
 def _check_body(body: str, field: str) -> None:

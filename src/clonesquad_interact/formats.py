@@ -54,7 +54,11 @@ def parse_json(text: str) -> Any:
     :raises ValueError: the text is not such JSON.
     :raises RecursionError: the text is nested too deeply.
     """
-    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    return _DECODER.decode(text)
+
+
+#: The decoder of :func:`parse_json`, made once (``json.loads`` with hooks makes one per call).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def parse_document(text: str) -> Any:

@@ -49,15 +49,22 @@ class CachedLogger:
     def get(self) -> Any:
         """The bound logger of the current configuration."""
         config = structlog.get_config()
+        bound = self._bound
+        if bound is not None:
+            processors, wrapper_class, logger_factory, context_class = bound[0]
+            if (
+                config["processors"] is processors
+                and config["wrapper_class"] is wrapper_class
+                and config["logger_factory"] is logger_factory
+                and config["context_class"] is context_class
+            ):
+                return bound[1]
         made_of = (
             config["processors"],
             config["wrapper_class"],
             config["logger_factory"],
             config["context_class"],
         )
-        bound = self._bound
-        if bound is not None and all(a is b for a, b in zip(bound[0], made_of, strict=True)):
-            return bound[1]
         logger = structlog.get_logger(self._name).bind()
         self._bound = (made_of, logger)
         return logger

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import gzip
 import json
 import time
 import zlib
@@ -163,6 +162,8 @@ def encode_value(value: Any) -> str:
     ``json.dumps`` with sorted keys and the default separators (other values as their
     ``str()``), gzip level 9 stamped with the time 1, then base64 with padding.
     """
+    import gzip  # imported by the requests that read or write an encoded value
+
     text = json.dumps(value, sort_keys=True, default=str)
     return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=1)).decode(
         "ascii"
@@ -183,6 +184,8 @@ def decode_value(text: str) -> Any:
         and stripped[-1] == stripped[1]
     ):
         stripped = stripped[2:-1]
+    import gzip
+
     try:
         return json.loads(gzip.decompress(base64.b64decode(stripped, validate=True)))
     except (binascii.Error, OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:

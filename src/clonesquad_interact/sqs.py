@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import orjson
 import structlog
 
 from .errors import AWSCallRefused, BadRequest, excerpt
@@ -170,8 +171,11 @@ def _answer_text(body: Any) -> str:
     if isinstance(body, str):
         text = body
     else:
-        import json
+        try:
+            text = orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # what orjson refuses: an integer past 64 bits, a lone surrogate
+            import json
 
-        text = json.dumps(body, default=str, separators=(",", ":"))
+            text = json.dumps(body, default=str, separators=(",", ":"))
     text = " ".join(text.split())
     return text if len(text) <= ANSWER_LIMIT else text[: ANSWER_LIMIT - 1] + "…"
