@@ -46,9 +46,10 @@ def freeze(value: Any) -> Any:
 
 def thaw(value: Any) -> Any:
     """Return a plain JSON-like copy (``dict``/``list``) of a frozen value."""
-    if type(value) in _SCALARS:
+    kind = type(value)
+    if kind in _SCALARS:
         return value
-    if isinstance(value, Mapping):
+    if kind is MappingProxyType or kind is dict or isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
         return [thaw(v) for v in value]

@@ -81,7 +81,8 @@ def all_failed(records: list[Any]) -> dict[str, Any]:
 
 def _message_id(record: Any) -> str:
     # An unusable id ("") makes Lambda return the whole batch: nothing is lost.
-    message_id = record.get("messageId") if isinstance(record, Mapping) else None
+    usable = type(record) is dict or isinstance(record, Mapping)
+    message_id = record.get("messageId") if usable else None
     return message_id if isinstance(message_id, str) else ""
 
 

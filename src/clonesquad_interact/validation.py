@@ -266,7 +266,7 @@ class InputSchema:
         converted = {}
         for name, value in params.items():
             schema = self._param_schemas.get(name)
-            if isinstance(schema, Mapping):
+            if type(schema) is dict or isinstance(schema, Mapping):
                 value = self._value(value, schema, f"params.{name}", query, problems)
             converted[name] = value
         return converted
@@ -279,6 +279,8 @@ class InputSchema:
         query: bool,
         problems: list[dict[str, str]],
     ) -> Any:
+        if type(value) is not str and not isinstance(value, list):
+            return value  # a typed value (SQS, in-process): the schema checks it as it is
         types, items = self._kind(schema)
         if isinstance(value, list):
             if "array" in types or not types:
