@@ -6,6 +6,7 @@ server, which plays DynamoDB)::
     python bench/coldstart.py               # 9 pairs per cold figure, 9 warm rounds
     python bench/coldstart.py --pairs 5     # shorter
     python bench/coldstart.py --venv DIR    # where the benchmark environment lives
+    python bench/coldstart.py --instructions    # also count instructions (valgrind)
 
 The benchmark environment is a virtual environment made from this project's own
 files (``pip install '.[bench]'``: the runtime dependencies, Powertools and
@@ -17,6 +18,13 @@ figure run one after the other, in a changing order, and each ratio is the
 median over the pairs. The warm figures come from ``bench/warm.py``, run in the
 same environment. It prints one table and
 writes ``bench/results.json``; nothing is compared with a fixed time.
+
+Wall times move with whatever else the machine runs. With ``--instructions`` (and
+valgrind installed), each cold child is also run once under ``valgrind
+--tool=cachegrind`` and the warm SQS batch is counted per message (a child serving
+300 batches less one serving none), so that a second table gives the same ratios in
+machine instructions, which do not move with the load (instructions are not time:
+a cache miss costs many; this is a second view, not the verdict).
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import hashlib
 import json
 import os
 import platform
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -33,6 +43,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +273,116 @@ def cold_figure(
     }
 
 
+#: The warm SQS child of ``--instructions``: the batch of ``bench/warm.py``, served
+#: ``argv[2]`` times after a warm-up by ``argv[1]`` (``interact`` or the Powertools peer).
+SQS_CHILD = """
+import os, sys
+import dispatch, warm
+from clonesquad_interact.log import configure_logging
+from clonesquad_interact.testing import sqs_event
+contender, batches = sys.argv[1], int(sys.argv[2])
+devnull = open(os.devnull, "w")
+configure_logging("INFO", stream=devnull, force=True)
+context = dispatch.FakeLambdaContext()
+batch = sqs_event([{"OpType": "fleet/scale", "desired": n} for n in range(warm.SQS_BATCH)])
+if contender == "interact":
+    serve = dispatch.interact_handler()
+else:
+    serve = warm.powertools_batch(warm.powertools_logger(devnull))
+for _ in range(100 + batches):
+    assert serve(batch, context) == {"batchItemFailures": []}
+"""
+#: How instructions are counted: cachegrind without its cache simulation.
+VALGRIND = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
+#: Batches counted by the warm SQS child (the figure is per message).
+SQS_BATCHES = 300
+
+
+def count_instructions(command: list[str], environ: dict[str, str]) -> int:
+    """Machine instructions of ``command``, counted by valgrind's cachegrind."""
+    done = subprocess.run(
+        [*VALGRIND, *command],
+        env={**environ, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"{command[-3:]} failed under valgrind:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def instruction_figures(
+    python: Path,
+    scripts: dict[str, Path],
+    events: dict[str, tuple[Path, str]],
+    environ: dict[str, str],
+    directory: Path,
+) -> dict[str, Any]:
+    """Instructions of each cold child (once each), and of a warm SQS message."""
+    cold_jobs = [
+        (figure, name, event, expected)
+        for figure, (event, expected) in events.items()
+        for name in (scripts if figure == "cold_config" else ("interact", "powertools"))
+    ]
+    sqs_child = directory / "sqs_child.py"
+    sqs_child.write_text(SQS_CHILD)
+    sqs_environ = {**environ, "PYTHONPATH": str(BENCH)}
+
+    def cold(job: tuple[str, str, Path, str]) -> int:
+        _, name, event, expected = job
+        peak = event.with_suffix(f".{name}.rss")
+        command = [str(python), "-I", str(scripts[name]), str(event), expected, str(peak)]
+        return count_instructions(command, environ)
+
+    def sqs(job: tuple[str, int]) -> int:
+        contender, batches = job
+        command = [str(python), str(sqs_child), contender, str(batches)]
+        return count_instructions(command, sqs_environ)
+
+    sqs_jobs = [(name, n) for name in ("interact", "powertools_batch") for n in (0, SQS_BATCHES)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # one child per CPU
+        cold_counts = list(pool.map(cold, cold_jobs))
+        sqs_counts = dict(zip(sqs_jobs, pool.map(sqs, sqs_jobs), strict=True))
+    figures: dict[str, Any] = {"cold_config": {}, "cold_root": {}}
+    for (figure, name, _, _), count in zip(cold_jobs, cold_counts, strict=True):
+        figures[figure][name] = count
+    messages = SQS_BATCHES * 10
+    figures["sqs_per_message"] = {
+        name: (sqs_counts[name, SQS_BATCHES] - sqs_counts[name, 0]) / messages
+        for name in ("interact", "powertools_batch")
+    }
+    return figures
+
+
+def instruction_table(figures: dict[str, Any]) -> str:
+    """The cold and SQS figures in instructions, each next to its peer."""
+    config, root, sqs = figures["cold_config"], figures["cold_root"], figures["sqs_per_message"]
+    rows = [
+        ("cold GET configuration/<key>", config["interact"], "Powertools app",
+         config["powertools"], "<= 1.0"),
+        ("cold GET configuration/<key>", config["interact"], "boto3 + json",
+         config["hand-written"], "<= 1.15"),
+        ("cold GET /", root["interact"], "Powertools app", root["powertools"], "<= 1.0"),
+        ("warm SQS message (batch of 10)", sqs["interact"],
+         "BatchProcessor+fastjsonschema+Logger", sqs["powertools_batch"], "<= 1.0"),
+    ]  # fmt: skip
+    lines = [
+        "| figure (instructions) | clonesquad-interact | peer | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for figure, ours, name, peer, target in rows:
+        ratio = ours / peer
+        met = "yes" if ratio <= float(target.removeprefix("<= ")) else "no"
+        scale, unit = (1e6, "M") if ours > 1e7 else (1e3, "k")
+        lines.append(
+            f"| {figure} | {ours / scale:,.1f} {unit} | {name} {peer / scale:,.1f} {unit} "
+            f"| {ratio:.2f}x | {target} | {met} |"
+        )
+    return "\n".join(lines)
+
+
 def table(results: dict[str, Any]) -> str:
     config, root = results["cold_config"], results["cold_root"]
     warm = results["warm"]
@@ -338,9 +459,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9, help="warm rounds")
     parser.add_argument("--venv", type=Path, default=BENCH / ".venv", help="benchmark env")
     parser.add_argument("--output", type=Path, default=BENCH / "results.json")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions (valgrind)"
+    )
     args = parser.parse_args(argv)
     from clonesquad_interact.testing import apigw_rest_event
 
+    if args.instructions and shutil.which("valgrind") is None:
+        print("error: --instructions needs valgrind (apt-get install valgrind)", file=sys.stderr)
+        return 2
     python = benchmark_venv(args.venv)
     server, endpoint = start_moto()
     try:
@@ -371,6 +498,17 @@ def main(argv: list[str] | None = None) -> int:
                     args.pairs,
                 ),
             }
+            if args.instructions:
+                results["instructions"] = instruction_figures(
+                    python,
+                    scripts,
+                    {
+                        "cold_config": (config_event, CONFIG_VALUE),
+                        "cold_root": (root_event, "configuration/"),
+                    },
+                    environ,
+                    directory,
+                )
         warm = subprocess.run(
             [str(python), str(BENCH / "warm.py"), str(args.rounds)],
             env={**environ, "PYTHONPATH": str(BENCH)},
@@ -390,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
     }
     report = table(results)
+    if "instructions" in results:
+        report += "\n\n" + instruction_table(results["instructions"])
     results["table"] = report
     print(report)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
