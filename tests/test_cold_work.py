@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from clonesquad_interact.manager import ENV_BLOCK, ENV_PLUGINS, ENV_TRACE
 from clonesquad_interact.testing import apigw_rest_event
@@ -49,7 +50,7 @@ DEFERRED = (
 )
 
 
-def _serve_cold(events: list[dict[str, object]]) -> list[dict[str, object]]:
+def _serve_cold(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Serve ``events`` in a fresh interpreter; what it reports after each."""
     environ = {
         name: value
@@ -66,7 +67,7 @@ def _serve_cold(events: list[dict[str, object]]) -> list[dict[str, object]]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    report: list[dict[str, object]] = json.loads(result.stdout.splitlines()[-1])
+    report: list[dict[str, Any]] = json.loads(result.stdout.splitlines()[-1])
     return report
 
 

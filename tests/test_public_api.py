@@ -24,7 +24,7 @@ def test_every_public_name_is_the_object_its_module_defines() -> None:
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'Requets'"):
-        clonesquad_interact.Requets  # noqa: B018 - the access is the test
+        clonesquad_interact.Requets  # type: ignore[attr-defined]  # noqa: B018
     with pytest.raises(ImportError):
         from clonesquad_interact import Requets  # type: ignore[attr-defined]  # noqa: F401
 

@@ -92,11 +92,13 @@ _MODULES = MappingProxyType(
 )
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{module}", __name__), name)
+if not TYPE_CHECKING:  # type checkers read the imports above, and flag a misspelt name
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULES.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return getattr(import_module(f".{module}", __name__), name)
 
 
 def __dir__() -> list[str]:
