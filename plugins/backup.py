@@ -50,8 +50,6 @@ from clonesquad_interact import (
 from clonesquad_interact.configuration import nest_parameter_sets
 
 from .debug import PERMANENT_S3_ERRORS, PERMANENT_S3_STATUSES
-from .maintenance import SSM_ENABLE_KEY, maintenance_windows
-from .maintenance import naive as _naive
 
 SETTING = "MetadataAndBackupS3Path"
 
@@ -101,6 +99,7 @@ def _lines(records: list[Any]) -> str:
 
 def _instances(deployment: Deployment) -> list[dict[str, Any]]:
     from .instances import GONE, GROUP_TAG, SUBFLEET_TAG
+    from .maintenance import naive
 
     ec2 = deployment.client("ec2")
     group = deployment.settings.group_name
@@ -112,7 +111,7 @@ def _instances(deployment: Deployment) -> list[dict[str, Any]]:
                 if instance.get("State", {}).get("Name") in GONE:
                     continue
                 tags = {t["Key"]: t["Value"] for t in instance.get("Tags", ())}
-                record = {**_naive(instance), "_Hostname": tags.get("Name")}
+                record = {**naive(instance), "_Hostname": tags.get("Name")}
                 if tags.get(SUBFLEET_TAG):
                     record["_SubfleetName"] = tags[SUBFLEET_TAG]
                 found.append(record)
@@ -120,6 +119,8 @@ def _instances(deployment: Deployment) -> list[dict[str, Any]]:
 
 
 def _volumes(deployment: Deployment, instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from .maintenance import naive
+
     ids = [
         mapping["Ebs"]["VolumeId"]
         for instance in instances
@@ -131,7 +132,7 @@ def _volumes(deployment: Deployment, instances: list[dict[str, Any]]) -> list[di
     ec2 = deployment.client("ec2")
     volumes = []
     for page in ec2.get_paginator("describe_volumes").paginate(VolumeIds=ids):
-        volumes += [_naive(volume) for volume in page.get("Volumes", ())]
+        volumes += [naive(volume) for volume in page.get("Volumes", ())]
     return volumes
 
 
@@ -179,6 +180,8 @@ def backup(request: Request) -> dict[str, Any]:
     objects[f"metadata/discovery/{part}/{stem}-discovery-cs-{group}.json"] = json.dumps(
         discovery, sort_keys=True
     )
+    from .maintenance import SSM_ENABLE_KEY, maintenance_windows  # for a backup only
+
     if deployment.configuration.get_bool(SSM_ENABLE_KEY):
         windows = maintenance_windows(deployment, subfleets, moment)
         key = f"metadata/maintenance-windows/{part}/{stem}-maintenance-windows-cs-{group}.json"

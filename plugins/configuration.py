@@ -24,8 +24,6 @@ from clonesquad_interact.keyvalue import import_params, write_key
 from clonesquad_interact.layers import Entry, LayeredConfiguration, Snapshot
 from clonesquad_interact.tables import check_key
 
-from .maintenance import concrete_keys, maintenance_layer, subfleet_names
-
 SCHEMAS = files("clonesquad_interact.schemas")
 
 #: Largest dump answered at once: Lambda returns at most 6 MB, headers and the JSON
@@ -79,12 +77,16 @@ def _configuration(request: Request) -> LayeredConfiguration:
 
 def _subfleet_keys(request: Request) -> dict[str, ConfigurationKey]:
     """The keys of each subfleet of the deployment (one paginated ``DescribeInstances``)."""
+    from .maintenance import concrete_keys, subfleet_names  # with_maintenance_window only
+
     return concrete_keys(_configuration(request).keys, subfleet_names(request.deployment))
 
 
 def _with_maintenance(request: Request) -> Snapshot:
     """Every layer (one paginated ``Scan``), the keys of each subfleet, and the ``SSM
     Maintenance Window override`` layer above them when a fleet is in maintenance."""
+    from .maintenance import concrete_keys, maintenance_layer, subfleet_names
+
     deployment: Deployment = request.deployment
     configuration = _configuration(request)
     subfleets = subfleet_names(deployment)

@@ -37,13 +37,16 @@ print(json.dumps(report))
 
 
 #: Modules that only some requests need: a cold ``GET /`` imports none of them (the
-#: scheduled events and their schedules, the fleet read from EC2, tag patterns, the
-#: producer, gzip for encoded State values, hashlib for CPU metric ids).
+#: scheduled events and their schedules, the fleet read from EC2, tag patterns,
+#: maintenance windows and time zones, the producer, gzip for encoded State values,
+#: hashlib for CPU metric ids).
 DEFERRED = (
     "clonesquad_interact.scheduled",
     "clonesquad_interact.schedules",
     "clonesquad_interact.plugins.instances",
     "clonesquad_interact.plugins.patterns",
+    "clonesquad_interact.plugins.maintenance",
+    "zoneinfo",
     "clonesquad_interact.producer",
     "gzip",
     "hashlib",
