@@ -561,3 +561,26 @@ def test_a_set_named_as_a_plain_key_is_dumped_raw_as_flat_items(
     before = table.content()
     assert client.post("configuration", json.dumps(raw), {"restore": "true"}).status_code == 200
     assert table.content() == before
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [("true", "1"), ("Yes", "1"), (" on", "1"), ("False", "0"), ("no", "0"), ("1", "1")],
+)
+def test_a_bool_written_as_a_word_is_stored_as_the_1_or_0_the_main_function_reads(
+    client: InteractClient, table: RawTable, sent: str, stored: str
+) -> None:
+    # CloneSquad's main function reads a Bool key as an integer: "true" would break it
+    answer = client.post("configuration/app.disable", sent)
+    assert (answer.status_code, answer.text) == (200, stored)
+    answer = client.post("configuration/[night]app.disable", sent)
+    assert (answer.status_code, answer.text) == (200, stored)
+    document = {"app.disable": sent, "override:app.disable": sent, "night": {"app.disable": sent}}
+    answer = client.post("configuration", json.dumps(document))
+    assert answer.status_code == 200, answer.text
+    assert table.content() == {
+        "app.disable": stored,
+        "override:app.disable": stored,
+        "[night]app.disable": stored,
+    }
+    assert read(client, "app.disable") == stored

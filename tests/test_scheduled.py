@@ -344,3 +344,14 @@ def test_an_interact_path_written_for_clonesquad_runs_as_clonesquad_reads_it(
     done = deployed.handle(event_of(rule_of("legacy", value)))
     assert done["outcome"] == "done"
     assert done["rules"][0]["actions"][0]["answer"].endswith("Reschedule in 5 second(s)...")
+
+
+def test_an_entry_that_writes_a_bool_as_a_word_stores_the_1_or_0_the_main_function_reads(
+    deployed: Dispatcher, scheduler: RawTable, configuration: RawTable
+) -> None:
+    scheduler.put_item(Item={"Key": SCALE_UP[0], "Value": "cron(0 8 * * ? *),app.disable=true"})
+    event = event_of(rule_of(SCALE_UP[0], "cron(0 8 * * ? *),app.disable=true"))
+    assert deployed.handle(event)["outcome"] == "done"
+    item = configuration.get("app.disable")
+    assert item is not None
+    assert item["Value"] == "1"

@@ -22,6 +22,7 @@ __all__ = [
     "nest_parameter_sets",
     "parameter_set_item",
     "parse_duration",
+    "stored_text",
     "to_text",
 ]
 
@@ -207,6 +208,19 @@ def check_value(fmt: str, text: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def stored_text(fmt: str | None, text: str) -> str:
+    """``text``, a valid value of format ``fmt``, as it is written to a table: a
+    ``Bool`` as ``1``/``0`` (CloneSquad's main function reads a ``Bool`` as an integer,
+    so ``true`` would not read), any other value as it is."""
+    if fmt == "Bool" and text:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return "1"
+        if word in _FALSE:
+            return "0"
+    return text
 
 
 def to_text(value: Any, fmt: str | None = None) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .configuration import ConfigurationKey, base_key, parse_duration, to_text
+from .configuration import ConfigurationKey, base_key, parse_duration, stored_text, to_text
 from .errors import BadRequest, PayloadTooLarge, ValidationFailed, excerpt, unencodable
 from .tables import (
     TRANSACTION_BYTES,
@@ -119,7 +119,7 @@ def _check_entry(
         return str(exc)
     problem = check_value_of(name, text, registration)
     if problem is None:
-        values[name] = text
+        values[name] = stored_text(registration.format if registration else None, text)
     return problem
 
 
@@ -306,6 +306,7 @@ def write_key(
     if value == "":
         table.delete(key)
     else:
+        value = stored_text(registration.format if registration else None, value)
         table.put(key, value, expiration_time=expires)
     return value
 
