@@ -93,3 +93,16 @@ def test_a_request_imports_only_what_its_operation_needs() -> None:
     # Every built-in plugin is loaded (the fleet's, instance control's, the scheduler's)...
     assert {"fleet/status", "control/instances/{list}", "scheduler/{key}"} <= names
     assert root["modules"] == []  # ...and none of the modules only other requests need
+
+
+def test_a_json_document_over_the_limits_is_refused_without_importing_yaml() -> None:
+    bodies = {
+        "[" * 40 + "]" * 40: "nested too deeply",
+        "[0" + ",0" * 10_000 + "]": "more than 10000 values",
+        "[" * 100_000: "nested too deeply",
+    }
+    events = [apigw_rest_event("POST", "/configuration", body=body) for body in bodies]
+    for answer, said in zip(_serve_cold(events), bodies.values(), strict=True):
+        assert answer["status"] == 400
+        assert said in answer["body"]["error"]["message"]
+        assert answer["yaml"] is False

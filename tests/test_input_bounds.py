@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 from structlog.testing import capture_logs
 
 from aws_calls import RawTable
-from clonesquad_interact import AWS, Dispatcher
+from clonesquad_interact import AWS, Dispatcher, Request
+from clonesquad_interact.formats import MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES
 from clonesquad_interact.testing import (
     InteractClient,
     apigw_http_event,
     apigw_rest_event,
     sqs_record,
 )
+
+from helpers import OperationsPlugin, build, make_operation
 
 LONG_KEY = "k" * 2049
 OPS = ["configuration", "scheduler"]
@@ -268,3 +273,157 @@ def test_a_filter_document_too_large_is_refused_before_any_aws_call(
     assert "Tags" in json.dumps(answer.json()["error"])
     ids = {"InstanceIds": ["i-0"] * 1001}
     assert client.post(CONTROL, json.dumps(ids), {"mode": "add"}).status_code == 400
+
+
+# -------------------------------------------------------------------------
+# Documents are bounded whether JSON or YAML: 6 MiB, 10,000 values, 32 levels
+# -------------------------------------------------------------------------
+
+
+def _any_document(request: Request) -> Any:
+    return {"length": len(request.parsed_body)}
+
+
+@pytest.fixture
+def documents() -> Dispatcher:
+    """A dispatcher whose ``POST doc`` takes any document."""
+    doc = make_operation("doc", _any_document, methods={"POST"}, body="document")
+    return build(OperationsPlugin(doc), raise_unexpected=True)
+
+
+def _post(dispatcher: Dispatcher, body: str, op: str = "doc") -> tuple[int, Any]:
+    answer = dispatcher.handle(apigw_rest_event("POST", op, body=body), None)
+    sendable(answer)
+    assert len(answer["body"]) < 2_000
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 0
+    for level in range(levels):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def _values(count: int) -> Any:
+    """A document of exactly ``count`` values (a mapping's keys are values)."""
+    keys = (count - 3) // 2  # the mapping, "list" and its list are the other three
+    document: dict[str, Any] = {f"k{n}": n for n in range(keys)}
+    document["list"] = [0] * (count - 3 - 2 * keys)
+    return document
+
+
+def _as(document: Any, syntax: str) -> str:
+    if syntax == "yaml":
+        return yaml.safe_dump(document, default_flow_style=False)
+    return json.dumps(document, indent=1)
+
+
+def test_the_documents_of_these_tests_hold_what_they_say() -> None:
+    def count(value: Any) -> int:
+        if isinstance(value, dict):
+            return 1 + sum(1 + count(v) for v in value.values())
+        if isinstance(value, list):
+            return 1 + sum(count(v) for v in value)
+        return 1
+
+    def depth(value: Any) -> int:
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            return 1 + max((depth(child) for child in children), default=0)
+        return 0
+
+    assert [count(_values(n)) for n in (10_000, 10_001)] == [10_000, 10_001]
+    assert [depth(_nested(n)) for n in (32, 33)] == [32, 33]
+
+
+@pytest.mark.parametrize("syntax", ["json", "yaml"])
+def test_a_document_at_the_limits_is_read(documents: Dispatcher, syntax: str) -> None:
+    for document in (_values(MAX_NODES), _nested(MAX_DEPTH)):
+        status, answer = _post(documents, _as(document, syntax))
+        assert status == 200, answer
+    # Commas, colons and brackets inside strings are text, not values or levels.
+    punctuated = {"a": ",:[{" * 20_000, "b": "[" * 100}
+    assert _post(documents, _as(punctuated, syntax)) == (200, {"length": 2})
+
+
+@pytest.mark.parametrize("syntax", ["json", "yaml"])
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        (_values(MAX_NODES + 1), f"the body holds more than {MAX_NODES} values at line "),
+        (
+            _nested(MAX_DEPTH + 1),
+            f"the body is nested too deeply (more than {MAX_DEPTH} levels at ",
+        ),
+        ([0] * 1_000_000, f"the body holds more than {MAX_NODES} values at line "),
+    ],
+    ids=["10001-values", "33-levels", "a-million-values"],
+)
+def test_a_document_over_the_limits_is_a_400_naming_the_limit(
+    documents: Dispatcher, syntax: str, document: Any, said: str
+) -> None:
+    status, answer = _post(documents, _as(document, syntax))
+    assert status == 400
+    assert said in answer["error"]["message"]
+
+
+def test_json_far_over_the_limits_is_refused_before_it_is_parsed(
+    documents: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clonesquad_interact import formats
+
+    decoded: list[str] = []
+    decode = formats._DECODER.decode
+    monkeypatch.setattr(formats, "_DECODER", SimpleNamespace(decode=decoded.append))
+    for body in ("[0" + ", 0" * 1_000_000 + "]", "[0" + ",0" * 30_000 + "]", "[" * 100_000):
+        status, answer = _post(documents, body)
+        assert status == 400, answer
+    assert decoded == []
+    monkeypatch.setattr(formats, "_DECODER", SimpleNamespace(decode=decode))
+    assert _post(documents, json.dumps(_values(MAX_NODES)))[0] == 200
+
+
+def test_a_document_nested_far_too_deeply_is_a_400(documents: Dispatcher) -> None:
+    status, answer = _post(documents, "[" * 100_000 + "]" * 100_000)
+    assert status == 400
+    assert (
+        "nested too deeply (more than 32 levels at line 1, column 33)" in answer["error"]["message"]
+    )
+
+
+@pytest.mark.parametrize("syntax", ["json", "yaml"])
+def test_a_document_larger_than_6_mib_is_a_413(documents: Dispatcher, syntax: str) -> None:
+    at_limit = '"' + "x" * (MAX_DOCUMENT_BYTES - 2) + '"'
+    assert _post(documents, at_limit) == (200, {"length": MAX_DOCUMENT_BYTES - 2})
+    for body in (
+        _as(["x" * MAX_DOCUMENT_BYTES], syntax),
+        _as(["é" * (MAX_DOCUMENT_BYTES // 2)], syntax),  # fewer characters than bytes
+    ):
+        status, answer = _post(documents, body)
+        assert status == 413
+        assert f"larger than {MAX_DOCUMENT_BYTES} bytes" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "said"),
+    [
+        (json.dumps(_values(MAX_NODES + 1)), 400, f"more than {MAX_NODES} values"),
+        (json.dumps({"app.disable": _nested(MAX_DEPTH)}), 400, "nested too deeply"),
+        (json.dumps({"app.disable": "x" * MAX_DOCUMENT_BYTES}), 413, "bytes"),
+    ],
+    ids=["values", "levels", "bytes"],
+)
+def test_a_configuration_document_over_the_limits_writes_nothing(
+    client: InteractClient,
+    deployment: dict[str, str],
+    aws_clients: AWS,
+    body: str,
+    status: int,
+    said: str,
+) -> None:
+    table = RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
+    code, answer = _post(client.dispatcher, body, "configuration")
+    assert code == status, answer
+    assert said in answer["error"]["message"]
+    assert table.content() == {}

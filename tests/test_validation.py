@@ -267,7 +267,7 @@ def test_a_yaml_document_over_the_limits_is_refused_before_it_is_built(
 def test_a_yaml_document_larger_than_the_limit_is_a_413_before_it_is_parsed(
     documents: Any, built: list[Any]
 ) -> None:
-    from clonesquad_interact.yamldocs import MAX_DOCUMENT_BYTES
+    from clonesquad_interact.formats import MAX_DOCUMENT_BYTES
 
     answer = documents.post("/doc", body="a: '" + "é" * (MAX_DOCUMENT_BYTES // 2) + "'\n")
     assert answer.status_code == 413
@@ -276,15 +276,20 @@ def test_a_yaml_document_larger_than_the_limit_is_a_413_before_it_is_parsed(
 
 
 def test_a_wrong_type_body_is_described_not_quoted(documents: Any) -> None:
-    body = json.dumps(list(range(400_000)))  # 2.5 MB
+    body = json.dumps(["x" * 250] * 9_999)  # 2.5 MB, within the limits: validated
     answer = documents.post("/doc", body=body)
     assert answer.status_code == 400
     assert len(answer.text) < 1_000
-    assert "0, 1, 2" not in answer.text
+    assert "xxx" not in answer.text
     error = answer.json()["error"]
     assert error["details"] == [
-        {"where": "body", "what": "an array of 400000 items is not of type 'object'"}
+        {"where": "body", "what": "an array of 9999 items is not of type 'object'"}
     ]
+    many = documents.post("/doc", body=json.dumps(list(range(400_000))))  # 2.5 MB, over
+    assert many.status_code == 400
+    assert len(many.text) < 1_000
+    assert "0, 1, 2" not in many.text
+    assert "more than 10000 values" in many.json()["error"]["message"]
 
 
 def test_a_long_value_is_quoted_once_in_each_problem_as_a_short_excerpt(documents: Any) -> None:

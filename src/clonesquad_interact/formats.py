@@ -3,6 +3,12 @@
 A document is read as JSON, or as YAML when it is not JSON, whatever the caller's
 ``format`` (which chooses the answer's). YAML (:mod:`.yamldocs`) is imported when
 a YAML document arrives or is asked for.
+
+Both are bounded by the same limits, checked before a value is built:
+:data:`MAX_DOCUMENT_BYTES` (a 413), :data:`MAX_NODES` values and :data:`MAX_DEPTH`
+levels (a 400 saying where the limit was passed). A value is a scalar, a list or a
+mapping, a mapping's keys included, so that a document counts the same in JSON
+(:func:`parse_bounded_json`) as in YAML (:func:`.yamldocs.check_bounds`).
 """
 
 from __future__ import annotations
@@ -11,20 +17,28 @@ import datetime
 import decimal
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Set
 from types import MappingProxyType
 from typing import Any
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 __all__ = [
     "CONTENT_TYPES",
     "FORMATS",
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_NODES",
+    "check_size",
     "dump",
     "json_encoder",
     "jsonable",
+    "parse_bounded_json",
     "parse_document",
     "parse_json",
+    "too_deep",
+    "too_many_values",
 ]
 
 FORMATS = ("json", "yaml")
@@ -35,6 +49,179 @@ CONTENT_TYPES = MappingProxyType(
         "text": "text/plain; charset=utf-8",
     }
 )
+
+#: The largest document read, in UTF-8 bytes (Lambda's synchronous payload limit).
+MAX_DOCUMENT_BYTES = 6 * 1024 * 1024
+#: The most values a document may hold (a document writes at most 100 keys).
+MAX_NODES = 10_000
+#: The deepest nesting of lists and mappings in a document.
+MAX_DEPTH = 32
+
+
+def check_size(text: str, subject: str = "the body") -> None:
+    """Refuse a document larger than :data:`MAX_DOCUMENT_BYTES` in UTF-8.
+
+    :raises PayloadTooLarge: it is larger.
+    """
+    # UTF-8 takes 1 to 4 bytes a character: encode only when the length cannot tell.
+    size = len(text)
+    if size > MAX_DOCUMENT_BYTES or (
+        size * 4 > MAX_DOCUMENT_BYTES and len(text.encode("utf-8", "replace")) > MAX_DOCUMENT_BYTES
+    ):
+        raise PayloadTooLarge(
+            f"{subject} is larger than {MAX_DOCUMENT_BYTES} bytes, the largest document read: "
+            "send it as several documents"
+        )
+
+
+#: What a body over :data:`MAX_NODES` should be instead.
+_SMALLER = "a document writes at most 100 keys; send a smaller one"
+
+
+def too_many_values(where: str, subject: str = "the body", advice: str = _SMALLER) -> BadRequest:
+    """The error of a document holding more than :data:`MAX_NODES` values.
+
+    :param where: `` at line L, column C`` of the first value past the limit, or ``""``.
+    """
+    return BadRequest(f"{subject} holds more than {MAX_NODES} values{where}: {advice}")
+
+
+def too_deep(where: str, subject: str = "the body") -> BadRequest:
+    """The error of a document nested more than :data:`MAX_DEPTH` levels deep."""
+    return BadRequest(f"{subject} is nested too deeply (more than {MAX_DEPTH} levels{where})")
+
+
+#: Shorter JSON cannot hold more than :data:`MAX_NODES` values (``n`` values take at
+#: least ``2n - 1`` characters: one each, and a separator between two).
+_FEW_VALUES = 2 * MAX_NODES
+#: Shorter JSON cannot be nested more than :data:`MAX_DEPTH` deep (a level takes two brackets).
+_SHALLOW = 2 * (MAX_DEPTH + 1)
+#: JSON with at most this many commas and opening brackets (so at most ``2 * _BUILT + 1``
+#: values) is parsed before its values are counted; with more, it is counted first.
+_BUILT = 2 * MAX_NODES
+_OPENING = ("[", "{")
+_SEPARATING = ("[", "{", ",")
+#: From this length, commas and brackets are found with ``str.find`` rather than counted.
+_LARGE = 64 * 1024
+#: One JSON token after optional whitespace: a string, an opening bracket, a closing
+#: bracket, a separator, or another scalar (a number, ``true``, ``false``, ``null``,
+#: and the constants Python's reader knows, refused later by :func:`parse_json`).
+_TOKEN = re.compile(
+    r'[ \t\n\r]*(?:(?P<value>"[^"\\]*(?:\\.[^"\\]*)*"'
+    r"|-?(?:[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|Infinity)|true|false|null|NaN)"
+    r"|(?P<open>[\[{])|(?P<close>[\]}])|(?P<separator>[,:]))"
+)
+
+
+def parse_bounded_json(text: str, subject: str = "the body", advice: str = _SMALLER) -> Any:
+    """:func:`parse_json`, refusing a document over the limits.
+
+    Characters decide almost every document before it is parsed: a value but the
+    first follows a comma, a colon or an opening bracket, and an object has at most
+    one colon more than commas, so JSON holds at most ``1 + 2 * (commas + opening
+    brackets)`` values, and is nested at most as deep as it has opening brackets
+    (those inside strings counted too). A document with too many of them to be built
+    cheaply is read token by token first, which stops at the first value past a
+    limit; any other that they cannot clear is measured once parsed (it holds at
+    most ``2 * _BUILT + 1`` values).
+
+    :param subject: what the message calls the document.
+    :param advice: what the message of too many values advises.
+    :raises ValueError: the text is not JSON (as :func:`parse_json`).
+    :raises PayloadTooLarge: larger than :data:`MAX_DOCUMENT_BYTES`.
+    :raises BadRequest: more than :data:`MAX_NODES` values, or nested deeper than
+        :data:`MAX_DEPTH`, saying where.
+    """
+    size = len(text)
+    if size < _SHALLOW:
+        return _DECODER.decode(text)
+    check_size(text, subject)
+    opening = _occurrences(text, _OPENING, MAX_DEPTH + 1)
+    if size < _FEW_VALUES:
+        separated = 0
+    elif size < _LARGE:
+        separated = text.count("[") + text.count("{") + text.count(",")
+    else:
+        separated = _occurrences(text, _SEPARATING, _BUILT + 1)
+    if separated > _BUILT:
+        _refuse(text, subject, advice)  # raises if the text is JSON over a limit
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        _refuse(text, subject, advice)
+        raise too_deep("", subject) from None
+    if (opening > MAX_DEPTH or separated >= MAX_NODES // 2) and _over_limits(value):
+        _refuse(text, subject, advice)
+        raise too_many_values("", subject, advice)
+    return value
+
+
+def _occurrences(text: str, needles: tuple[str, ...], cap: int) -> int:
+    """How many times ``needles`` occur in ``text``, up to ``cap``: ``str.find``
+    skips to each at ``memchr``'s speed (a large document holds few of them)."""
+    found = 0
+    find = text.find
+    for needle in needles:
+        index = find(needle)
+        while index >= 0 and found < cap:
+            found += 1
+            index = find(needle, index + 1)
+    return found
+
+
+def _over_limits(value: Any) -> bool:
+    """Whether a parsed value holds more than :data:`MAX_NODES` values or has lists
+    and objects nested more than :data:`MAX_DEPTH` deep."""
+    nodes = 1
+    level = [value] if type(value) is list or type(value) is dict else []
+    for _ in range(MAX_DEPTH):
+        nodes += sum(2 * len(c) if type(c) is dict else len(c) for c in level)
+        if nodes > MAX_NODES:
+            return True
+        level = [
+            item
+            for container in level
+            for item in (container.values() if type(container) is dict else container)
+            if type(item) is list or type(item) is dict
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _position(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    column = index - text.rfind("\n", 0, index)
+    return f" at line {line}, column {column}"
+
+
+def _refuse(text: str, subject: str, advice: str) -> None:
+    """Raise the error of the first value of ``text`` past a limit, read token by token;
+    return if there is none, or at the first text that is not JSON."""
+    match = _TOKEN.match
+    index = nodes = depth = 0
+    after_value = False
+    while (token := match(text, index)) is not None:
+        index = token.end()
+        kind = token.lastgroup or ""
+        if kind == "separator" or kind == "close":
+            if kind == "close":
+                depth -= 1
+            elif not after_value:
+                return
+            after_value = kind == "close"
+            continue
+        if after_value:  # two values with no separator between them: not JSON
+            return
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise too_many_values(_position(text, token.start(kind)), subject, advice)
+        if kind == "open":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise too_deep(_position(text, token.start(kind)), subject)
+        else:
+            after_value = True
 
 
 def _reject_constant(name: str) -> Any:
@@ -69,11 +256,10 @@ def parse_document(text: str) -> Any:
     is the faster and stricter reader of the two.
 
     :raises BadRequest: with the line and column of the first problem.
+    :raises PayloadTooLarge: the document is larger than :data:`MAX_DOCUMENT_BYTES`.
     """
     try:
-        return parse_json(text)
-    except RecursionError:
-        raise BadRequest("the body is nested too deeply") from None
+        return parse_bounded_json(text)
     except json.JSONDecodeError as exc:
         as_json = str(exc)
     except ValueError as exc:  # JSON's syntax, holding a number JSON has not

@@ -6,11 +6,11 @@ Imported only when a YAML document arrives or is asked for.
 
 A request document is read in two passes. The first streams libyaml's parser
 events and stops at the first of these, so that what it costs is bounded by the
-limits, not by what was sent:
+limits (:mod:`.formats`' limits, JSON's too), not by what was sent:
 
-* more than :data:`MAX_DOCUMENT_BYTES` bytes (checked before any parsing);
-* more than :data:`MAX_NODES` values (scalars, lists and mappings together);
-* lists and mappings nested more than :data:`MAX_DEPTH` deep;
+* more than :data:`~.formats.MAX_DOCUMENT_BYTES` bytes (checked before any parsing);
+* more than :data:`~.formats.MAX_NODES` values (scalars, lists and mappings together);
+* lists and mappings nested more than :data:`~.formats.MAX_DEPTH` deep;
 * an alias (``*name``), so that a small body cannot expand into a huge one (the
   "billion laughs" document).
 
@@ -26,12 +26,10 @@ from typing import Any
 
 import yaml
 
-from .errors import BadRequest, PayloadTooLarge, unencodable
+from .errors import BadRequest, unencodable
+from .formats import MAX_DEPTH, MAX_NODES, check_size, too_deep, too_many_values
 
 __all__ = [
-    "MAX_DEPTH",
-    "MAX_DOCUMENT_BYTES",
-    "MAX_NODES",
     "NOT_YAML",
     "check_bounds",
     "dump_yaml",
@@ -40,12 +38,6 @@ __all__ = [
 
 #: How the message of a document that is not YAML starts.
 NOT_YAML = "the body is not valid YAML"
-#: The largest YAML document read, in UTF-8 bytes (Lambda's synchronous payload limit).
-MAX_DOCUMENT_BYTES = 6 * 1024 * 1024
-#: The most values a YAML document may hold (a document writes at most 100 keys).
-MAX_NODES = 10_000
-#: The deepest nesting of lists and mappings in a YAML document.
-MAX_DEPTH = 32
 
 _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: libyaml's parser and PyYAML's safe constructor, or PyYAML's own safe loader.
@@ -97,17 +89,10 @@ def _where(mark: Any) -> str:
 def check_bounds(text: str) -> None:
     """Refuse, before building anything, a YAML document over the limits.
 
-    :raises PayloadTooLarge: larger than :data:`MAX_DOCUMENT_BYTES`.
+    :raises PayloadTooLarge: larger than :data:`~.formats.MAX_DOCUMENT_BYTES`.
     :raises BadRequest: an alias, too many values, nested too deeply, or not YAML.
     """
-    # UTF-8 takes 1 to 4 bytes a character: encode only when the length cannot tell.
-    if len(text) > MAX_DOCUMENT_BYTES or (
-        len(text) * 4 > MAX_DOCUMENT_BYTES and len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES
-    ):
-        raise PayloadTooLarge(
-            f"the body is larger than {MAX_DOCUMENT_BYTES} bytes, the largest document read: "
-            "send it as several documents"
-        )
+    check_size(text)
     parser = _SafeLoader(text)
     nodes = depth = 0
     try:
@@ -116,17 +101,11 @@ def check_bounds(text: str) -> None:
             if isinstance(event, _NODE_EVENTS):
                 nodes += 1
                 if nodes > MAX_NODES:
-                    raise BadRequest(
-                        f"the body holds more than {MAX_NODES} values{_where(event.start_mark)}: "
-                        "a document writes at most 100 keys; send a smaller one"
-                    )
+                    raise too_many_values(_where(event.start_mark))
                 if isinstance(event, _START_EVENTS):
                     depth += 1
                     if depth > MAX_DEPTH:
-                        raise BadRequest(
-                            f"the body is nested too deeply (more than {MAX_DEPTH} levels"
-                            f"{_where(event.start_mark)})"
-                        )
+                        raise too_deep(_where(event.start_mark))
             elif isinstance(event, _END_EVENTS):
                 depth -= 1
             elif isinstance(event, yaml.AliasEvent):
@@ -142,7 +121,7 @@ def load_yaml(text: str) -> Any:
     """Parse a YAML request document, within the limits of :func:`check_bounds`.
 
     :raises BadRequest: with the line and column of the first problem.
-    :raises PayloadTooLarge: the document is larger than :data:`MAX_DOCUMENT_BYTES`.
+    :raises PayloadTooLarge: the document is larger than :data:`~.formats.MAX_DOCUMENT_BYTES`.
     """
     if unencodable(text):
         position = next(i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff")
