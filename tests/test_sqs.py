@@ -333,3 +333,55 @@ def test_a_transient_aws_failure_returns_the_message(
     assert len(events.items()) == 1
     assert dispatcher.handle({"Records": [record]}, None) == {"batchItemFailures": []}
     assert events.items() == []
+
+
+def _events_message(count: int) -> str:
+    """An ackevent message of ``count`` values: its object, two keys, "OpType"'s
+    value, the list of events and ``count - 5`` events."""
+    events = ", ".join(f'"2020-11-20 14:52:{n % 60:02}"' for n in range(count - 5))
+    return f'{{"OpType": "notify/ackevent", "Events": [{events}]}}'
+
+
+def _served(client: InteractClient, body: str) -> dict[str, Any]:
+    with capture_logs() as logs:
+        assert client.sqs([sqs_record(body)]) == {"batchItemFailures": []}  # not retried
+    (entry,) = [e for e in logs if e["event"] == "sqs.record"]
+    return entry
+
+
+def test_a_message_of_more_than_10000_values_fails_for_good(
+    client: InteractClient, plugin: Acknowledger
+) -> None:
+    entry = _served(client, _events_message(10_001))
+    assert entry["outcome"] == "failed"
+    assert entry["status"] == 400
+    assert "the SQS message body holds more than 10000 values at line 1, column " in entry["error"]
+    assert plugin.deliveries == 0
+    assert _served(client, _events_message(10_000))["outcome"] == "done"
+    assert plugin.deliveries == 1
+
+
+def test_a_message_nested_more_than_32_levels_fails_for_good(client: InteractClient) -> None:
+    def nested(levels: int) -> str:
+        return '{"OpType": "notify/ackevent", "Events": ' + "[" * levels + "]" * levels + "}"
+
+    entry = _served(client, nested(32))  # the message's object is the 33rd level
+    assert entry["outcome"] == "failed"
+    assert (
+        "the SQS message body is nested too deeply (more than 32 levels at line 1, column 72)"
+        in (entry["error"])
+    )
+    at_limit = _served(client, nested(31))
+    assert at_limit["outcome"] == "failed"  # by its schema: events are strings
+    assert "nested" not in at_limit["error"]
+
+
+def test_a_message_larger_than_6_mib_fails_for_good(
+    client: InteractClient, plugin: Acknowledger
+) -> None:
+    body = '{"OpType": "notify/ackevent", "Events": ["' + "x" * 6 * 1024 * 1024 + '"]}'
+    entry = _served(client, body)
+    assert entry["outcome"] == "failed"
+    assert entry["status"] == 413
+    assert "the SQS message body is larger than 6291456 bytes" in entry["error"]
+    assert plugin.deliveries == 0

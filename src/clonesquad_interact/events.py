@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 from urllib.parse import parse_qsl
 
 from .errors import BadRequest, excerpt, unencodable
-from .formats import parse_json
+from .formats import parse_bounded_json
 from .request import Interface, Request, freeze, new_request_id
 
 __all__ = [
@@ -48,6 +48,8 @@ _EXPECTED = (
 )
 
 DIRECT_EVENT_KEYS = frozenset({"OpType", "Method", "Params", "Body"})
+#: What an SQS message holding too many values should be instead.
+_SMALLER_MESSAGE = "an operation's parameters fit in fewer; send a smaller message"
 
 
 def _event_source(record: Any) -> str:
@@ -197,9 +199,7 @@ def from_sqs_record(record: Any) -> Request:
     if not isinstance(body, str):
         raise BadRequest("the SQS record has no body")
     try:
-        message = parse_json(body)
-    except RecursionError:
-        raise BadRequest("the SQS message body is nested too deeply") from None
+        message = parse_bounded_json(body, "the SQS message body", _SMALLER_MESSAGE)
     except ValueError as exc:
         raise BadRequest(
             f'the SQS message body is not JSON ({exc}); send {{"OpType": "<operation>", ...}}'

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import orjson
 import structlog
 
-from .errors import AWSCallRefused, BadRequest, excerpt
+from .errors import AWSCallRefused, BadRequest, PayloadTooLarge, excerpt
 from .events import from_sqs_record
 from .globs import GlobSet
 from .log import CachedLogger
@@ -111,7 +111,7 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
         request = from_sqs_record(record)
         op = request.op
         response, fields = dispatcher.dispatch_quietly(request)
-    except BadRequest as error:
+    except (BadRequest, PayloadTooLarge) as error:  # the message cannot be a request
         status, message, kind = error.status, error.message, error.kind
     except Exception:
         if dispatcher.raise_unexpected:
