@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -342,7 +343,7 @@ def _events_message(count: int) -> str:
     return f'{{"OpType": "notify/ackevent", "Events": [{events}]}}'
 
 
-def _served(client: InteractClient, body: str) -> dict[str, Any]:
+def _served(client: InteractClient, body: str) -> Mapping[str, Any]:
     with capture_logs() as logs:
         assert client.sqs([sqs_record(body)]) == {"batchItemFailures": []}  # not retried
     (entry,) = [e for e in logs if e["event"] == "sqs.record"]
