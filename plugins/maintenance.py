@@ -32,6 +32,7 @@ from clonesquad_interact import ConfigurationKey, Deployment, NotFound
 from clonesquad_interact.configuration import as_bool, parse_duration
 from clonesquad_interact.layers import BUILT_IN, MAINTENANCE_LAYER, Entry, Layer
 from clonesquad_interact.metastrings import parse_list
+from clonesquad_interact.schedules import DAYS, MONTHS, cron_field_matches, cron_value
 
 from .instances import GONE, GROUP_TAG, SUBFLEET_TAG
 
@@ -222,8 +223,6 @@ _CRON = re.compile(r"cron\((?P<body>[^()]*)\)", re.IGNORECASE)
 _RATE = re.compile(r"rate\((?P<n>[0-9]+) (?P<unit>minute|hour|day)s?\)", re.IGNORECASE)
 _AT = re.compile(r"at\((?P<when>[^()]*)\)", re.IGNORECASE)
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
 def _starts(
@@ -280,9 +279,9 @@ def _first_cron_match(body: str, low: datetime, high: datetime) -> datetime | No
         while wall <= end:
             if not _day_matches(fields, wall):
                 wall = (wall + timedelta(days=1)).replace(hour=0, minute=0)
-            elif not _matches(fields[1], wall.hour, 0, 23, ()):
+            elif not cron_field_matches(fields[1], wall.hour, 0, 23, ()):
                 wall = (wall + timedelta(hours=1)).replace(minute=0)
-            elif _matches(fields[0], wall.minute, 0, 59, ()):
+            elif cron_field_matches(fields[0], wall.minute, 0, 59, ()):
                 return wall.replace(tzinfo=zone)
             else:
                 wall += timedelta(minutes=1)
@@ -292,9 +291,9 @@ def _first_cron_match(body: str, low: datetime, high: datetime) -> datetime | No
 
 
 def _day_matches(fields: Sequence[str], day: datetime) -> bool:
-    if not _matches(fields[3], day.month, 1, 12, _MONTHS):
+    if not cron_field_matches(fields[3], day.month, 1, 12, MONTHS):
         return False
-    if not _matches(fields[5], day.year, 1970, 2199, ()):
+    if not cron_field_matches(fields[5], day.year, 1970, 2199, ()):
         return False
     return _day_of_month(fields[2], day) and _day_of_week(fields[4], day)
 
@@ -309,40 +308,19 @@ def _day_of_month(text: str, day: datetime) -> bool:
         return day.day == _last_day(day)
     if "W" in text or "L" in text:
         raise ValueError(text)
-    return _matches(text, day.day, 1, 31, ())
+    return cron_field_matches(text, day.day, 1, 31, ())
 
 
 def _day_of_week(text: str, day: datetime) -> bool:
     weekday = (day.weekday() + 1) % 7 + 1  # cron: 1 is Sunday
     if "#" in text:
         name, _, nth = text.partition("#")
-        return _number(name, 1, _DAYS) == weekday and (day.day - 1) // 7 + 1 == int(nth)
+        return cron_value(name, 1, DAYS) == weekday and (day.day - 1) // 7 + 1 == int(nth)
     if text.endswith("L") and text != "L":
-        return _number(text[:-1], 1, _DAYS) == weekday and day.day + 7 > _last_day(day)
+        return cron_value(text[:-1], 1, DAYS) == weekday and day.day + 7 > _last_day(day)
     if text == "L":
         return weekday == 7
-    return _matches(text, weekday, 1, 7, _DAYS)
-
-
-def _matches(text: str, value: int, low: int, high: int, words: tuple[str, ...]) -> bool:
-    if text in ("*", "?"):
-        return True
-    for item in text.split(","):
-        body, _, step_text = item.partition("/")
-        step = int(step_text) if step_text else 1
-        if body == "*":
-            start, end = low, high
-        else:
-            first, _, last = body.partition("-")
-            start = _number(first, low, words)
-            end = _number(last, low, words) if last else (high if step_text else start)
-        if start <= value <= end and (value - start) % step == 0:
-            return True
-    return False
-
-
-def _number(text: str, low: int, words: tuple[str, ...]) -> int:
-    return words.index(text) + low if text in words else int(text)
+    return cron_field_matches(text, weekday, 1, 7, DAYS)
 
 
 def maintenance_windows(

@@ -39,11 +39,15 @@ from .metastrings import parse_meta_string
 
 __all__ = [
     "BACKUP_ENTRY_PREFIX",
+    "DAYS",
     "INTERACT_PREFIX",
+    "MONTHS",
     "RULE_PREFIX",
     "Action",
     "ScheduleEntry",
     "check_schedule",
+    "cron_field_matches",
+    "cron_value",
     "entry_problem",
     "is_entry_name",
     "parse_entry",
@@ -180,15 +184,17 @@ _CRON = re.compile(r"cron\((?P<body>[^()]*)\)")
 _LOCALCRON = re.compile(r"localcron\((?P<body>[^()]*)\)")
 _RATE = re.compile(r"rate\((?P<body>[^()]*)\)")
 _RATE_BODY = re.compile(r"(?P<n>[0-9]+) (?P<unit>minutes?|hours?|days?)")
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+#: The names the month field takes, ``JAN`` (1) to ``DEC`` (12).
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+#: The names the day-of-week field takes, ``SUN`` (1) to ``SAT`` (7).
+DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 #: Per cron field: its name, its range, the words it takes, the special characters.
 _FIELDS = (
     ("minutes", 0, 59, (), ""),
     ("hours", 0, 23, (), ""),
     ("day-of-month", 1, 31, (), "?LW"),
-    ("month", 1, 12, _MONTHS, ""),
-    ("day-of-week", 1, 7, _DAYS, "?L#"),
+    ("month", 1, 12, MONTHS, ""),
+    ("day-of-week", 1, 7, DAYS, "?L#"),
     ("year", 1970, 2199, (), ""),
 )
 _ITEM = re.compile(r"(?P<start>\*|[0-9A-Z]+)(?:-(?P<end>[0-9A-Z]+))?(?:/(?P<step>[0-9]+))?")
@@ -272,6 +278,42 @@ def _value(text: str, low: int, high: int, words: Sequence[str]) -> int | None:
         number = int(text)
         return number if low <= number <= high else None
     return words.index(text) + low if text in words else None
+
+
+def cron_field_matches(
+    text: str, value: int, low: int, high: int, words: Sequence[str] = ()
+) -> bool:
+    """Whether the cron field ``text`` (upper case) takes ``value``, the field's values
+    being ``low`` to ``high`` and ``words`` its names (the first stands for ``low``):
+    ``*`` and ``?`` take any; else one of its ``,``-separated items does: a value
+    (``8``, ``MON``), a range (``MON-FRI``), a step (``*/15``, ``5/15``: from 5 to
+    ``high``; ``6-18/3``). ``L``, ``W`` and ``#`` are not read here.
+
+    :raises ValueError: an item is none of those.
+    """
+    if text in ("*", "?"):
+        return True
+    for item in text.split(","):
+        body, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if body == "*":
+            start, end = low, high
+        else:
+            first, _, last = body.partition("-")
+            start = cron_value(first, low, words)
+            end = cron_value(last, low, words) if last else (high if step_text else start)
+        if start <= value <= end and (value - start) % step == 0:
+            return True
+    return False
+
+
+def cron_value(text: str, low: int, words: Sequence[str] = ()) -> int:
+    """The number that cron value ``text`` stands for: a number as written, or the place
+    of a name in ``words`` (the first standing for ``low``).
+
+    :raises ValueError: ``text`` is neither.
+    """
+    return words.index(text) + low if text in words else int(text)
 
 
 # -------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import structlog
 
 from ..deployment import Deployment
 from ..scheduled import entries_of, entry_of
-from ..schedules import rule_name, time_zone, utc_schedule
+from ..schedules import DAYS, MONTHS, cron_field_matches, rule_name, time_zone, utc_schedule
 
 __all__ = ["LocalEventBridge", "cron_matches", "scheduled_event"]
 
@@ -43,8 +43,6 @@ _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 RETRY_DELAYS = (60.0, 120.0)
 _RATE = re.compile(r"rate\((?P<n>[0-9]+) (?P<unit>minute|hour|day)s?\)")
 _CRON = re.compile(r"cron\((?P<body>[^()]*)\)")
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
 def scheduled_event(rule: str, *, region: str, account: str, when: datetime) -> dict[str, Any]:
@@ -77,34 +75,14 @@ def cron_matches(expression: str, when: datetime) -> bool | None:
         (fields[0], when.minute, 0, 59, ()),
         (fields[1], when.hour, 0, 23, ()),
         (fields[2], when.day, 1, 31, ()),
-        (fields[3], when.month, 1, 12, _MONTHS),
-        (fields[4], weekday, 1, 7, _DAYS),
+        (fields[3], when.month, 1, 12, MONTHS),
+        (fields[4], weekday, 1, 7, DAYS),
         (fields[5], when.year, 1970, 2199, ()),
     )
     return all(
-        _field_matches(text, value, low, high, words) for text, value, low, high, words in checks
+        cron_field_matches(text, value, low, high, words)
+        for text, value, low, high, words in checks
     )
-
-
-def _field_matches(text: str, value: int, low: int, high: int, words: tuple[str, ...]) -> bool:
-    if text in ("*", "?"):
-        return True
-    for item in text.split(","):
-        body, _, step_text = item.partition("/")
-        step = int(step_text) if step_text.isdigit() else 1
-        if body == "*":
-            start, end = low, high
-        else:
-            first, _, last = body.partition("-")
-            start = _number(first, low, words)
-            end = _number(last, low, words) if last else (high if step_text else start)
-        if start <= value <= end and (value - start) % step == 0:
-            return True
-    return False
-
-
-def _number(text: str, low: int, words: tuple[str, ...]) -> int:
-    return words.index(text) + low if text in words else int(text)
 
 
 @dataclass
