@@ -1,14 +1,15 @@
-"""Helpers shared by the tests: plugins built from a list of operations."""
+"""Helpers shared by the tests: plugins built from a list of operations, tables filled."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aws_calls import RawTable
 from clonesquad_interact import (
     ConfigurationKey,
     Dispatcher,
@@ -101,3 +102,9 @@ def _load(name: str) -> dict[str, Any]:
 def sample(name: str) -> dict[str, Any]:
     """A private copy of the sample event ``tests/events/<name>.json``."""
     return copy.deepcopy(_load(name))
+
+
+def fill(table: RawTable, content: Mapping[str, str]) -> None:
+    """Write each key of ``content`` with its value into ``table``, one item each."""
+    for key, value in content.items():
+        table.put_item(Item={"Key": key, "Value": value})

@@ -16,9 +16,13 @@ from clonesquad_interact import AWS, Dispatcher
 from clonesquad_interact.testing import InteractClient
 from demo_fleet import launch_managed, refusing
 
+from helpers import fill
+
 KEY = "ec2.schedule.min_instance_count"
 LAYER = "SSM Maintenance Window override"
 WITH = {"with_maintenance_window": "true"}
+#: The keys that turn the layer on.
+SSM_ON = {"ssm.enable": "1", "ssm.feature.maintenance_window": "1"}
 #: The built-in plugin's module (installed as clonesquad_interact.plugins).
 maintenance = importlib.import_module("clonesquad_interact.plugins.maintenance")
 
@@ -26,16 +30,6 @@ maintenance = importlib.import_module("clonesquad_interact.plugins.maintenance")
 @pytest.fixture
 def table(deployment: dict[str, str], aws_clients: AWS) -> RawTable:
     return RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
-
-
-@pytest.fixture
-def dispatcher(deployment: dict[str, str], aws_clients: AWS) -> Dispatcher:
-    return Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
-
-
-@pytest.fixture
-def client(dispatcher: Dispatcher) -> InteractClient:
-    return InteractClient(dispatcher)
 
 
 @pytest.fixture
@@ -48,8 +42,7 @@ def fleet(deployment: dict[str, str], aws_clients: AWS) -> None:
 
 @pytest.fixture
 def ssm_on(table: RawTable, fleet: None) -> None:
-    table.put_item(Item={"Key": "ssm.enable", "Value": "1"})
-    table.put_item(Item={"Key": "ssm.feature.maintenance_window", "Value": "1"})
+    fill(table, SSM_ON)
 
 
 def started(minutes_ago: int, zone: str = "UTC") -> str:
@@ -85,14 +78,14 @@ def dump(client: InteractClient, **params: str) -> dict[str, Any]:
 
 
 def test_without_the_parameter_the_answer_and_the_calls_are_unchanged(
-    dispatcher: Dispatcher, client: InteractClient, aws_clients: AWS, ssm_on: None
+    deployed: Dispatcher, deployed_client: InteractClient, aws_clients: AWS, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test", started(30))
-    with counting(dispatcher, "dynamodb", "ec2", "ssm") as calls:
-        assert client.get(f"configuration/{KEY}").text == "2"
+    with counting(deployed, "dynamodb", "ec2", "ssm") as calls:
+        assert deployed_client.get(f"configuration/{KEY}").text == "2"
     assert dict(calls) == {"dynamodb.BatchGetItem": 1}
-    with counting(dispatcher, "dynamodb", "ec2", "ssm") as calls:
-        entries = client.get("configuration", {"unstable": "true"}).json()
+    with counting(deployed, "dynamodb", "ec2", "ssm") as calls:
+        entries = deployed_client.get("configuration", {"unstable": "true"}).json()
     assert dict(calls) == {"dynamodb.Scan": 1}
     assert not [e for e in entries.values() if e["ConfigurationOrigin"] == LAYER]
     assert "subfleet.db.state" not in entries
@@ -102,18 +95,18 @@ def test_without_the_parameter_the_answer_and_the_calls_are_unchanged(
 
 
 def test_the_main_fleet_in_its_window_runs_every_instance(
-    dispatcher: Dispatcher, client: InteractClient, aws_clients: AWS, ssm_on: None
+    deployed: Dispatcher, deployed_client: InteractClient, aws_clients: AWS, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test", started(30))  # the group's window: CS-{GroupName}
-    with counting(dispatcher, "dynamodb", "ec2", "ssm") as calls:
-        answer = client.get(f"configuration/{KEY}", WITH)
+    with counting(deployed, "dynamodb", "ec2", "ssm") as calls:
+        answer = deployed_client.get(f"configuration/{KEY}", WITH)
     assert (answer.status_code, answer.text) == (200, "100%")
     assert dict(calls) == {
         "dynamodb.Scan": 1,
         "ec2.DescribeInstances": 1,
         "ssm.DescribeMaintenanceWindows": 1,
     }
-    entries = dump(client)
+    entries = dump(deployed_client)
     override = entries[f"override:{KEY}"]
     assert override["ConfigurationOrigin"] == LAYER
     assert override["Override"] is True
@@ -124,94 +117,92 @@ def test_the_main_fleet_in_its_window_runs_every_instance(
     assert (resolved["Value"], resolved["Override"]) == ("100%", True)
     assert resolved["ConfigurationOrigin"] == LAYER
     # the stable dump lists it too (override: of a stable key)
-    assert f"override:{KEY}" in client.get("configuration", WITH).json()
+    assert f"override:{KEY}" in deployed_client.get("configuration", WITH).json()
     # the group's window is every fleet's that has none of its own
     assert entries["override:subfleet.db.state"]["Value"] == "running"
 
 
 def test_the_main_fleets_minimum_is_the_operators_and_beats_the_tables_override(
-    client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
+    deployed_client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test-Mainfleet", started(10))
     key = "ssm.feature.maintenance_window.mainfleet.ec2.schedule.min_instance_count"
-    table.put_item(Item={"Key": key, "Value": "50%"})
-    table.put_item(Item={"Key": f"override:{KEY}", "Value": "1"})
-    assert client.get(f"configuration/{KEY}", WITH).text == "50%", "the highest layer wins"
-    assert client.get(f"configuration/{KEY}").text == "1", "the table's override otherwise"
+    fill(table, {key: "50%", f"override:{KEY}": "1"})
+    assert deployed_client.get(f"configuration/{KEY}", WITH).text == "50%", "the highest layer wins"
+    assert deployed_client.get(f"configuration/{KEY}").text == "1", "the table's override otherwise"
 
 
 def test_a_window_that_has_not_started_or_has_ended_makes_no_layer(
-    dispatcher: Dispatcher, client: InteractClient, aws_clients: AWS, ssm_on: None
+    deployed: Dispatcher, deployed_client: InteractClient, aws_clients: AWS, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test", started(-60))  # starts in an hour
     make_window(aws_clients, "CS-test-Subfleet.db", started(180), hours=2)  # ended an hour ago
-    assert client.get(f"configuration/{KEY}", WITH).text == "2"
-    entries = dump(client)
+    assert deployed_client.get(f"configuration/{KEY}", WITH).text == "2"
+    entries = dump(deployed_client)
     assert not [name for name, e in entries.items() if e["ConfigurationOrigin"] == LAYER]
 
 
 def test_a_fleet_is_in_maintenance_from_start_ahead_before_its_window(
-    client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
+    deployed_client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test", started(-10))  # in 10 minutes; start_ahead is 15
-    assert client.get(f"configuration/{KEY}", WITH).text == "100%"
+    assert deployed_client.get(f"configuration/{KEY}", WITH).text == "100%"
     table.put_item(Item={"Key": "ssm.feature.maintenance_window.start_ahead", "Value": "300"})
-    assert client.get(f"configuration/{KEY}", WITH).text == "2"
+    assert deployed_client.get(f"configuration/{KEY}", WITH).text == "2"
 
 
 def test_a_window_in_the_operators_time_zone(
-    client: InteractClient, aws_clients: AWS, ssm_on: None
+    deployed_client: InteractClient, aws_clients: AWS, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test", started(30, "Asia/Tokyo"), ScheduleTimezone="Asia/Tokyo")
-    assert client.get(f"configuration/{KEY}", WITH).text == "100%"
+    assert deployed_client.get(f"configuration/{KEY}", WITH).text == "100%"
 
 
 # -- subfleets -------------------------------------------------------------------
 
 
 def test_a_subfleet_in_its_window_is_forced_to_run(
-    client: InteractClient, aws_clients: AWS, ssm_on: None
+    deployed_client: InteractClient, aws_clients: AWS, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test-Subfleet.db", started(30))
-    entries = dump(client)
+    entries = dump(deployed_client)
     assert entries["override:subfleet.db.state"]["Value"] == "running"
     assert entries["override:subfleet.db.ec2.schedule.min_instance_count"]["Value"] == "100%"
     assert entries["subfleet.db.state"]["ConfigurationOrigin"] == LAYER
     assert entries[KEY]["Value"] == 2, "the main fleet is not in maintenance"
-    assert client.get("configuration/subfleet.db.state", WITH).text == "running"
+    assert deployed_client.get("configuration/subfleet.db.state", WITH).text == "running"
 
 
 def test_force_running_off_keeps_the_subfleets_state(
-    client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
+    deployed_client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test-Subfleet.db", started(30))
     key = "ssm.feature.maintenance_window.subfleet.db.force_running"
-    table.put_item(Item={"Key": key, "Value": "0"})
-    table.put_item(Item={"Key": "subfleet.db.state", "Value": "stopped"})
-    entries = dump(client)
+    fill(table, {key: "0", "subfleet.db.state": "stopped"})
+    entries = dump(deployed_client)
     assert "override:subfleet.db.state" not in entries
     assert entries["subfleet.db.state"]["Value"] == "stopped"
     assert entries["override:subfleet.db.ec2.schedule.min_instance_count"]["Value"] == "100%"
 
 
 def test_windows_shared_by_every_subfleet_and_the_template_minimum(
-    client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
+    deployed_client: InteractClient, aws_clients: AWS, table: RawTable, ssm_on: None
 ) -> None:
     make_window(aws_clients, "CS-test-Subfleet.__all__", started(30))
     template = (
         "ssm.feature.maintenance_window.subfleet.{SubfleetName}.ec2.schedule.min_instance_count"
     )
     table.put_item(Item={"Key": template, "Value": "3"})
-    entries = dump(client)
+    entries = dump(deployed_client)
     assert entries["override:subfleet.db.ec2.schedule.min_instance_count"]["Value"] == "3"
     assert f"override:{KEY}" not in entries, "a subfleets' window is not the main fleet's"
 
 
 def test_the_subfleets_keys_are_registered(
-    client: InteractClient, fleet: None, dispatcher: Dispatcher
+    deployed_client: InteractClient, fleet: None, deployed: Dispatcher
 ) -> None:
-    with counting(dispatcher, "ec2", "ssm") as calls:
-        entries = client.get("configuration", WITH).json()
+    with counting(deployed, "ec2", "ssm") as calls:
+        entries = deployed_client.get("configuration", WITH).json()
     assert dict(calls) == {"ec2.DescribeInstances": 1}, "SSM is off: no SSM call"
     state = entries["subfleet.db.state"]
     assert state["Stable"] is True
@@ -223,24 +214,24 @@ def test_the_subfleets_keys_are_registered(
     assert "subfleet.{SubfleetName}.state" in entries, "the templates stay listed"
     assert entries["ssm.feature.maintenance_window.subfleet.db.force_running"]["Stable"] is True
     assert "ssm.feature.maintenance_window.subfleet.db.defaults" not in entries, "unstable"
-    unstable = dump(client)
+    unstable = dump(deployed_client)
     defaults = unstable["ssm.feature.maintenance_window.subfleet.db.defaults"]
     assert defaults["Value"] == "CS-{GroupName}-Subfleet.db"
-    assert client.get("configuration/subfleet.db.state").status_code == 404
+    assert deployed_client.get("configuration/subfleet.db.state").status_code == 404
 
 
 def test_writes_check_the_subfleets_keys(
-    client: InteractClient, fleet: None, table: RawTable
+    deployed_client: InteractClient, fleet: None, table: RawTable
 ) -> None:
     key = "subfleet.db.ec2.schedule.min_instance_count"
-    refused = client.post(f"configuration/{key}", "lots", params=WITH)
+    refused = deployed_client.post(f"configuration/{key}", "lots", params=WITH)
     assert refused.status_code == 400, refused.text
     assert "IntegerOrPercentage" in refused.json()["error"]["message"]
-    document = client.post("configuration", {key: "lots"}, params=WITH)
+    document = deployed_client.post("configuration", {key: "lots"}, params=WITH)
     assert document.status_code == 400, document.text
     assert table.get(key) is None, "nothing was written"
-    assert client.post(f"configuration/{key}", "3", params=WITH).text == "3"
-    assert client.post("configuration", {key: "50%"}, params=WITH).status_code == 200
+    assert deployed_client.post(f"configuration/{key}", "3", params=WITH).text == "3"
+    assert deployed_client.post("configuration", {key: "50%"}, params=WITH).status_code == 200
     assert table.get(key) == {"Key": key, "Value": "50%"}
 
 
@@ -318,8 +309,7 @@ def test_without_the_catalogue_the_parameter_reads_the_keys_defaults(
     )  # fmt: skip
     client = InteractClient(blocked)
     assert client.get(f"configuration/{KEY}", WITH).text == "2"
-    table.put_item(Item={"Key": "ssm.enable", "Value": "1"})
-    table.put_item(Item={"Key": "ssm.feature.maintenance_window", "Value": "1"})
+    fill(table, SSM_ON)
     make_window(aws_clients, "CS-test", started(30))
     table.put_item(Item={"Key": "ssm.feature.maintenance_window.defaults", "Value": "CS-test"})
     assert client.get(f"configuration/{KEY}", WITH).text == "100%"

@@ -14,6 +14,8 @@ from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher
 from clonesquad_interact.testing import InteractClient, apigw_rest_event
 
+from helpers import fill
+
 #: The item restores count with (documented in the README).
 VERSION_KEY = "#clonesquad-interact.version"
 WRITES = {"BatchWriteItem", "TransactWriteItems", "PutItem", "DeleteItem"}
@@ -35,16 +37,6 @@ def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
 
 
-@pytest.fixture
-def dispatcher(deployment: dict[str, str], aws_clients: AWS) -> Dispatcher:
-    return Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
-
-
-@pytest.fixture
-def client(dispatcher: Dispatcher) -> InteractClient:
-    return InteractClient(dispatcher)
-
-
 @pytest.fixture(params=["ConfigurationTable", "SchedulerTable"])
 def table_op(request: pytest.FixtureRequest, deployment: dict[str, str], aws_clients: AWS) -> Any:
     setting = request.param
@@ -57,16 +49,11 @@ def content(table: RawTable) -> dict[str, str]:
     return {key: value for key, value in table.content().items() if key != VERSION_KEY}
 
 
-def fill(table: RawTable, content: dict[str, str]) -> None:
-    for key, value in content.items():
-        table.put_item(Item={"Key": key, "Value": value})
-
-
 @pytest.mark.parametrize("fault", faults.FAULTS, ids=lambda f: f.code)
 @pytest.mark.parametrize("restore", [False, True])
 def test_a_fault_part_way_leaves_the_old_or_the_new_document_whole(
-    client: InteractClient,
-    dispatcher: Dispatcher,
+    deployed_client: InteractClient,
+    deployed: Dispatcher,
     table_op: Any,
     fault: faults.Fault,
     restore: bool,
@@ -74,10 +61,10 @@ def test_a_fault_part_way_leaves_the_old_or_the_new_document_whole(
     op, table = table_op
     fill(table, {**OLD, "stale.key": entry("x")})
     params = {"restore": "true"} if restore else {}
-    dynamodb = dispatcher.aws.client("dynamodb")
+    dynamodb = deployed.aws.client("dynamodb")
     # Every write after the first fails: a document written in parts is left half-written.
     with faults.injected(dynamodb, WRITES, fault, when=lambda n: n > 0):
-        answer = client.post(op, json.dumps(NEW), params)
+        answer = deployed_client.post(op, json.dumps(NEW), params)
     written = content(table)
     expected_new = NEW if restore else {**NEW, "stale.key": entry("x")}
     assert written in ({**OLD, "stale.key": entry("x")}, expected_new)
@@ -87,12 +74,12 @@ def test_a_fault_part_way_leaves_the_old_or_the_new_document_whole(
 
 @pytest.mark.parametrize("fault", faults.FAULTS, ids=lambda f: f.code)
 def test_a_failed_transaction_writes_nothing_and_says_what_to_do(
-    client: InteractClient, dispatcher: Dispatcher, table_op: Any, fault: faults.Fault
+    deployed_client: InteractClient, deployed: Dispatcher, table_op: Any, fault: faults.Fault
 ) -> None:
     op, table = table_op
     fill(table, OLD)
-    with faults.injected(dispatcher.aws.client("dynamodb"), WRITES, fault) as made:
-        answer = client.post(op, json.dumps(NEW), {"restore": "true"})
+    with faults.injected(deployed.aws.client("dynamodb"), WRITES, fault) as made:
+        answer = deployed_client.post(op, json.dumps(NEW), {"restore": "true"})
     assert content(table) == OLD
     assert faults.MESSAGE not in answer.text
     assert "Traceback" not in answer.text
@@ -107,33 +94,35 @@ def test_a_failed_transaction_writes_nothing_and_says_what_to_do(
 
 
 def test_a_document_of_more_than_100_keys_is_a_413_that_says_how_to_split_it(
-    client: InteractClient, table_op: Any
+    deployed_client: InteractClient, table_op: Any
 ) -> None:
     op, table = table_op
     document = {f"k{n}": entry("v") for n in range(101)}
-    answer = client.post(op, json.dumps(document))
+    answer = deployed_client.post(op, json.dumps(document))
     assert answer.status_code == 413, answer.text
     message = answer.json()["error"]["message"]
     assert "101 keys" in message
     assert "at most 100 keys each" in message
     assert content(table) == {}
-    assert client.post(op, json.dumps(dict(list(document.items())[:100]))).status_code == 200
+    assert (
+        deployed_client.post(op, json.dumps(dict(list(document.items())[:100]))).status_code == 200
+    )
 
 
-def test_a_document_over_4_mb_is_a_413(client: InteractClient, table_op: Any) -> None:
+def test_a_document_over_4_mb_is_a_413(deployed_client: InteractClient, table_op: Any) -> None:
     op, table = table_op
     document = {f"k{n}": entry("v" * 380_000) for n in range(11)}
-    answer = client.post(op, json.dumps(document))
+    answer = deployed_client.post(op, json.dumps(document))
     assert answer.status_code == 413, answer.text
     assert content(table) == {}
 
 
 def test_a_restore_that_would_delete_too_many_keys_is_a_413_that_writes_nothing(
-    client: InteractClient, table_op: Any
+    deployed_client: InteractClient, table_op: Any
 ) -> None:
     op, table = table_op
     fill(table, {f"old{n}": entry("v") for n in range(90)})
-    answer = client.post(
+    answer = deployed_client.post(
         op, json.dumps({f"new{n}": entry("v") for n in range(10)}), {"restore": "true"}
     )
     assert answer.status_code == 413, answer.text
@@ -143,21 +132,23 @@ def test_a_restore_that_would_delete_too_many_keys_is_a_413_that_writes_nothing(
 
 
 def test_two_concurrent_restores_cannot_both_succeed(
-    client: InteractClient, dispatcher: Dispatcher, table_op: Any
+    deployed_client: InteractClient, deployed: Dispatcher, table_op: Any
 ) -> None:
     op, table = table_op
-    dynamodb = dispatcher.aws.client("dynamodb")
+    dynamodb = deployed.aws.client("dynamodb")
     answers: list[Any] = []
 
     def other_restore(**_: Any) -> None:
         if not answers:  # between the first restore's read and its write
             answers.append(None)
-            answers[0] = client.post(op, json.dumps({"b": entry("2")}), {"restore": "true"})
+            answers[0] = deployed_client.post(
+                op, json.dumps({"b": entry("2")}), {"restore": "true"}
+            )
 
     for name in ("BatchWriteItem", "TransactWriteItems"):
         dynamodb.meta.events.register(f"before-call.dynamodb.{name}", other_restore, name)
     try:
-        first = client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"})
+        first = deployed_client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"})
     finally:
         for name in ("BatchWriteItem", "TransactWriteItems"):
             dynamodb.meta.events.unregister(f"before-call.dynamodb.{name}", unique_id=name)
@@ -165,28 +156,28 @@ def test_two_concurrent_restores_cannot_both_succeed(
     assert first.status_code == 409, first.text
     assert "send the request again" in first.json()["error"]["message"]
     assert content(table) == {"b": entry("2")}
-    again = client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"})
+    again = deployed_client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"})
     assert again.status_code == 200
     assert content(table) == {"a": entry("1")}
 
 
 def test_a_restore_does_not_delete_a_value_written_after_its_scan(
-    client: InteractClient, dispatcher: Dispatcher, table_op: Any
+    deployed_client: InteractClient, deployed: Dispatcher, table_op: Any
 ) -> None:
     op, table = table_op
     fill(table, {"a": entry("1"), "b": entry("1")})
-    dynamodb = dispatcher.aws.client("dynamodb")
+    dynamodb = deployed.aws.client("dynamodb")
     done: list[int] = []
 
     def concurrent_write(**_: Any) -> None:
         if not done:
             done.append(0)
-            done[0] = client.post(f"{op}/b", entry("2")).status_code
+            done[0] = deployed_client.post(f"{op}/b", entry("2")).status_code
 
     for name in ("BatchWriteItem", "TransactWriteItems"):
         dynamodb.meta.events.register(f"before-call.dynamodb.{name}", concurrent_write, name)
     try:
-        answer = client.post(op, json.dumps({"a": entry("3")}), {"restore": "true"})
+        answer = deployed_client.post(op, json.dumps({"a": entry("3")}), {"restore": "true"})
     finally:
         for name in ("BatchWriteItem", "TransactWriteItems"):
             dynamodb.meta.events.unregister(f"before-call.dynamodb.{name}", unique_id=name)
@@ -195,11 +186,16 @@ def test_a_restore_does_not_delete_a_value_written_after_its_scan(
     assert content(table) == {"a": entry("1"), "b": entry("2")}
 
 
-def test_the_version_item_is_hidden_and_reserved(client: InteractClient, table_op: Any) -> None:
+def test_the_version_item_is_hidden_and_reserved(
+    deployed_client: InteractClient, table_op: Any
+) -> None:
     op, _ = table_op
-    assert client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"}).status_code == 200
-    assert client.get(op, {"raw": "true"}).json() == {"a": entry("1")}
-    refused = client.post(op, json.dumps({VERSION_KEY: "9"}))
+    assert (
+        deployed_client.post(op, json.dumps({"a": entry("1")}), {"restore": "true"}).status_code
+        == 200
+    )
+    assert deployed_client.get(op, {"raw": "true"}).json() == {"a": entry("1")}
+    refused = deployed_client.post(op, json.dumps({VERSION_KEY: "9"}))
     assert refused.status_code == 400
     assert "reserved" in refused.text
 
@@ -217,14 +213,14 @@ class LambdaContext:
 
 
 def test_a_request_with_too_little_time_left_writes_nothing_and_answers_503(
-    dispatcher: Dispatcher, table_op: Any
+    deployed: Dispatcher, table_op: Any
 ) -> None:
     op, table = table_op
     event = apigw_rest_event("POST", op, body=json.dumps({"a": entry("1")}))
-    answer = dispatcher.handle(event, LambdaContext(remaining_ms=1000))
+    answer = deployed.handle(event, LambdaContext(remaining_ms=1000))
     assert answer["statusCode"] == 503, answer
     assert "ran out of time" in json.loads(answer["body"])["error"]["message"]
     assert content(table) == {}
-    answer = dispatcher.handle(event, LambdaContext(remaining_ms=60_000))
+    answer = deployed.handle(event, LambdaContext(remaining_ms=60_000))
     assert answer["statusCode"] == 200
     assert content(table) == {"a": entry("1")}
