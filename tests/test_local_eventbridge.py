@@ -123,8 +123,9 @@ def test_the_demo_seeds_a_deployment_whose_entry_serve_fires_every_minute(
     for name, value in entries.items():  # every entry is one POST scheduler takes
         assert entry_problem(name, value, dispatcher.configuration_keys, lambda op: True) is None
     configuration = RawTable(dynamodb, deployment["ConfigurationTable"]).content()
-    assert configuration["[night]ec2.schedule.min_instance_count"] == "1"
-    assert configuration["[workday]ec2.schedule.min_instance_count"] == "3"
+    for name in ("workday", "night", "weekend"):  # a set for each moment of the week
+        assert f"[{name}]ec2.schedule.scaleout.rate" in configuration
+    assert configuration["config.active_parameter_set"] in ("workday", "night", "weekend")
     # Tuesday 03:00: no cron entry is due, the every-minute one comes after a minute.
     clock = Clock(datetime(2026, 12, 1, 3, 0, 30, tzinfo=UTC))
     bridge = LocalEventBridge(

@@ -75,6 +75,8 @@ def test_the_banner_says_where_everything_is(server):
     # no EventBridge here: serve fires the Scheduler entries' rules and says so
     assert "this AWS has no EventBridge, so serve plays its part" in server.banner
     assert "'demo-reschedule' fires every minute" in server.banner
+    # the demo starts with the set its entries made active, and names it
+    assert re.search(r"parameter set '(workday|night|weekend)' is active", server.banner)
 
 
 def _exported(banner: str) -> dict[str, str]:
@@ -130,6 +132,17 @@ def test_configuration_is_dumped(server):
     dump = yaml.safe_load(answer.text)
     # The demo sets this key in its ConfigurationURLs document, under the table.
     assert dump["ec2.schedule.min_instance_count"]["ConfigurationOrigin"].startswith("s3://")
+    # CloneSquad's keys with their descriptions, and a parameter set active (the one
+    # the banner names), whose values are served
+    assert dump["app.disable"]["Description"]
+    active = dump["config.active_parameter_set"]["Value"]
+    assert f"parameter set {active!r} is active" in server.banner
+    rate = dump["ec2.schedule.scaleout.rate"]
+    assert rate["Status"].endswith(f"(ParameterSet='{active}')")
+    assert (
+        rate["ConfigurationOrigin"]
+        == "DynamoDB configuration table 'CloneSquad-demo-Configuration'"
+    )
 
 
 def test_a_configuration_key_is_written_and_read_back(server):

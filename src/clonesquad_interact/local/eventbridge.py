@@ -14,6 +14,10 @@ entry whose time has come, with the rule name the main function gives the entry.
 
 A scheduled event whose handling raises (a failure worth trying again) is handed
 again after one minute, then two, as Lambda retries an asynchronous invocation.
+
+:func:`last_firing` looks the other way: which ``cron(...)`` or ``localcron(...)``
+entry this player would have fired last before a moment (the demo seeds what its
+entries would have written by then).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import structlog
@@ -33,7 +37,7 @@ from ..deployment import Deployment
 from ..scheduled import entries_of, entry_of
 from ..schedules import DAYS, MONTHS, cron_field_matches, rule_name, time_zone, utc_schedule
 
-__all__ = ["LocalEventBridge", "cron_matches", "scheduled_event"]
+__all__ = ["LocalEventBridge", "cron_matches", "last_firing", "scheduled_event"]
 
 logger = structlog.get_logger(__name__)
 
@@ -83,6 +87,35 @@ def cron_matches(expression: str, when: datetime) -> bool | None:
         cron_field_matches(text, value, low, high, words)
         for text, value, low, high, words in checks
     )
+
+
+#: How far back :func:`last_firing` looks: a week, and a day for a change of daylight
+#: saving time.
+LOOKBACK = timedelta(days=8)
+
+
+def last_firing(
+    schedules: Mapping[str, str], zone: tzinfo, now: datetime, *, within: timedelta = LOOKBACK
+) -> tuple[str, datetime] | None:
+    """Which of ``schedules`` (name -> ``cron(...)`` or ``localcron(...)``) fired last at
+    or before ``now``, and at which UTC minute, as :class:`LocalEventBridge` fires them
+    (``localcron`` turned into UTC with ``zone``'s offset of each minute); of two firing
+    in the same minute, the first in ``schedules``' order. A ``rate(...)`` (whose
+    firings depend on when it was first seen) and what the player does not play are
+    never found; ``None``: none fired within ``within``."""
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0)
+    earliest = minute - within
+    converted: dict[tuple[str, timedelta | None], str] = {}
+    while minute > earliest:
+        offset = minute.astimezone(zone).utcoffset()
+        for name, schedule in schedules.items():
+            utc = converted.get((name, offset))
+            if utc is None:
+                utc = converted[(name, offset)] = utc_schedule(schedule, zone, minute)
+            if cron_matches(utc, minute):
+                return name, minute
+        minute -= timedelta(minutes=1)
+    return None
 
 
 @dataclass

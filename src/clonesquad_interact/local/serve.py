@@ -23,7 +23,7 @@ import structlog
 
 from .backend import Backend, Mode, ServeError, start_backend
 from .consumer import QueueConsumer
-from .demo import ACCOUNT_ID, DEMO_FIRED_ENTRY, OPERATOR
+from .demo import ACCOUNT_ID, DEMO_FIRED_ENTRY, OPERATOR, SET_KEYS, DemoFleet
 from .eventbridge import LocalEventBridge
 from .gateway import STAGE, Gateway
 from .sigv4 import Principal
@@ -270,15 +270,37 @@ def _schedules(backend: Backend, api: str, routes: set[str]) -> list[str]:
         "rate(...), cron(...) or localcron(...) comes, as EventBridge would; each action "
         "is a scheduled.action log line.",
     ]
+    curl = "awscurl --service execute-api"
     if backend.demo is not None:
         lines.append(
             f"  the demo's entry {DEMO_FIRED_ENTRY!r} fires every minute "
             "(interact:control/reschedulenow?delay=60)"
         )
+        lines.append(f"  {active_set_line(backend.demo)}")
+        if backend.demo.active_set is not None and any(
+            route.startswith("configuration/") for route in routes
+        ):
+            lines.append(f"  {curl} {api}configuration/{SET_KEYS[0]}")
     if "scheduler" in routes:
-        curl = "awscurl --service execute-api"
         lines.append(f"  {curl} {shlex.quote(api + 'scheduler?format=yaml')}")
     return lines
+
+
+def active_set_line(fleet: DemoFleet) -> str:
+    """What the banner says of the parameter set the demo started with."""
+    active = fleet.active_set
+    if active is None:
+        return "no parameter set is active: no entry setting config.active_parameter_set fired"
+    until = (
+        f"until {active.expires_at:%a %Y-%m-%d %H:%M} UTC (its TTL)"
+        if active.expires_at is not None
+        else "until another entry sets another"
+    )
+    return (
+        f"parameter set {active.name!r} is active (config.active_parameter_set), as entry "
+        f"{active.entry!r} set it when it last fired, {active.fired_at:%a %Y-%m-%d %H:%M} "
+        f"UTC, {until}: its values of {' and '.join(SET_KEYS)} are the ones served"
+    )
 
 
 def _backups(backend: Backend) -> list[str]:
