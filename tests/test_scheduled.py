@@ -135,6 +135,24 @@ def test_config_default_ttl_applies_and_the_entrys_ttl_wins_over_it(
     assert abs(int(flag["ExpirationTime"]) - (now + 7200)) < 10
 
 
+def test_an_entry_of_several_records_runs_its_first_as_the_main_function_does(
+    deployed: Dispatcher, scheduler: RawTable, configuration: RawTable
+) -> None:
+    value = "rate(5 minutes),app.disable=1,TTL=600;rate(1 day),ec2.schedule.min_instance_count=7"
+    scheduler.put_item(Item={"Key": "two-records", "Value": value})
+    with capture_logs() as logs:
+        done = deployed.handle(event_of(rule_of("two-records", value)))
+    assert done["outcome"] == "done"
+    assert done["rules"][0]["ignored_records"] == 1
+    flag = configuration.get("app.disable")
+    assert flag is not None
+    assert flag["Value"] == "1"
+    assert abs(int(flag["ExpirationTime"]) - (time.time() + 600)) < 10
+    assert configuration.get("ec2.schedule.min_instance_count") is None
+    ignored = [line for line in logs if line["event"] == "scheduled.entry"]
+    assert [(line["entry"], line["ignored_records"]) for line in ignored] == [("two-records", 1)]
+
+
 def test_a_rule_that_matches_no_entry_is_logged_not_a_crash(
     lenient: Dispatcher, scheduler: RawTable, configuration: RawTable
 ) -> None:

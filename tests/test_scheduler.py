@@ -108,7 +108,7 @@ def test_what_get_answers_post_takes_back_unchanged(
         ("rate(5 minutes),[night]ec2.schedule.min_instance_count=-1", "PositiveInteger"),
         ("rate(5 minutes),interact:no/such/operation", "no such operation"),
         ("rate(5 minutes),app.disable=1,TTL=later", "TTL=later"),
-        ("rate(5 minutes),app.disable=1;rate(1 day),app.disable=0", "only the first"),
+        ("rate(5 minutes),app.disable=lots;rate(1 day),app.disable=0", "app.disable=lots"),
     ],
 )
 def test_a_bad_entry_is_a_400_naming_it_and_nothing_is_written(
@@ -127,6 +127,18 @@ def test_a_bad_entry_is_a_400_naming_it_and_nothing_is_written(
     assert "'faulty-entry'" in one.json()["error"]["message"]
     assert says in one.json()["error"]["message"]
     assert table.content() == {}
+
+
+def test_an_entry_of_several_records_is_taken_and_only_its_first_is_checked(
+    deployed_client: InteractClient, table: RawTable
+) -> None:
+    # CloneSquad runs the first ';'-record of an entry and ignores the others, so an
+    # entry written for it with several records is taken as it is.
+    value = "rate(5 minutes),app.disable=1;not a schedule,app.disable=lots"
+    answer = deployed_client.post("scheduler", json.dumps({"two-records": value}))
+    assert answer.status_code == 200, answer.text
+    assert table.content() == {"two-records": value}
+    assert deployed_client.get("scheduler").json() == {"two-records": value}
 
 
 def test_comments_and_deletions_are_not_checked(

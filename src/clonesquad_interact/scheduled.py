@@ -242,9 +242,21 @@ def handle_scheduled(runner: Runner, event: Mapping[str, Any]) -> dict[str, Any]
         ttl = _ttl(deployment, item.entry)
         for index, action in enumerate(item.entry.actions):
             _run(runner, event, item, action, ttl, f"{event_id}:{item.rule}:{index}", outcome)
-        rules.append(
-            {"rule": item.rule, "entry": item.entry.name, "actions": outcome.actions[before:]}
-        )
+        done: dict[str, Any] = {
+            "rule": item.rule,
+            "entry": item.entry.name,
+            "actions": outcome.actions[before:],
+        }
+        if item.entry.ignored_records:
+            done["ignored_records"] = item.entry.ignored_records
+            logger.warning(
+                "scheduled.entry",
+                rule=item.rule,
+                entry=item.entry.name,
+                ignored_records=item.entry.ignored_records,
+                reason="the value holds several ';'-separated records: only the first runs",
+            )
+        rules.append(done)
     ran = any(item.entry is not None for item in resolved)
     result = (
         "retry" if outcome.retry else "failed" if outcome.failed else "done" if ran else "no entry"

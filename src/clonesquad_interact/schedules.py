@@ -102,6 +102,8 @@ class ScheduleEntry:
     actions: tuple[Action, ...]
     #: ``TTL=``: seconds the configuration writes last, ``None`` when not given.
     ttl: float | None = None
+    #: The ``;``-separated records after the first: CloneSquad runs only the first.
+    ignored_records: int = 0
 
 
 def is_entry_name(name: str, group_name: str | None = None) -> bool:
@@ -114,7 +116,8 @@ def is_entry_name(name: str, group_name: str | None = None) -> bool:
 
 def parse_entry(name: str, value: str) -> ScheduleEntry:
     """The schedule and actions of an entry (its schedule's syntax checked, nothing
-    checked against a deployment).
+    checked against a deployment). Only the value's first ``;``-separated record is
+    read, as CloneSquad reads it; :attr:`ScheduleEntry.ignored_records` counts the others.
 
     :raises ValueError: saying what is wrong with the value.
     """
@@ -124,11 +127,7 @@ def parse_entry(name: str, value: str) -> ScheduleEntry:
             "the value is empty: write a schedule, then ,-separated actions, such as "
             "cron(0 8 * * ? *),ec2.schedule.min_instance_count=3"
         )
-    if len(records) > 1:
-        raise ValueError(
-            f"the value holds {len(records)} records separated by ';', and only the first "
-            "would run: write one schedule and its actions (\\; for a literal ;)"
-        )
+    # CloneSquad's main function runs the first record and ignores the others.
     record = dict(records[0])
     schedule = str(record.pop("_"))
     problem = check_schedule(schedule)
@@ -152,7 +151,7 @@ def parse_entry(name: str, value: str) -> ScheduleEntry:
             f"the entry has a schedule ({schedule!r}) but no action: add ,key=value or "
             ",interact:<operation>"
         )
-    return ScheduleEntry(name, value, schedule, tuple(actions), ttl)
+    return ScheduleEntry(name, value, schedule, tuple(actions), ttl, len(records) - 1)
 
 
 def _ttl(raw: Any) -> float:
