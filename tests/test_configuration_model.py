@@ -17,6 +17,8 @@ from clonesquad_interact import AWS, Dispatcher
 from clonesquad_interact.testing import InteractClient
 
 KEY = "ec2.schedule.min_instance_count"
+#: A parameter set of internal:predefined.config.yaml.
+PREDEFINED_SET = "min-desired-count-50-pcent"
 
 
 @pytest.fixture
@@ -262,21 +264,68 @@ def test_a_key_read_is_one_batch_get_and_documents_are_read_once_a_minute(
     )
     s3.put_object(Bucket="cs-config", Key="site.yaml", Body=b"app.disable: 1\n")
     monkeypatch.setenv("ConfigurationURLs", "s3://cs-config/site.yaml")
-    table.put_item(Item={"Key": "config.active_parameter_set", "Value": "night"})
-    table.put_item(Item={"Key": f"[night]{KEY}", "Value": "1"})
+    # The Scheduler's usual entry: a set of internal:predefined.config.yaml made active
+    # by the table, and the table's own item of that set.
+    table.put_item(Item={"Key": "config.active_parameter_set", "Value": PREDEFINED_SET})
+    table.put_item(Item={"Key": f"[{PREDEFINED_SET}]{KEY}", "Value": "7"})
     dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
     client = InteractClient(dispatcher)
     with counting(dispatcher, "dynamodb", "s3") as calls:
-        assert read(client) == "1"
-    # a cold container does not know the table's active set yet: one GetItem more
-    assert calls == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1, "s3.GetObject": 1}
+        assert read(client) == "7"
+    # cold: the active set is not known yet, and its item is asked in the same call
+    assert calls == {"dynamodb.BatchGetItem": 1, "s3.GetObject": 1}
     with counting(dispatcher, "dynamodb", "s3") as calls:
-        assert read(client) == "1"
+        assert read(client) == "7"
         assert read(client, "app.disable") == "1"
     assert calls == {"dynamodb.BatchGetItem": 2}
     with counting(dispatcher, "dynamodb", "s3") as calls:
         client.get("configuration")
     assert calls == {"dynamodb.Scan": 1}
+
+
+def test_a_cold_read_asks_the_sets_of_the_documents_and_a_warm_one_the_last_seen(
+    deployment: dict[str, str], table: RawTable, aws_clients: AWS
+) -> None:
+    table.put_item(Item={"Key": "config.active_parameter_set", "Value": PREDEFINED_SET})
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    client = InteractClient(dispatcher)
+    asked: list[list[str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        keys = params["RequestItems"][table.name]["Keys"]
+        asked.append([key["Key"]["S"] for key in keys])
+
+    dispatcher.deployment.aws.client("dynamodb").meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem", record
+    )
+    read(client)
+    predefined = ["min-desired-count-0-pcent", "min-desired-count-100-pcent", PREDEFINED_SET]
+    assert {f"[{name}]{KEY}" for name in predefined} <= set(asked[0])
+    assert len(asked[0]) == len(set(asked[0])) <= 100
+    read(client)
+    assert [name for name in asked[1] if name.startswith("[")] == [f"[{PREDEFINED_SET}]{KEY}"]
+
+
+def test_a_set_named_only_by_the_table_costs_one_get_item_more_when_first_seen(
+    deployment: dict[str, str], table: RawTable, aws_clients: AWS
+) -> None:
+    table.put_item(Item={"Key": "config.active_parameter_set", "Value": "night"})
+    table.put_item(Item={"Key": f"[night]{KEY}", "Value": "1"})
+    table.put_item(Item={"Key": f"[weekend]{KEY}", "Value": "0"})
+    dispatcher = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    client = InteractClient(dispatcher)
+    with counting(dispatcher, "dynamodb") as calls:
+        assert read(client) == "1"
+    assert calls == {"dynamodb.BatchGetItem": 1, "dynamodb.GetItem": 1}
+    with counting(dispatcher, "dynamodb") as calls:
+        assert read(client) == "1"
+    assert calls == {"dynamodb.BatchGetItem": 1}
+    # the Scheduler switches sets: the first read after it asks the new set's item
+    table.put_item(Item={"Key": "config.active_parameter_set", "Value": "weekend"})
+    with counting(dispatcher, "dynamodb") as calls:
+        assert read(client) == "0"
+        assert read(client) == "0"
+    assert calls == {"dynamodb.BatchGetItem": 2, "dynamodb.GetItem": 1}
 
 
 # -- dumps, imports -------------------------------------------------------------------

@@ -54,7 +54,7 @@ from .errors import BadRequest, NotFound
 from .formats import parse_document
 from .metastrings import parse_list
 from .settings import Settings
-from .tables import Item, KeyValueTable, check_key, key_problem
+from .tables import BATCH_GET_SIZE, Item, KeyValueTable, check_key, key_problem
 
 __all__ = [
     "BUILT_IN",
@@ -477,8 +477,9 @@ class LayeredConfiguration:
         self.clock = clock
         self._documents: _Documents | None = None
         self._lock = threading.Lock()
-        #: The active set the table named at its last read (a guess for the next one).
-        self._table_active = ""
+        #: The active set the table named at its last read (a guess for the next one);
+        #: ``None`` until the first read.
+        self._table_active: str | None = None
         self._table: KeyValueTable | None = None
 
     # -- the table ----------------------------------------------------------
@@ -627,11 +628,11 @@ class LayeredConfiguration:
         table = self.table
         check_key(key)
         documents = self.document_layers(self._loaded_files_seen())
-        guesses = {self._table_active, active_set(documents, self.keys)}
         wanted = [key, ACTIVE_SET_KEY, LOADED_FILES_KEY]
         if not key.startswith(OVERRIDE_PREFIX):
             wanted.append(OVERRIDE_PREFIX + key)
-        wanted += [f"[{name}]{key}" for name in sorted(guesses) if name]
+        wanted += [f"[{name}]{key}" for name in self._set_guesses(documents)]
+        del wanted[BATCH_GET_SIZE:]  # one call
         items = table.batch_get(name for name in wanted if key_problem(name) is None)
         loaded = items.get(LOADED_FILES_KEY)
         if (loaded.value if loaded is not None else None) != self._loaded_files_seen():
@@ -648,6 +649,18 @@ class LayeredConfiguration:
                 items[missing] = item
                 layers[-1] = table_layer(origin, items.values())
         return layers
+
+    def _set_guesses(self, documents: Sequence[Layer]) -> list[str]:
+        """The parameter sets whose item of the key is asked with it: the set the
+        documents make active and the one the table named at its last read; before
+        the first read, every set the documents define too (so that a cold read is
+        one call whichever of them the table names)."""
+        first = [active_set(documents, self.keys)]
+        if self._table_active is None:
+            first += sorted({name for layer in documents for name in layer.sets})
+        else:
+            first.append(self._table_active)
+        return [name for name in dict.fromkeys(first) if name]
 
     def _loaded_files_seen(self) -> str | None:
         cached = self._documents
