@@ -601,7 +601,8 @@ class LayeredConfiguration:
     def entry(self, key: str, *, table_required: bool = True) -> Entry:
         """The effective value of ``key``: one ``BatchGetItem`` of the table items it
         needs (``key``, ``override:key``, ``[<active set>]key``,
-        ``config.active_parameter_set``, ``config.loaded_files``), plus the documents.
+        ``config.active_parameter_set``, ``config.loaded_files``), plus the documents;
+        a ``GetItem`` more when the table names a set that was not guessed.
 
         :param table_required: with ``False`` (how operations read the keys they
             use), a deployment with no ``ConfigurationTable`` setting reads the other
