@@ -80,12 +80,16 @@ def dump(request: Request) -> dict[str, Any]:
 
 
 def has_operation(deployment: Deployment, op: str) -> bool:
-    """Whether ``interact:<op>`` names an operation that an in-process ``GET`` runs."""
-    for operation in deployment.operations:
-        route = operation.route
-        matched = route == op if isinstance(route, str) else route.fullmatch(op) is not None
-        if matched and operation.serves(Interface.DIRECT, "GET"):
-            return True
+    """Whether ``interact:<op>`` names an operation that an in-process ``GET`` runs,
+    as written or as CloneSquad reads the path (``interact:Backup`` runs ``backup``)."""
+    from clonesquad_interact.schedules import clonesquad_path  # for writes only
+
+    for name in dict.fromkeys((op, clonesquad_path(op))):
+        for operation in deployment.operations:
+            route = operation.route
+            matched = route == name if isinstance(route, str) else route.fullmatch(name)
+            if matched and operation.serves(Interface.DIRECT, "GET"):
+                return True
     return False
 
 

@@ -141,6 +141,19 @@ def test_an_entry_of_several_records_is_taken_and_only_its_first_is_checked(
     assert deployed_client.get("scheduler").json() == {"two-records": value}
 
 
+def test_an_interact_path_written_as_clonesquad_reads_it_is_taken(
+    deployed_client: InteractClient, table: RawTable
+) -> None:
+    # CloneSquad folds the path's case and drops its empty segments.
+    value = "rate(5 minutes),interact:Control//RescheduleNow?delay=5"
+    answer = deployed_client.post("scheduler/legacy", value)
+    assert answer.status_code == 200, answer.text
+    assert table.content() == {"legacy": value}
+    refused = deployed_client.post("scheduler/other", "rate(5 minutes),interact:No//Such")
+    assert refused.status_code == 400
+    assert "no such operation" in refused.json()["error"]["message"]
+
+
 def test_comments_and_deletions_are_not_checked(
     deployed_client: InteractClient, table: RawTable
 ) -> None:

@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import unquote
 
 import structlog
 
@@ -51,6 +50,7 @@ from .schedules import (
     RULE_PREFIX,
     Action,
     ScheduleEntry,
+    clonesquad_path,
     is_entry_name,
     parse_entry,
     rule_names,
@@ -407,7 +407,7 @@ def _operation_name(deployment: Deployment, path: str) -> str:
         route = operation.route
         if route == path if isinstance(route, str) else route.fullmatch(path):
             return path
-    return unquote("/".join(part for part in path.lower().split("/") if part))
+    return clonesquad_path(path)
 
 
 def _write(deployment: Deployment, action: Action, ttl: float | None) -> int:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .configuration import ConfigurationKey, base_key, parse_duration, to_text
@@ -46,6 +46,7 @@ __all__ = [
     "Action",
     "ScheduleEntry",
     "check_schedule",
+    "clonesquad_path",
     "cron_field_matches",
     "cron_value",
     "entry_problem",
@@ -173,6 +174,12 @@ def _call(key: str, raw: Any) -> Action:
     path, _, query = text.partition("?")
     params = dict(parse_qsl(query, keep_blank_values=True))
     return Action("call", path.strip("/"), params=params)
+
+
+def clonesquad_path(path: str) -> str:
+    """``path`` as CloneSquad reads an ``interact:`` path: lower case, empty segments
+    dropped, percent-decoded (``Control//RescheduleNow`` is ``control/reschedulenow``)."""
+    return unquote("/".join(part for part in path.lower().split("/") if part))
 
 
 # -------------------------------------------------------------------------
