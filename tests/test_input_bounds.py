@@ -109,9 +109,14 @@ def test_an_ackevent_with_a_date_over_2048_bytes_fails_for_good(
 
 def test_a_huge_unknown_name_is_quoted_short_in_the_404(client: InteractClient) -> None:
     name = "x" * 1_000_000
-    answer = client.get(name)
+    with capture_logs() as logs:
+        answer = client.get(name)
     assert answer.status_code == 404
     assert len(answer.text) < 2_000
+    [line] = [line for line in logs if line["event"] == "request"]
+    assert line["op"].startswith("x" * 256)
+    assert line["op"].endswith("(1000000 characters)")
+    assert len(line["op"]) < 300
 
 
 def test_a_lone_surrogate_in_an_operation_name_is_a_400_that_can_be_sent(

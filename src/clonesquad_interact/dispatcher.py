@@ -29,7 +29,14 @@ from .cache import ResponseCache
 from .configuration import ConfigurationKey
 from .deployment import Deployment
 from .emf import RequestMetrics
-from .errors import Forbidden, InteractError, PluginError, ScheduledEventFailed, from_aws
+from .errors import (
+    Forbidden,
+    InteractError,
+    PluginError,
+    ScheduledEventFailed,
+    from_aws,
+    logged_name,
+)
 from .events import (
     EventKind,
     classify,
@@ -418,7 +425,7 @@ class Dispatcher:
     ) -> dict[str, Any]:
         """The fields of the request's line."""
         fields: dict[str, Any] = {
-            "op": request.op,
+            "op": logged_name(request.op),
             "interface": request.interface.value,
             "method": request.method,
             "status": response.status,
@@ -426,7 +433,7 @@ class Dispatcher:
             "request_id": request.request_id,
         }
         if sent is not None and sent != request.op:
-            fields["sent"] = sent
+            fields["sent"] = logged_name(sent)
         if operation is not None:
             fields["operation"] = operation.title
             fields["plugin"] = operation.plugin

@@ -31,6 +31,7 @@ __all__ = [
     "ValidationFailed",
     "excerpt",
     "from_aws",
+    "logged_name",
 ]
 
 
@@ -50,6 +51,19 @@ def excerpt(text: object, limit: int = EXCERPT_LENGTH) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+#: Characters of an operation name that a log line holds, at most.
+LOGGED_NAME_LENGTH = 256
+
+
+def logged_name(name: str) -> str:
+    """An operation name as a log line holds it: whole, or its start and its length
+    when it is longer than :data:`LOGGED_NAME_LENGTH` (a name is not bounded by the
+    direct interface, and a log line should be)."""
+    if len(name) <= LOGGED_NAME_LENGTH:
+        return name
+    return f"{name[:LOGGED_NAME_LENGTH]}... ({len(name)} characters)"
 
 
 def unencodable(text: str) -> bool:

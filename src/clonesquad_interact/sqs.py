@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import orjson
 import structlog
 
-from .errors import AWSCallRefused, BadRequest, PayloadTooLarge, excerpt
+from .errors import AWSCallRefused, BadRequest, PayloadTooLarge, excerpt, logged_name
 from .events import from_sqs_record
 from .globs import GlobSet
 from .log import CachedLogger
@@ -130,7 +130,12 @@ def _serve_record(dispatcher: Dispatch, record: Any, message_id: str) -> bool:
             return True
         status = response.status
         message, kind = _error_of(response)
-    fields.update(message_id=message_id, op=op, status=status, error=message)
+    fields.update(
+        message_id=message_id,
+        op=logged_name(op) if op is not None else None,
+        status=status,
+        error=message,
+    )
     retryable = status >= 500 or status in (409, 429)  # 409: a concurrent writer
     if retryable and kind not in _PERMANENT_KINDS:
         fields["outcome"] = "retry"
