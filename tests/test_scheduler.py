@@ -108,6 +108,7 @@ def test_what_get_answers_post_takes_back_unchanged(
         ("rate(5 minutes),[night]ec2.schedule.min_instance_count=-1", "PositiveInteger"),
         ("rate(5 minutes),interact:no/such/operation", "no such operation"),
         ("rate(5 minutes),app.disable=1,TTL=later", "TTL=later"),
+        ("cron(*/0 8 * * ? *),app.disable=1", "at least 1"),
         ("rate(5 minutes),app.disable=lots;rate(1 day),app.disable=0", "app.disable=lots"),
     ],
 )

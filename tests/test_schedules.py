@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from clonesquad_interact.schedules import DAYS, MONTHS, cron_field_matches, cron_value
+from clonesquad_interact.schedules import (
+    DAYS,
+    MONTHS,
+    check_schedule,
+    cron_field_matches,
+    cron_value,
+)
 
 #: Each field's range and names, as in a cron expression.
 MINUTES: tuple[int, int, Sequence[str]] = (0, 59, ())
@@ -88,3 +94,13 @@ def test_a_value_is_a_number_or_a_name() -> None:
         cron_value("MON", 1)  # a field without names
     with pytest.raises(ValueError, match="invalid literal"):
         cron_value("", 1, DAYS)
+
+
+@pytest.mark.parametrize("text", ["*/0", "5/0", "6-18/0"])
+def test_a_step_of_0_is_refused_on_write_and_a_value_error_when_matched(text: str) -> None:
+    low, high, words = MINUTES
+    with pytest.raises(ValueError, match="at least 1"):
+        cron_field_matches(text, 5, low, high, words)
+    problem = check_schedule(f"cron({text} 8 * * ? *)")
+    assert problem is not None
+    assert "at least 1" in problem

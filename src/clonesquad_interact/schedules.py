@@ -276,6 +276,8 @@ def _field_problem(
             )
         if end is not None and (start == "*" or _value(end, low, high, words) is None):
             return f"has the range {item!r}, outside {low} to {high}"
+        if match["step"] is not None and int(match["step"]) == 0:
+            return f"has the step {item!r}, which must be at least 1"
     return None
 
 
@@ -295,13 +297,15 @@ def cron_field_matches(
     (``8``, ``MON``), a range (``MON-FRI``), a step (``*/15``, ``5/15``: from 5 to
     ``high``; ``6-18/3``). ``L``, ``W`` and ``#`` are not read here.
 
-    :raises ValueError: an item is none of those.
+    :raises ValueError: an item is none of those, or its step is 0.
     """
     if text in ("*", "?"):
         return True
     for item in text.split(","):
         body, _, step_text = item.partition("/")
         step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"the step of {item!r} must be at least 1")
         if body == "*":
             start, end = low, high
         else:
