@@ -329,6 +329,11 @@ def test_a_set_named_only_by_the_table_costs_one_get_item_more_when_first_seen(
         assert read(client) == "0"
         assert read(client) == "0"
     assert calls == {"dynamodb.BatchGetItem": 2, "dynamodb.GetItem": 1}
+    # and back: a set met before is asked with the key, as the latest one is
+    table.put_item(Item={"Key": "config.active_parameter_set", "Value": "night"})
+    with counting(dispatcher, "dynamodb") as calls:
+        assert read(client) == "1"
+    assert calls == {"dynamodb.BatchGetItem": 1}
 
 
 # -- dumps, imports -------------------------------------------------------------------

@@ -87,6 +87,8 @@ SHIPPED_DOCUMENTS = "internal-documents.json"
 ACTIVE_SET_KEY = "config.active_parameter_set"
 LOADED_FILES_KEY = "config.loaded_files"
 DEPTH_KEY = "config.max_file_hierarchy_depth"
+#: The active sets of the table that a container remembers as guesses for its reads.
+ACTIVE_SETS_REMEMBERED = 4
 #: Documents read at most, when ``config.max_file_hierarchy_depth`` is not declared.
 DEFAULT_DEPTH = 10
 #: A Lambda layer's files: where ``internal:<name>`` documents are looked for third.
@@ -477,9 +479,9 @@ class LayeredConfiguration:
         self.clock = clock
         self._documents: _Documents | None = None
         self._lock = threading.Lock()
-        #: The active set the table named at its last read (a guess for the next one);
-        #: ``None`` until the first read.
-        self._table_active: str | None = None
+        #: The active sets the table named at its last reads, the latest first (the
+        #: guesses for the next one); empty until the first read.
+        self._table_active: tuple[str, ...] = ()
         self._table: KeyValueTable | None = None
 
     # -- the table ----------------------------------------------------------
@@ -639,7 +641,10 @@ class LayeredConfiguration:
         if (loaded.value if loaded is not None else None) != self._loaded_files_seen():
             documents = self.document_layers(loaded.value if loaded is not None else None)
         in_table = items.get(ACTIVE_SET_KEY)
-        self._table_active = in_table.value if in_table is not None else ""
+        seen = in_table.value if in_table is not None else ""
+        if not self._table_active or self._table_active[0] != seen:
+            recent = (seen, *(name for name in self._table_active if name != seen))
+            self._table_active = recent[:ACTIVE_SETS_REMEMBERED]
         origin = self.table_origin(table)
         layers = [*documents, table_layer(origin, items.values())]
         active = active_set(layers, self.keys)
@@ -653,14 +658,15 @@ class LayeredConfiguration:
 
     def _set_guesses(self, documents: Sequence[Layer]) -> list[str]:
         """The parameter sets whose item of the key is asked with it: the set the
-        documents make active and the one the table named at its last read; before
-        the first read, every set the documents define too (so that a cold read is
+        documents make active and the last few that the table named (a Scheduler that
+        alternates sets costs a ``GetItem`` only the first time each is met); before
+        the first read, every set the documents define instead (so that a cold read is
         one call whichever of them the table names)."""
         first = [active_set(documents, self.keys)]
-        if self._table_active is None:
+        if not self._table_active:
             first += sorted({name for layer in documents for name in layer.sets})
         else:
-            first.append(self._table_active)
+            first += self._table_active
         return [name for name in dict.fromkeys(first) if name]
 
     def _loaded_files_seen(self) -> str | None:
