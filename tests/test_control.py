@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,15 +29,20 @@ def state(deployment: dict[str, str], aws_clients: AWS) -> RawTable:
 
 
 @pytest.fixture
-def calls(deployed: Dispatcher) -> list[tuple[str, dict[str, Any]]]:
-    """The DynamoDB and SQS calls of the dispatcher, in order, with their parameters."""
+def calls(deployed: Dispatcher) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """The DynamoDB and SQS calls of the dispatcher, in order, with their parameters
+    (the session's shared clients: the hook is taken off after the test)."""
     made: list[tuple[str, dict[str, Any]]] = []
-    for service in ("dynamodb", "sqs"):
-        deployed.aws.client(service).meta.events.register(
+    clients = [deployed.aws.client(service) for service in ("dynamodb", "sqs")]
+    for client in clients:
+        client.meta.events.register(
             "provide-client-params",
             lambda params, model, **_: made.append((model.name, dict(params))),
+            unique_id="control-calls",
         )
-    return made
+    yield made
+    for client in clients:
+        client.meta.events.unregister("provide-client-params", unique_id="control-calls")
 
 
 def main_queue_messages(deployment: dict[str, str], aws_clients: AWS) -> list[Any]:

@@ -251,10 +251,18 @@ def test_interact_reschedulenow_with_its_query_string(
     state.put_item(Item={"Key": "main.last_call_date", "Value": "2026-12-01 08:00:00+00:00"})
     scheduler.put_item(Item={"Key": RESCHEDULE[0], "Value": RESCHEDULE[1]})
     sent: list[dict[str, Any]] = []
-    deployed.aws.client("sqs").meta.events.register(
-        "provide-client-params.sqs.SendMessage", lambda params, **_: sent.append(dict(params))
+    sqs = deployed.aws.client("sqs")  # the session's shared client: the hook is taken off
+    sqs.meta.events.register(
+        "provide-client-params.sqs.SendMessage",
+        lambda params, **_: sent.append(dict(params)),
+        unique_id="sent-messages",
     )
-    done = deployed.handle(sample("reschedule"))
+    try:
+        done = deployed.handle(sample("reschedule"))
+    finally:
+        sqs.meta.events.unregister(
+            "provide-client-params.sqs.SendMessage", unique_id="sent-messages"
+        )
     action = done["rules"][0]["actions"][0]
     assert (action["action"], action["status"]) == ("interact:control/reschedulenow?delay=60", 200)
     assert action["answer"].endswith("Reschedule in 60 second(s)...")
