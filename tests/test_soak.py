@@ -363,8 +363,8 @@ def test_soak(seeded: Seeded) -> None:
     print(f"\nsoak: {figures}")
     for n, growth in enumerate(figures.halves, 1):
         print(
-            f"soak: half {n}: {growth.requests} requests, library +{growth.bytes} B in "
-            f"{growth.blocks} blocks ({growth.per_request:.2f} B a request), traced blocks "
+            f"soak: half {n}: {growth.requests} requests, library {growth.bytes:+} B in "
+            f"{growth.blocks:+} blocks ({growth.per_request:.2f} B a request), traced blocks "
             f"{growth.traced_blocks:+}, gc-tracked objects {growth.gc_objects:+}"
         )
     rss = "unknown" if figures.rss_growth is None else f"{figures.rss_growth:+} B"
