@@ -8,9 +8,7 @@ with parameter sets and ``override:`` entries as CloneSquad has them.
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -18,19 +16,13 @@ from typing import Any
 
 from clonesquad_interact import Body, Deployment, NotFound, Operation, Request, Response, hookimpl
 from clonesquad_interact.configuration import ConfigurationKey, base_key, nest_parameter_sets
-from clonesquad_interact.errors import PayloadTooLarge
-from clonesquad_interact.formats import dump as write_document
 from clonesquad_interact.keyvalue import import_params, write_key
 from clonesquad_interact.layers import Entry, LayeredConfiguration, Snapshot
+from clonesquad_interact.pages import dump_in_pages
 from clonesquad_interact.tables import check_key
 
 SCHEMAS = files("clonesquad_interact.schemas")
 
-#: Largest dump answered at once: Lambda returns at most 6 MB, headers and the JSON
-#: envelope around the body included.
-ANSWER_LIMIT = 6 * 1024 * 1024 - 64 * 1024
-#: The header of a page that is not the last: the query string of the next page.
-NEXT_PAGE = "X-Next-Page"
 #: The parameter that adds what SSM maintenance windows make.
 WITH_MAINTENANCE = "with_maintenance_window"
 
@@ -115,66 +107,10 @@ def dump(request: Request) -> dict[str, Any] | Response:
         document = nest_parameter_sets(
             {name: item.value for name, item in items.items() if name.startswith(prefix)}
         )
-        page, following = _page(list(document), params)
-        body: dict[str, Any] = {name: document[name] for name in page}
-    else:
-        source = _with_maintenance(request) if params.get(WITH_MAINTENANCE) else configuration
-        entries = source.entries(unstable=bool(params.get("unstable")), prefix=prefix)
-        page, following = _page(list(entries), params)
-        body = {name: entries[name].dump() for name in page}
-    _check_size(body, request.format, len(page), paged="limit" in params)
-    if following is None:
-        return body
-    return Response(body=body, headers={NEXT_PAGE: _next_query(params, following)})
-
-
-def _page(names: list[str], params: Mapping[str, Any]) -> tuple[list[str], str | None]:
-    """The names of the page asked for, and the last one when more follow."""
-    after = params.get("after")
-    if after is not None:
-        names = [name for name in names if name > str(after)]
-    limit = params.get("limit")
-    if limit is None or len(names) <= int(limit):
-        return names, None
-    page = names[: int(limit)]
-    return page, page[-1]
-
-
-def _next_query(params: Mapping[str, Any], after: str) -> str:
-    """The query string of the next page: the same parameters, ``after`` the last key."""
-    query = {
-        name: ("true" if value is True else str(value))
-        for name, value in params.items()
-        if value is not None and value is not False and name != "after"
-    }
-    query["after"] = after
-    return urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
-
-
-def _check_size(body: Mapping[str, Any], fmt: str, count: int, *, paged: bool) -> None:
-    """Refuse an answer larger than Lambda returns, saying how to ask for less."""
-    if not body:
-        return
-    text = write_document(body, fmt)
-    if len(text) * 12 <= ANSWER_LIMIT:  # as JSON text, a character takes 12 bytes at most
-        return
-    size = len(json.dumps(text))
-    if size <= ANSWER_LIMIT:
-        return
-    per_entry = max(1, size // count)
-    fits = max(1, ANSWER_LIMIT // per_entry // 2)
-    ask = (
-        f"ask for smaller pages: limit={fits} or less"
-        if paged
-        else f"ask for it in pages with limit={fits} (then after=<the last key of a page>, "
-        f"as the {NEXT_PAGE} header of each page says), or for part of it with "
-        "prefix=<the keys' beginning>"
-    )
-    raise PayloadTooLarge(
-        f"the dump ({count} keys, {size} bytes as Lambda sends it) is larger than one "
-        f"answer can be ({ANSWER_LIMIT} bytes): {ask}",
-        details=[{"where": "params", "what": f"{count} keys, {size} bytes"}],
-    )
+        return dump_in_pages(document, document.__getitem__, params, request.format)
+    source = _with_maintenance(request) if params.get(WITH_MAINTENANCE) else configuration
+    entries = source.entries(unstable=bool(params.get("unstable")), prefix=prefix)
+    return dump_in_pages(entries, lambda name: entries[name].dump(), params, request.format)
 
 
 def import_(request: Request) -> str:

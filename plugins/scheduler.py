@@ -3,8 +3,9 @@
 
 ``GET scheduler`` answers the table as CloneSquad does, a flat ``{entry: value}``
 mapping in which parameter-set items (``[<set>]<key>``) are nested under their set
-(``{<set>: {<key>: value}}``), which ``POST scheduler`` takes back unchanged. Every entry written is
-checked first (its schedule, then each action: see
+(``{<set>: {<key>: value}}``), which ``POST scheduler`` takes back unchanged; a table
+too large for one answer is read in pages (``limit``, ``after``, ``prefix``). Every
+entry written is checked first (its schedule, then each action: see
 :mod:`clonesquad_interact.schedules`); a bad one is a 400 that names it, and nothing
 is written.
 """
@@ -23,12 +24,14 @@ from clonesquad_interact import (
     NotFound,
     Operation,
     Request,
+    Response,
     ValidationFailed,
     hookimpl,
 )
 from clonesquad_interact.configuration import nest_parameter_sets
 from clonesquad_interact.errors import excerpt
 from clonesquad_interact.keyvalue import check_document, first_line, import_params, write_key
+from clonesquad_interact.pages import dump_in_pages
 from clonesquad_interact.tables import TRANSACTION_SIZE, KeyValueTable
 
 SCHEMAS = files("clonesquad_interact.schemas")
@@ -73,10 +76,19 @@ def _table(request: Request) -> KeyValueTable:
     return deployment.table("SchedulerTable")
 
 
-def dump(request: Request) -> dict[str, Any]:
+def dump(request: Request) -> dict[str, Any] | Response:
     """Every entry as ``{name: value}``, sorted by name, parameter-set items nested
-    under their set (expired entries left out)."""
-    return nest_parameter_sets({key: item.value for key, item in _table(request).scan().items()})
+    under their set (expired entries left out). ``prefix`` (of the table's entry names:
+    ``[<set>]`` selects a set's items, nested), ``limit`` and ``after`` (of the answer's
+    top-level names: a parameter set is one, never split) ask for part of it; a dump too
+    large for one answer is a 413 saying so (see :mod:`clonesquad_interact.pages`)."""
+    params = request.params
+    prefix = str(params.get("prefix") or "")
+    items = _table(request).scan()
+    document = nest_parameter_sets(
+        {key: item.value for key, item in items.items() if key.startswith(prefix)}
+    )
+    return dump_in_pages(document, document.__getitem__, params, request.format, unit="entries")
 
 
 def has_operation(deployment: Deployment, op: str) -> bool:

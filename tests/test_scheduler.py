@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
+from typing import Any
 
 import pytest
 
@@ -237,3 +239,149 @@ def test_a_bad_ttl_writes_nothing_and_an_empty_body_deletes(
     missing = deployed_client.get("scheduler/x")
     assert missing.status_code == 404
     assert "GET scheduler" in missing.json()["error"]["message"]
+
+
+# -- dumps in pages ---------------------------------------------------------------------
+
+#: An entry of the largest size POST scheduler/<entry> takes, about 380 KB.
+BIG = "cron(0 19 ? * MON-FRI *),custom.key.a=" + "x" * 380_000
+
+
+def fill(client: InteractClient) -> dict[str, str]:
+    """17 entries of 380 KB, each one written by POST: 6.5 MB in all."""
+    values = {f"big.{n:02}": BIG for n in range(17)}
+    for key, value in values.items():
+        written = client.post(f"scheduler/{key}", value)
+        assert written.status_code == 200, written.text[:300]
+    return values
+
+
+def read_pages(client: InteractClient, query: dict[str, str]) -> list[dict[str, Any]]:
+    """Every page from ``query`` on, following each page's ``X-Next-Page``."""
+    pages: list[dict[str, Any]] = []
+    while True:
+        answer = client.get("scheduler", query)
+        assert answer.status_code == 200, answer.text[:300]
+        pages.append(answer.yaml() if query.get("format") == "yaml" else answer.json())
+        following = answer.headers.get("X-Next-Page")
+        if following is None:
+            return pages
+        after = query.get("after")
+        query = dict(urllib.parse.parse_qsl(following))
+        assert query["after"] == max(pages[-1])
+        assert after is None or query["after"] > after
+
+
+@pytest.mark.parametrize("params", [{}, {"raw": "true"}, {"format": "yaml"}])
+def test_a_dump_too_large_for_one_answer_is_a_413_saying_how_to_ask_for_less(
+    deployed_client: InteractClient, params: dict[str, str]
+) -> None:
+    fill(deployed_client)
+    answer = deployed_client.get("scheduler", params)
+    assert answer.status_code == 413, answer.text[:300]
+    error = answer.json()["error"]
+    assert error["type"] == "PayloadTooLarge"
+    assert "17 entries" in error["message"]
+    for advice in ("limit=", "prefix=", "after=", "X-Next-Page"):
+        assert advice in error["message"]
+    assert len(answer.text) < 2000
+    too_many = deployed_client.get("scheduler", {**params, "limit": "100"})
+    assert too_many.status_code == 413
+    assert "ask for smaller pages: limit=" in too_many.json()["error"]["message"]
+    part = deployed_client.get("scheduler", {**params, "prefix": "big.0"})
+    assert part.status_code == 200, part.text[:300]
+    shown = part.yaml() if "format" in params else part.json()
+    assert shown == {f"big.{n:02}": BIG for n in range(10)}
+
+
+@pytest.mark.parametrize("params", [{}, {"format": "yaml"}])
+def test_a_large_table_read_in_pages_is_exactly_the_table(
+    deployed_client: InteractClient, table: RawTable, params: dict[str, str]
+) -> None:
+    values = fill(deployed_client)
+    table.put_item(Item={"Key": "morning", "Value": CRON})
+    pages = read_pages(deployed_client, {**params, "limit": "5"})
+    assert [len(page) for page in pages] == [5, 5, 5, 3]
+    merged: dict[str, Any] = {}
+    for page in pages:
+        assert not set(page) & set(merged), "no entry on two pages"
+        merged.update(page)
+    assert merged == {**values, "morning": CRON} == table.content()
+    assert list(merged) == sorted(merged)
+
+
+def test_a_page_never_splits_a_parameter_set_and_each_page_is_a_document_post_takes(
+    deployed_client: InteractClient, table: RawTable
+) -> None:
+    for name in ("evening", "morning", "noon"):
+        table.put_item(Item={"Key": name, "Value": CRON})
+    for n in range(3):
+        table.put_item(Item={"Key": f"[night]entry{n}", "Value": f"rate({n + 2} hours),x=1"})
+        table.put_item(Item={"Key": f"[day]entry{n}", "Value": f"rate({n + 2} days),x=1"})
+    table.put_item(Item={"Key": "[morning]x", "Value": "y"})  # a set named as an entry: flat
+    before = table.content()
+    whole = deployed_client.get("scheduler").json()
+    assert set(whole["night"]) == set(whole["day"]) == {f"entry{n}" for n in range(3)}
+    pages = read_pages(deployed_client, {"limit": "2"})
+    assert [list(page) for page in pages] == [["[morning]x", "day"], ["evening", "morning"],
+                                               ["night", "noon"]]  # fmt: skip
+    merged: dict[str, Any] = {}
+    for page in pages:
+        merged.update(page)
+    assert merged == whole
+    # every page is a document of its own: written back one by one, they are the table
+    assert deployed_client.post("scheduler", "{}", {"restore": "true", "confirm": "true"})
+    assert table.content() == {}
+    for page in pages:
+        written = deployed_client.post("scheduler", json.dumps(page))
+        assert written.status_code == 200, written.text
+    assert table.content() == before
+    # a prefix selects the table's items by name: part of a set, nested as it is
+    part = deployed_client.get("scheduler", {"prefix": "[night]entry1"}).json()
+    assert part == {"night": {"entry1": whole["night"]["entry1"]}}
+    after = deployed_client.get("scheduler", {"after": "morning"}).json()
+    assert after == {"night": whole["night"], "noon": CRON}
+
+
+def test_the_unpaged_dump_is_unchanged_and_post_takes_it_back(
+    deployed_client: InteractClient, table: RawTable
+) -> None:
+    for key, value in ENTRIES.items():
+        table.put_item(Item={"Key": key, "Value": value})
+    table.put_item(Item={"Key": "[weekend]morning", "Value": CRON})
+    plain = deployed_client.get("scheduler")
+    assert "X-Next-Page" not in plain.headers
+    assert plain.json() == {**ENTRIES, "weekend": {"morning": CRON}}
+    # a limit that holds everything answers the same, with no next page
+    whole = deployed_client.get("scheduler", {"limit": "100"})
+    assert (whole.json(), "X-Next-Page" in whole.headers) == (plain.json(), False)
+    before = table.content()
+    table.client.delete_item(TableName=table.name, Key={"Key": {"S": "night"}})
+    restored = deployed_client.post("scheduler", plain.text, {"restore": "true"})
+    assert restored.status_code == 200, restored.text
+    assert table.content() == before
+
+
+@pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "many"}, {"pages": "2"}])
+def test_a_bad_page_parameter_is_a_400(
+    deployed_client: InteractClient, params: dict[str, str]
+) -> None:
+    assert deployed_client.get("scheduler", params).status_code == 400
+
+
+def test_the_openapi_document_describes_the_scheduler_dump_in_pages(deployed: Dispatcher) -> None:
+    from clonesquad_interact.openapi import openapi_document
+
+    document = openapi_document(deployed)
+    dump = document["paths"]["/v1/scheduler"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in dump["parameters"]}
+    assert {"prefix", "limit", "after", "raw"} <= set(parameters)
+    assert parameters["limit"]["schema"]["type"] == "integer"
+    assert parameters["limit"]["schema"]["minimum"] == 1
+    assert "X-Next-Page" in parameters["limit"]["description"]
+    assert "parameter set" in parameters["limit"]["description"]
+    assert "X-Next-Page" in dump["responses"]["200"]["headers"]
+    assert "limit=" in dump["responses"]["413"]["description"]
+    for path in ("/v1/configuration", "/v1/scheduler"):
+        assert "X-Next-Page" in document["paths"][path]["get"]["responses"]["200"]["headers"]
+        assert "headers" not in document["paths"][path]["post"]["responses"]["200"]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .formats import CONTENT_TYPES
 from .operation import Body, Operation
+from .pages import NEXT_PAGE
 from .pathtemplates import PathTemplate, path_template
 from .request import Interface
 from .validation import local_reference_target
@@ -162,13 +163,15 @@ def _operation(
         described["description"] = operation.description
     if operation.plugin:
         described["tags"] = [operation.plugin]
+    query = _query_parameters(schema)
     described["parameters"] = [
         *(_path_parameter(name, regex) for name, regex in template.parameters),
-        *_query_parameters(schema),
+        *query,
     ]
     if method == "POST" and operation.body is not Body.NONE:
         described["requestBody"] = _request_body(operation, schema)
-    described["responses"] = _responses(method)
+    paged = {"limit", "after"} <= {parameter["name"] for parameter in query}
+    described["responses"] = _responses(method, paged=paged)
     described["x-clonesquad-operation"] = {
         "route": operation.name,
         "regex": operation.is_regex,
@@ -255,7 +258,9 @@ def _request_body(operation: Operation, schema: Mapping[str, Any]) -> dict[str, 
     return {"required": required, "content": content}
 
 
-def _responses(method: str) -> dict[str, Any]:
+def _responses(method: str, *, paged: bool = False) -> dict[str, Any]:
+    """The answers of an operation; ``paged``: it answers in pages (``limit=``, ``after=``),
+    and a page that is not the last says which one follows."""
     answer = "The operation's answer" + (" (what it did)" if method == "POST" else "")
     responses: dict[str, Any] = {
         "200": {
@@ -267,6 +272,8 @@ def _responses(method: str) -> dict[str, Any]:
             },
         }
     }
+    if paged:
+        responses["200"]["headers"] = {NEXT_PAGE: copy.deepcopy(_NEXT_PAGE_HEADER)}
     error = {"$ref": "#/components/schemas/Error"}
     gateway = {"$ref": "#/components/schemas/GatewayError"}
     for status, description in _ERRORS.items():
@@ -291,6 +298,13 @@ _GATEWAY_TOO = frozenset({"403", "429"})
 _GATEWAY_ERRORS = {
     "502": "API Gateway: the function failed or gave an answer API Gateway cannot read.",
     "504": "API Gateway: the function did not answer in time (the integration timeout).",
+}
+_NEXT_PAGE_HEADER: dict[str, Any] = {
+    "description": (
+        "Present when more follow this page (limit= reached): the query string of the next "
+        "page, the same parameters with after=<this page's last name>."
+    ),
+    "schema": {"type": "string", "examples": ["limit=5&after=big.04"]},
 }
 _HEADERS: dict[str, dict[str, Any]] = {
     "405": {
