@@ -25,10 +25,12 @@ time of the backup (``str()`` of a UTC datetime), the objects are:
   ``{"Fleet", "MaintenanceWindows", "IsMaintenanceTime", "NextMaintenanceWindowDetails",
   "MetadataRecordLastUpdatedAt"}`` (see :mod:`.maintenance`).
 
-A missing ``MetadataAndBackupS3Path`` is an error before anything is read. S3 refusing
-a write for good (access denied, no such bucket) fails the request permanently (an
-SQS message is logged whole and not retried); throttling or another S3 error is a 503
-(an SQS message goes back to the queue). Every object is written again on a retry.
+A missing ``MetadataAndBackupS3Path`` is an error before anything is read. An S3 error
+is classified by :func:`clonesquad_interact.errors.from_aws`: S3 refusing a write for
+good (access denied, no such bucket, a request it finds invalid) fails the request
+permanently (a 424; an SQS message is logged whole and not retried); throttling, S3's
+own 5xx, a timeout or an unreachable endpoint is a 503 with ``Retry-After`` (an SQS
+message goes back to the queue). Every object is written again on a retry.
 """
 
 from __future__ import annotations
@@ -48,8 +50,7 @@ from clonesquad_interact import (
     hookimpl,
 )
 from clonesquad_interact.configuration import nest_parameter_sets
-
-from .debug import PERMANENT_S3_ERRORS, PERMANENT_S3_STATUSES
+from clonesquad_interact.errors import aws_error_name, from_aws
 
 SETTING = "MetadataAndBackupS3Path"
 
@@ -199,18 +200,19 @@ def _put(s3: Any, bucket: str, key: str, body: str) -> None:
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ACL="bucket-owner-full-control")
     except Exception as exc:
-        error = getattr(exc, "response", None)
-        if not isinstance(error, dict):
+        mapped = from_aws(exc)
+        if mapped is None:
             raise
-        status = error.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        code = str(error.get("Error", {}).get("Code") or "")
-        if not code or code.isdigit():
-            code = {403: "AccessDenied", 404: "NoSuchBucket"}.get(status, f"HTTP {status}")
+        code = aws_error_name(exc)
         where = f"s3://{bucket}/{key}"
-        if code in PERMANENT_S3_ERRORS or status in PERMANENT_S3_STATUSES:
+        if not mapped.retryable:
+            fix = (
+                f"the bucket {bucket!r} does not exist: set {SETTING} to a bucket that does"
+                if code == "NoSuchBucket"
+                else f"allow the Interact function's role s3:PutObject on {SETTING}"
+            )
             raise BackupNotWritten(
-                f"S3 refused the backup at {where} ({code}): allow the Interact function's "
-                f"role s3:PutObject on {SETTING}, then call backup again",
+                f"S3 refused the backup at {where} ({code}): {fix}, then call backup again",
                 details=[{"s3_error": code}],
             ) from exc
         raise ServiceUnavailable(

@@ -15,15 +15,17 @@ idempotent).
 
 How a failure is reported:
 
+S3's errors are classified by :func:`clonesquad_interact.errors.from_aws`:
+
 * no ``LoggingS3Path`` (or not an ``s3://`` URL) or no ``GroupName`` (both checked
   before anything is gathered), or S3 refusing the write for good
-  (``AccessDenied``, ``NoSuchBucket``...): the message failed permanently. It is
-  logged whole, with the reason, and not sent back to the queue: retrying cannot
-  succeed until an operator fixes the deployment (the bucket policy, the function's
-  role, the setting), who then sends the message again;
-* S3 throttling or unavailable, or any other S3 error: the message goes back to the
-  queue and is retried (then, after the queue's ``maxReceiveCount``, moved to its
-  dead-letter queue).
+  (``AccessDenied``, ``NoSuchBucket``, a request it finds invalid...): the message
+  failed permanently (a 424). It is logged whole, with the reason, and not sent back
+  to the queue: retrying cannot succeed until an operator fixes the deployment (the
+  bucket policy, the function's role, the setting), who then sends the message again;
+* S3 throttling, its own 5xx, a timeout or an unreachable endpoint: a 503 with
+  ``Retry-After``; the message goes back to the queue and is retried (then, after the
+  queue's ``maxReceiveCount``, moved to its dead-letter queue).
 """
 
 from __future__ import annotations
@@ -48,18 +50,11 @@ from clonesquad_interact import (
     __version__,
     hookimpl,
 )
-from clonesquad_interact.errors import from_aws
+from clonesquad_interact.errors import aws_error_name, from_aws
 from clonesquad_interact.precomputed import state_table
 
 logger = structlog.get_logger(__name__)
 
-#: S3 error codes that retrying cannot fix.
-PERMANENT_S3_ERRORS = frozenset(
-    {"AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidBucketName", "NoSuchBucket"}
-)
-#: HTTP statuses of S3 refusals that retrying cannot fix (a denial answered without a
-#: body has no error code): forbidden, no such bucket.
-PERMANENT_S3_STATUSES = frozenset({403, 404})
 #: State values longer than this are summarized in the report.
 LONGEST_VALUE = 4096
 #: Events in the report (the most recent).
@@ -112,18 +107,20 @@ def publish_report(request: Request) -> dict[str, Any]:
             ContentEncoding="gzip",
         )
     except Exception as exc:
-        error = getattr(exc, "response", None)
-        if not isinstance(error, dict):
+        mapped = from_aws(exc)
+        if mapped is None:
             raise
-        status = error.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        code = str(error.get("Error", {}).get("Code") or "")
-        if not code or code.isdigit():  # an answer without a body: name it by its status
-            code = {403: "AccessDenied", 404: "NoSuchBucket"}.get(status, f"HTTP {status}")
+        code = aws_error_name(exc)
         where = f"s3://{bucket}/{key}"
-        if code in PERMANENT_S3_ERRORS or status in PERMANENT_S3_STATUSES:
+        if not mapped.retryable:
+            fix = (
+                f"the bucket {bucket!r} does not exist: set LoggingS3Path to a bucket that does"
+                if code == "NoSuchBucket"
+                else "allow the Interact function's role s3:PutObject on LoggingS3Path"
+            )
             raise ReportNotWritten(
-                f"S3 refused the debug report at {where} ({code}): allow the Interact "
-                "function's role s3:PutObject on LoggingS3Path, then send the message again",
+                f"S3 refused the debug report at {where} ({code}): {fix}, then send the "
+                "message again",
                 details=[{"s3_error": code}],
             ) from exc
         raise ServiceUnavailable(

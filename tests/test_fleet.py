@@ -281,12 +281,13 @@ def test_a_corrupt_blob_is_ignored(demo: Demo, client: InteractClient) -> None:
 
 
 @pytest.mark.usefixtures("dispatcher")  # a deployment with no precomputed data
-def test_data_that_cannot_be_had_is_a_503_with_retry_after(demo: Demo) -> None:
+def test_data_that_aws_refuses_for_good_is_a_500_without_retry_after(demo: Demo) -> None:
     with iam_denying("ec2:DescribeInstances") as user:
         answer = InteractClient(demo.dispatcher()).get("/fleet/status")
-    assert answer.status_code == 503
-    assert answer.headers["Retry-After"] == "30"
+    assert answer.status_code == 500
+    assert "Retry-After" not in answer.headers
     error = answer.json()["error"]
+    assert error["type"] == "AWSCallRefused"
     assert "AccessDenied" in error["message"]
     assert "fleet/status" in error["message"]
     assert user not in answer.text, "the answer does not echo AWS's message"

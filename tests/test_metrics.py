@@ -220,12 +220,21 @@ def test_metric_cache_from_the_producer(demo: Demo, dispatcher: Dispatcher) -> N
     check_metric_cache(demo, answer.json())
 
 
-def test_metric_cache_is_a_503_when_cloudwatch_refuses(dispatcher: Dispatcher) -> None:
+def test_metric_cache_fails_for_good_when_cloudwatch_refuses(dispatcher: Dispatcher) -> None:
     # moto's IAM checks answer CloudWatch's JSON protocol in XML: refused by a hook instead.
     with refusing(dispatcher.aws.client("cloudwatch"), "GetMetricData", "AccessDenied", 403):
         answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
-    assert answer.status_code == 503
+    assert answer.status_code == 500
+    assert "Retry-After" not in answer.headers
     assert "AccessDenied" in answer.json()["error"]["message"]
+
+
+def test_metric_cache_is_a_503_when_cloudwatch_throttles(dispatcher: Dispatcher) -> None:
+    with refusing(dispatcher.aws.client("cloudwatch"), "GetMetricData", "Throttling", 400):
+        answer = InteractClient(dispatcher).get("/cloudwatch/metriccache")
+    assert answer.status_code == 503
+    assert int(answer.headers["Retry-After"]) > 0
+    assert "Throttling" in answer.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

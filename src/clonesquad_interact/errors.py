@@ -29,6 +29,7 @@ __all__ = [
     "ServiceUnavailable",
     "TooManyRequests",
     "ValidationFailed",
+    "aws_error_name",
     "excerpt",
     "from_aws",
     "logged_name",
@@ -269,20 +270,57 @@ def aws_error_code(exc: BaseException) -> str | None:
     return code if isinstance(code, str) else ""
 
 
+#: The error name of an AWS answer without an error code (a body-less S3 refusal), by
+#: its HTTP status.
+_STATUS_NAMES = {403: "AccessDenied", 404: "NotFound"}
+
+
+def _is_botocore(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith("botocore")
+
+
+def aws_error_name(exc: BaseException) -> str:
+    """The name of an AWS failure that an answer may hold (never AWS's message text).
+
+    The service's error code; for an answer that has none (S3 refuses some requests with
+    a status and no body), ``AccessDenied`` for a 403, ``NotFound`` for a 404, else
+    ``HTTP <status>``; for a call that got no answer (a timeout, a connection that could
+    not be made), the botocore exception's class name.
+    """
+    code = aws_error_code(exc)
+    if code is None:
+        return type(exc).__name__
+    if code and not code.isdigit():
+        return code
+    response = getattr(exc, "response", None)
+    metadata = response.get("ResponseMetadata") if isinstance(response, Mapping) else None
+    status = metadata.get("HTTPStatusCode") if isinstance(metadata, Mapping) else None
+    if not isinstance(status, int) and code.isdigit():
+        status = int(code)
+    if isinstance(status, int):
+        return _STATUS_NAMES.get(status, f"HTTP {status}")
+    return "unknown"
+
+
 def from_aws(exc: BaseException) -> InteractError | None:
     """The error to answer for an exception from boto3 (``None``: not an AWS error).
 
     Every AWS failure is classified here, once:
 
     * throttling, a service's own 5xx (``InternalServerError``, ``ServiceUnavailable``...),
-      a timeout or a service that cannot be reached: 503 with ``Retry-After``;
-    * anything else (access denied, a request AWS refuses as invalid, a missing
-      resource): a permanent failure, :class:`AWSCallRefused` (500), that names the
-      service's error code only.
+      a timeout or a service that cannot be reached (botocore's connection and HTTP
+      errors, which carry no AWS answer): 503 with ``Retry-After``;
+    * anything else AWS answers (access denied, a request AWS refuses as invalid, a
+      missing resource): a permanent failure, :class:`AWSCallRefused` (500), that names
+      the service's error code only.
+
+    An operation that has a more helpful message of its own (which setting to fix)
+    keeps the class decided here: it asks :attr:`InteractError.retryable` of the result,
+    and names the failure with :func:`aws_error_name`.
 
     The answer never holds AWS's message text: the log has the exception.
     """
-    if not type(exc).__module__.startswith("botocore"):
+    if not _is_botocore(exc):
         return None
     from botocore.exceptions import (
         ClientError,
@@ -292,7 +330,7 @@ def from_aws(exc: BaseException) -> InteractError | None:
     )
 
     if isinstance(exc, ClientError):
-        code = aws_error_code(exc) or "unknown"
+        code = aws_error_name(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in _THROTTLING_CODES:
             return ServiceUnavailable(f"AWS is throttling requests ({code}); try again shortly")

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from .errors import InteractError, ServiceUnavailable
+from .errors import AWSCallRefused, InteractError, ServiceUnavailable, aws_error_name, from_aws
 from .response import Response
 from .tables import KeyValueTable
 
@@ -265,23 +265,34 @@ def read_precomputed(table: KeyValueTable) -> Precomputed | None:
 def live(name: str, compute: Callable[[], Any]) -> Sourced:
     """Compute ``name``'s data now.
 
-    :raises ServiceUnavailable: AWS refused or failed a call (throttling, access
-        denied, unreachable): the data cannot be had right now.
+    An AWS failure is classified by :func:`~clonesquad_interact.errors.from_aws`:
+
+    :raises ServiceUnavailable: AWS throttled, failed (its 5xx), timed out or could not
+        be reached: the data cannot be had right now (503 with ``Retry-After``).
+    :raises AWSCallRefused: AWS refused a call for good (access denied, a request it
+        finds invalid): trying again cannot help until the deployment is fixed.
     """
     try:
         value = compute()
     except InteractError:
         raise
     except Exception as exc:
-        if not type(exc).__module__.startswith("botocore"):
+        mapped = from_aws(exc)
+        if mapped is None:
             raise
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        code = aws_error_name(exc)
         logger.warning("live computation failed", data=name, error=repr(exc))
-        raise ServiceUnavailable(
-            f"the data of {name!r} cannot be had: no precomputed data, and computing it "
-            f"failed ({code}); try again shortly",
-            retry_after=RETRY_AFTER,
-            details=[{"data": name, "aws_error": code}],
+        details = [{"data": name, "aws_error": code}]
+        if mapped.retryable:
+            raise ServiceUnavailable(
+                f"the data of {name!r} cannot be had: no precomputed data, and computing it "
+                f"failed ({code}); try again shortly",
+                retry_after=RETRY_AFTER,
+                details=details,
+            ) from exc
+        raise AWSCallRefused(
+            f"the data of {name!r} cannot be computed: {mapped.message}",
+            details=details,
         ) from exc
     return Sourced(value, Source.LIVE, 0.0)
 
@@ -298,11 +309,14 @@ def obtain(
 
     :param request: the request being served (its deployment locates the State table).
     :param name: the key of the data in the blob (an operation name, ``metadata``...).
-    :param compute: computes the data live (boto3 errors become a 503).
+    :param compute: computes the data live (boto3 errors are classified by :func:`live`).
     :param convert: turns the blob's value into the shape served (for data that the
         writers of different releases shape differently); ``None`` from it means the
         blob does not hold usable data, which is then computed live.
-    :raises ServiceUnavailable: no precomputed data, and the live computation failed.
+    :raises ServiceUnavailable: no precomputed data, and the live computation failed in
+        a way worth trying again.
+    :raises AWSCallRefused: no precomputed data, and AWS refused the live computation
+        for good.
     """
     deployment: Deployment | None = request.deployment
     assert deployment is not None, "obtain() serves routed requests"
