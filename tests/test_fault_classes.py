@@ -13,7 +13,7 @@ traceback reaches an answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -100,7 +100,7 @@ def check_api_answer(
 
 def check_sqs_answer(
     answer: dict[str, Any],
-    logs: list[dict[str, Any]],
+    logs: Sequence[Mapping[str, Any]],
     fault: faults.Fault | faults.Raised,
     message_id: str,
 ) -> None:
@@ -207,11 +207,11 @@ def test_an_answer_without_an_error_code_is_named_by_its_status(
 
     from clonesquad_interact.errors import aws_error_name, from_aws
 
-    error = ClientError(
-        {"Error": {"Code": code, "Message": faults.MESSAGE},
-         "ResponseMetadata": {"HTTPStatusCode": status}},
-        "PutObject",
-    )  # fmt: skip
+    answer: Any = {
+        "Error": {"Code": code, "Message": faults.MESSAGE},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    error = ClientError(answer, "PutObject")
     mapped = from_aws(error)
     assert aws_error_name(error) == name
     assert mapped is not None
