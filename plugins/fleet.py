@@ -26,6 +26,7 @@ from clonesquad_interact import (
     hookimpl,
 )
 from clonesquad_interact.access import allows
+from clonesquad_interact.errors import excerpt
 from clonesquad_interact.precomputed import Source, live, obtain, state_table
 from clonesquad_interact.production import Producer, Production
 
@@ -174,7 +175,7 @@ def _check_instance_role(request: Request, instance_id: str) -> None:
     session = ASSUMED_ROLE.fullmatch(arn) if isinstance(arn, str) else None
     if session is None or session["role"] not in roles or session["session"] != instance_id:
         raise Forbidden(
-            f"the caller {arn!r} is not a session of an instance role named in "
+            f"the caller {excerpt(arn, 300)} is not a session of an instance role named in "
             f"{INSTANCE_ROLES_KEY} ({', '.join(roles)}) for instance {instance_id}: "
             f"{HOW_TO_CALL}"
         )

@@ -354,16 +354,17 @@ class AccessPolicy:
         if allowed:
             return None  # other plugins may still deny
         target = f"{ACTION} on {excerpt(resource, 300)}"
+        shown_resource = _short(resource)
+        who = _short(caller.shown)
         if statement is not None:
             raise Forbidden(
-                f"the access policy denies {caller.shown} {target} (statement "
-                f"{statement.sid!r}); ask an operator for access",
-                details=[{"statement": statement.sid, "resource": resource}],
+                f"the access policy denies {who} {target} (statement "
+                f"{_short(statement.sid)!r}); ask an operator for access",
+                details=[{"statement": _short(statement.sid), "resource": shown_resource}],
             )
         raise Forbidden(
-            f"no statement of the access policy allows {caller.shown} {target}; "
-            "ask an operator for access",
-            details=[{"resource": resource}],
+            f"no statement of the access policy allows {who} {target}; ask an operator for access",
+            details=[{"resource": shown_resource}],
         )
 
     def document(self, deployment: Deployment) -> PolicyDocument:
@@ -413,3 +414,8 @@ class AccessPolicy:
             f"the access policy that {POLICY_SETTING} names cannot be used, so every request "
             f"is refused until an operator fixes it: {reason}"
         )
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """``text`` as an answer shows it: whole, or a short escaped excerpt when long."""
+    return text if len(text) <= limit else excerpt(text, limit)

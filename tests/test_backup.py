@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from structlog.testing import capture_logs
 
 from aws_calls import RawTable, counting
 from clonesquad_interact import AWS, Dispatcher
-from clonesquad_interact.testing import InteractClient, sqs_record
+from clonesquad_interact.testing import InteractClient, apigw_rest_event, sqs_record
 from demo_fleet import launch_managed, refusing
 
 
@@ -240,3 +241,32 @@ def test_a_fleet_is_in_maintenance_from_start_ahead_before_its_next_window(
     assert records["__main__"]["NextMaintenanceWindowDetails"]["NextExecutionTime"] == at(10)
     assert records["db"]["IsMaintenanceTime"] is False, "an hour away"
     assert records["db"]["NextMaintenanceWindowDetails"]["Name"] == "CS-test-Subfleet.db"
+
+
+class _Context:
+    """A Lambda context with ``remaining_ms`` left."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_an_s3_call_is_not_started_past_the_deadline(
+    deployment: dict[str, str], aws_clients: AWS, bucket: str
+) -> None:
+    dispatcher = Dispatcher(entry_points=False, aws=aws_clients)
+    s3 = aws_clients.client("s3")
+
+    def slow(**_: Any) -> None:  # the deadline passes while the first object is made
+        time.sleep(1.5)
+
+    s3.meta.events.register("request-created.s3.PutObject", slow, unique_id="slow")
+    try:
+        answer = dispatcher.handle(apigw_rest_event("GET", "backup"), _Context(2_500))
+    finally:
+        s3.meta.events.unregister("request-created.s3.PutObject", unique_id="slow")
+    assert answer["statusCode"] == 503, answer
+    assert "ran out of time before it could call s3 PutObject" in answer["body"]
+    assert objects(aws_clients, bucket) == {}

@@ -510,3 +510,25 @@ def test_scheduled_writes_are_not_checked_without_a_policy(
     value = "cron(0 8 * * ? *),app.disable=1"
     scheduler.put_item(Item={"Key": "off", "Value": value})
     assert deployed.handle(scheduled_event("off", value))["outcome"] == "done"
+
+
+def test_a_refusal_quotes_a_long_name_or_caller_short(
+    monkeypatch: pytest.MonkeyPatch, aws_clients: AWS, s3: Any
+) -> None:
+    dispatcher = with_policy(
+        monkeypatch,
+        aws_clients,
+        s3,
+        allow(f"{ANY_API}/v1/*", {"AWS": OPERATOR}),
+        deny(f"{ANY_API}/v1/*/scheduler*"),
+    )
+    client = InteractClient(dispatcher)
+    denied = client.get("scheduler/" + "k" * 200_000)
+    assert denied.status_code == 403
+    assert "denies" in denied.json()["error"]["message"]
+    assert len(denied.text) < 2_000
+    caller = {**OPERATOR_IDENTITY, "userArn": OPERATOR + "x" * 5_000}
+    refused = client.get("configuration", identity=caller)
+    assert refused.status_code == 403
+    assert "no statement" in refused.json()["error"]["message"]
+    assert len(refused.text) < 2_000

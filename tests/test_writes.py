@@ -4,6 +4,7 @@ AWS faults part-way and the request's time budget."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -224,3 +225,26 @@ def test_a_request_with_too_little_time_left_writes_nothing_and_answers_503(
     answer = deployed.handle(event, LambdaContext(remaining_ms=60_000))
     assert answer["statusCode"] == 200
     assert content(table) == {"a": entry("1")}
+
+
+def test_no_attempt_of_an_aws_call_starts_past_the_deadline_a_retry_neither(
+    deployed: Dispatcher, aws_clients: AWS, deployment: dict[str, str]
+) -> None:
+    client = deployed.aws.client("dynamodb")
+
+    def slow(**_: Any) -> None:  # the first attempt is throttled, and slow to say so
+        time.sleep(1.5)
+
+    event = apigw_rest_event("POST", "configuration/app.disable", body="1")
+    client.meta.events.register_first("needs-retry.dynamodb.PutItem", slow, unique_id="slow")
+    try:
+        with faults.injected(client, {"PutItem"}, faults.THROTTLING) as made:
+            answer = deployed.handle(event, LambdaContext(remaining_ms=2_500))
+    finally:
+        client.meta.events.unregister("needs-retry.dynamodb.PutItem", unique_id="slow")
+    assert answer["statusCode"] == 503, answer
+    assert "ran out of time before it could call dynamodb PutItem" in answer["body"]
+    assert answer["headers"]["Retry-After"] == "1"
+    assert made == ["PutItem"]  # botocore's retry was not sent
+    table = RawTable(aws_clients.client("dynamodb"), deployment["ConfigurationTable"])
+    assert table.get("app.disable") is None

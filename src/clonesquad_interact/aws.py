@@ -1,8 +1,12 @@
 """boto3 clients, created lazily and once per dispatcher (per warm container).
 
-Every client has pinned retries (standard mode) and timeouts short enough that
-an operation answers before API Gateway gives up (29 s): at most three attempts
-of 2 s to connect and 5 s to read.
+Every client has pinned retries (standard mode) and short timeouts: at most three
+attempts of 2 s to connect and 5 s to read. Each attempt (a retry too) of every
+client is checked against the request's deadline before it is sent
+(:func:`check_time`): none starts later than :data:`ATTEMPT_DEADLINE` into a
+request, so that the last one ends, answered or timed out, before
+:data:`REQUEST_BUDGET` and the request answers before API Gateway gives up (29 s);
+nor past the Lambda context's remaining time less :data:`ANSWER_MARGIN`.
 """
 
 from __future__ import annotations
@@ -16,12 +20,25 @@ from typing import Any
 
 from .errors import ServiceUnavailable
 
-__all__ = ["AWS", "CLIENT_CONFIG", "REQUEST_BUDGET", "check_time", "deadline_of"]
+__all__ = [
+    "ATTEMPT_DEADLINE",
+    "AWS",
+    "CLIENT_CONFIG",
+    "REQUEST_BUDGET",
+    "check_time",
+    "deadline_of",
+]
 
 #: Longest a request may spend before it answers: API Gateway gives up after 29 s.
 REQUEST_BUDGET = 27.0
 #: Time kept back from the Lambda context's remaining time, to answer and log.
 ANSWER_MARGIN = 1.5
+#: Connect and read timeouts of one attempt of an AWS call.
+CONNECT_TIMEOUT = 2
+READ_TIMEOUT = 5
+#: The latest an attempt of an AWS call may start: one that starts then ends, at worst
+#: timed out, by :data:`REQUEST_BUDGET`.
+ATTEMPT_DEADLINE = REQUEST_BUDGET - CONNECT_TIMEOUT - READ_TIMEOUT
 
 #: When (``time.monotonic()``) the request being served must have answered.
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -30,10 +47,11 @@ _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 
 
 def deadline_of(context: Any, now: float | None = None) -> float:
-    """The deadline of a request served under a Lambda ``context``: :data:`REQUEST_BUDGET`
-    from now, sooner when the context's remaining time is shorter."""
+    """The time past which a request served under a Lambda ``context`` starts no AWS
+    call: :data:`ATTEMPT_DEADLINE` from now, sooner when the context's remaining time
+    less :data:`ANSWER_MARGIN` is shorter."""
     now = time.monotonic() if now is None else now
-    budget = REQUEST_BUDGET
+    budget = ATTEMPT_DEADLINE
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining):
         try:
@@ -73,8 +91,8 @@ def check_time(what: str, needed: float = 0.0) -> None:
 CLIENT_CONFIG: Mapping[str, Any] = MappingProxyType(
     {
         "retries": MappingProxyType({"mode": "standard", "total_max_attempts": 3}),
-        "connect_timeout": 2,
-        "read_timeout": 5,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
     }
 )
 
@@ -120,7 +138,23 @@ class AWS:
             self._session = boto3.session.Session(region_name=self.region)
         variable = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
         endpoint = self._environ.get(variable) or self._environ.get("AWS_ENDPOINT_URL") or None
-        return self._session.client(service, endpoint_url=endpoint, config=Config(**_config()))
+        client = self._session.client(service, endpoint_url=endpoint, config=Config(**_config()))
+        client.meta.events.register_first("before-send", _check_attempt, unique_id=_ATTEMPT_HOOK)
+        return client
+
+
+_ATTEMPT_HOOK = "clonesquad-interact-deadline"
+
+
+def _check_attempt(event_name: str = "", **_: Any) -> None:
+    """botocore's ``before-send``: no attempt (a retry neither) past the deadline."""
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() >= deadline:
+        call = " ".join(event_name.split(".")[1:3]) or "AWS"
+        raise ServiceUnavailable(
+            f"the request ran out of time before it could call {call}: send the request again",
+            retry_after=1,
+        )
 
 
 def _config() -> dict[str, Any]:
