@@ -109,7 +109,7 @@ def problems(deployment: Deployment, values: Mapping[str, str]) -> list[dict[str
     """What is wrong with each entry to write (``""``, a deletion, is never wrong)."""
     from clonesquad_interact.schedules import entry_problem, time_zone  # for writes only
 
-    zone = time_zone(deployment.settings.get("TimeZone"))
+    zone = time_zone(deployment.settings.get("TimeZone"), deployment.aws.region)
     keys = deployment.configuration.keys
     found = []
     for name, value in values.items():

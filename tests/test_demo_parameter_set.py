@@ -71,8 +71,7 @@ def test_the_seeded_demo_serves_the_set_its_entries_made_active(
     fired: datetime,
     ttl: timedelta | None,
 ) -> None:
-    if zone is not None:
-        monkeypatch.setenv("TimeZone", zone)
+    monkeypatch.setenv("TimeZone", zone or "UTC")
     session = boto3.session.Session(region_name=aws_clients.region)
     fleet = seed_demo(session, deployment, endpoint_url=None, now=now)
     active = fleet.active_set

@@ -14,7 +14,7 @@ from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher
 from clonesquad_interact.local.demo import DEMO_FIRED_ENTRY, seed_demo
 from clonesquad_interact.local.eventbridge import LocalEventBridge, cron_matches
-from clonesquad_interact.schedules import entry_problem, rule_name
+from clonesquad_interact.schedules import entry_problem, rule_name, time_zone
 
 #: Monday 2026-11-30 08:00 UTC.
 MONDAY_8 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -79,9 +79,10 @@ def test_rate_and_cron_entries_fire_as_eventbridge_fires_their_rules(
     clock.now += 1
     assert bridge.fire_due() == 1
     rules = [event["resources"][0].rpartition("/")[2] for event in handed]
+    zone = time_zone(None, "eu-west-3")  # the deployment sets no TimeZone: its region's
     assert rules == [
-        rule_name("test", "morning", "cron(0 8 * * ? *),app.run_period=60", UTC, MONDAY_8),
-        rule_name("test", "often", "rate(2 minutes),app.disable=1", UTC, MONDAY_8),
+        rule_name("test", "morning", "cron(0 8 * * ? *),app.run_period=60", zone, MONDAY_8),
+        rule_name("test", "often", "rate(2 minutes),app.disable=1", zone, MONDAY_8),
     ]
     assert handed[0]["detail-type"] == "Scheduled Event"
     assert handed[0]["time"] == "2026-11-30T08:00:00Z"

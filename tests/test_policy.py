@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher, hookimpl
 from clonesquad_interact.manager import OPT_IN_PLUGINS
-from clonesquad_interact.schedules import rule_name
+from clonesquad_interact.schedules import rule_name, time_zone
 from clonesquad_interact.testing import (
     OPERATOR_IDENTITY,
     InteractClient,
@@ -454,7 +454,8 @@ def test_api_gateway_event_fields_make_the_resource(aws_clients: AWS, s3: Any) -
 def scheduled_event(name: str, value: str) -> dict[str, Any]:
     """EventBridge's event of the rule of Scheduler entry ``name``, as the samples are."""
     event = json.loads((EVENTS / "scheduled_event_scale_up.json").read_text())
-    rule = rule_name("test", name, value, UTC, datetime.now(UTC))
+    # The deployment sets no TimeZone: its rules are named in its region's (eu-west-3).
+    rule = rule_name("test", name, value, time_zone(None, "eu-west-3"), datetime.now(UTC))
     event["resources"] = [f"arn:aws:events:eu-west-3:123456789012:rule/{rule}"]
     assert isinstance(event, dict)
     return event

@@ -42,6 +42,13 @@ def rule_of(name: str, value: str, group: str = "test") -> str:
     return rule_name(group, name, value, UTC, datetime.now(UTC))
 
 
+@pytest.fixture(autouse=True)
+def in_utc(deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deployments of these tests set ``TimeZone`` to UTC (tests of other zones
+    set theirs, or unset it)."""
+    monkeypatch.setenv("TimeZone", "UTC")
+
+
 @pytest.fixture
 def scheduler(deployment: dict[str, str], aws_clients: AWS) -> RawTable:
     return RawTable(aws_clients.client("dynamodb"), deployment["SchedulerTable"])
@@ -381,3 +388,20 @@ def test_an_entry_that_writes_a_bool_as_a_word_stores_the_1_or_0_the_main_functi
     item = configuration.get("app.disable")
     assert item is not None
     assert item["Value"] == "1"
+
+
+def test_a_deployment_that_sets_no_zone_is_in_its_regions_as_clonesquads(
+    aws_clients: AWS,
+    scheduler: RawTable,
+    configuration: RawTable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The deployment is in eu-west-3 (Paris): its rules are named in Europe/Paris.
+    monkeypatch.delenv("TimeZone")
+    deployed = Dispatcher(entry_points=False, raise_unexpected=True, aws=aws_clients)
+    scheduler.put_item(Item={"Key": SCALE_UP[0], "Value": SCALE_UP[1]})
+    paris = rule_name("test", *SCALE_UP, ZoneInfo("Europe/Paris"), datetime.now(UTC))
+    assert paris != rule_of(*SCALE_UP)
+    assert deployed.handle(event_of(rule_of(*SCALE_UP)))["outcome"] == "no entry"
+    assert deployed.handle(event_of(paris))["outcome"] == "done"
+    assert configuration.content() == {"ec2.schedule.min_instance_count": "3"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +14,7 @@ from clonesquad_interact.schedules import (
     check_schedule,
     cron_field_matches,
     cron_value,
+    time_zone,
 )
 
 #: Each field's range and names, as in a cron expression.
@@ -104,3 +107,13 @@ def test_a_step_of_0_is_refused_on_write_and_a_value_error_when_matched(text: st
     problem = check_schedule(f"cron({text} 8 * * ? *)")
     assert problem is not None
     assert "at least 1" in problem
+
+
+def test_the_zone_is_the_settings_else_the_regions_else_utc() -> None:
+    assert time_zone("Asia/Tokyo", "eu-west-3") == ZoneInfo("Asia/Tokyo")
+    assert time_zone(None, "eu-west-3") == ZoneInfo("Europe/Paris")
+    assert time_zone("", "us-east-1") == ZoneInfo("America/New_York")
+    assert time_zone(None, "eu-west-1") == ZoneInfo("Europe/Dublin")
+    assert time_zone(None, "ap-southeast-3") is UTC  # a region CloneSquad does not know
+    assert time_zone(None, None) is UTC
+    assert time_zone("Not/AZone", "eu-west-3") is UTC

@@ -124,7 +124,7 @@ def entries_of(deployment: Deployment) -> dict[str, str]:
         configuration = deployment.configuration
         schedule = configuration.value("backup.cron") if "backup.cron" in configuration.keys else ""
         if schedule and schedule.strip() != "disabled":
-            zone = time_zone(deployment.settings.get("TimeZone"))
+            zone = time_zone(deployment.settings.get("TimeZone"), deployment.aws.region)
             converted = utc_schedule(schedule.strip(), zone, datetime.now(UTC))
             entries[f"{BACKUP_ENTRY_PREFIX}{group}"] = f"{converted}{BACKUP_ACTION}"
     return entries
@@ -162,7 +162,7 @@ def resolve(deployment: Deployment, event: Mapping[str, Any]) -> list[Resolved]:
     if not isinstance(resources, list) or not resources:
         return [Resolved("(none)", reason="the event has no resources: no rule fired it")]
     prefix = f"{RULE_PREFIX}{group}-"
-    zone = time_zone(deployment.settings.get("TimeZone"))
+    zone = time_zone(deployment.settings.get("TimeZone"), deployment.aws.region)
     now = datetime.now(UTC)
     moments = {now, now - DST_LOOKBACK, _event_time(event) or now}
     entries: dict[str, str] | None = None

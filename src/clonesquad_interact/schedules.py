@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +43,7 @@ __all__ = [
     "DAYS",
     "INTERACT_PREFIX",
     "MONTHS",
+    "REGION_ZONES",
     "RULE_PREFIX",
     "Action",
     "ScheduleEntry",
@@ -331,10 +333,43 @@ def cron_value(text: str, low: int, words: Sequence[str] = ()) -> int:
 # -------------------------------------------------------------------------
 
 
-def time_zone(name: str | None) -> tzinfo:
-    """The deployment's zone (its ``TimeZone`` setting); UTC when unset or unknown."""
+#: The zone CloneSquad gives a deployment that sets no ``TimeZone``, by region: that of
+#: the region's city, for the regions CloneSquad knows (the others are in UTC).
+REGION_ZONES: Mapping[str, str] = MappingProxyType(
+    {
+        "us-east-1": "America/New_York",
+        "us-east-2": "America/New_York",
+        "us-west-1": "America/Los_Angeles",
+        "us-west-2": "America/Los_Angeles",
+        "af-south-1": "Africa/Johannesburg",
+        "ap-east-1": "Asia/Hong_Kong",
+        "ap-south-1": "Asia/Kolkata",
+        "ap-northeast-1": "Asia/Tokyo",
+        "ap-northeast-2": "Asia/Seoul",
+        "ap-northeast-3": "Asia/Tokyo",
+        "ap-southeast-1": "Asia/Singapore",
+        "ap-southeast-2": "Australia/Sydney",
+        "ca-central-1": "America/Toronto",
+        "eu-central-1": "Europe/Berlin",
+        "eu-west-1": "Europe/Dublin",
+        "eu-west-2": "Europe/London",
+        "eu-west-3": "Europe/Paris",
+        "eu-south-1": "Europe/Rome",
+        "eu-north-1": "Europe/Stockholm",
+        "me-south-1": "Asia/Bahrain",
+        "sa-east-1": "America/Sao_Paulo",
+    }
+)
+
+
+def time_zone(name: str | None, region: str | None = None) -> tzinfo:
+    """The deployment's zone: its ``TimeZone`` setting; when it sets none, the zone of
+    its ``region`` (:data:`REGION_ZONES`), as CloneSquad's; else (or for a zone this
+    machine does not know) UTC."""
     if not name:
-        return UTC
+        name = REGION_ZONES.get(region or "")
+        if name is None:
+            return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -283,8 +283,10 @@ def seed_demo(
         Body=yaml.safe_dump(_URL_DOCUMENT).encode(),
         ContentType="application/yaml",
     )
-    # The zone the dispatcher reads: the settings', else the environment's.
-    local_zone = time_zone(Settings({**os.environ, **settings}).get("TimeZone"))
+    # The zone the dispatcher reads: the settings', else the environment's, else the region's.
+    local_zone = time_zone(
+        Settings({**os.environ, **settings}).get("TimeZone"), session.region_name
+    )
     active = active_set_at(now, local_zone)
     if active is not None:
         item = {"Key": {"S": ACTIVE_SET_KEY}, "Value": {"S": active.name}}

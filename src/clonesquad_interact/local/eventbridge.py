@@ -178,7 +178,7 @@ class LocalEventBridge:
     def due(self, now: float) -> list[str]:
         """The rules whose time has come at ``now`` (each one once)."""
         group = self.deployment.settings.group_name
-        zone = time_zone(self.deployment.settings.get("TimeZone"))
+        zone = time_zone(self.deployment.settings.get("TimeZone"), self.deployment.aws.region)
         moment = datetime.fromtimestamp(now, UTC)
         minute = int(now // 60)
         rules: list[str] = []
