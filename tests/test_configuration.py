@@ -372,6 +372,15 @@ def test_a_value_of_the_wrong_format_is_refused_for_one_key(
     assert table_content(table) == {}
 
 
+@pytest.mark.parametrize("duration", ["milliseconds=500", "seconds=1,microseconds=250000"])
+def test_a_duration_takes_every_keyword_clonesquad_reads(
+    client: InteractClient, table: RawTable, duration: str
+) -> None:
+    answer = client.post("configuration/app.run_period", duration)
+    assert answer.status_code == 200, answer.text
+    assert table_content(table) == {"app.run_period": duration}
+
+
 def test_an_empty_body_deletes_the_key(client: InteractClient, table: RawTable) -> None:
     table.put_item(Item={"Key": "ec2.schedule.min_instance_count", "Value": "3"})
     answer = client.post("configuration/ec2.schedule.min_instance_count", "")

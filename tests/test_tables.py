@@ -170,6 +170,9 @@ def test_a_write_with_puts_and_deletes_of_the_same_key_keeps_the_put(
         ("seconds=20", 20),
         ("day=1, weeks=1", 8 * 86400),
         (" Minutes=2 ", 120),
+        ("milliseconds=500", 0.5),
+        ("seconds=1,microseconds=250000", 1.25),
+        ("millisecond=1500", 1.5),
     ],
 )
 def test_durations(text: str, seconds: float) -> None:

@@ -71,16 +71,28 @@ UNDEFINED = "undefined"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
+#: Seconds in each unit, named as Python's ``timedelta`` keywords (without the plural ``s``),
+#: which is how CloneSquad reads a duration.
 _DURATION_UNITS = MappingProxyType(
-    {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+    {
+        "microsecond": 0.000001,
+        "millisecond": 0.001,
+        "second": 1,
+        "minute": 60,
+        "hour": 3600,
+        "day": 86400,
+        "week": 604800,
+    }
 )
+_UNIT_NAMES = "weeks, days, hours, minutes, seconds, milliseconds, microseconds"
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration written as seconds (``"3600"``) or as comma-separated
-    ``unit=number`` parts (``"minutes=30,hours=1"``; units ``seconds``, ``minutes``,
-    ``hours``, ``days``, ``weeks``, singular or plural).
+    ``unit=number`` parts (``"minutes=30,hours=1"``; units the keywords of Python's
+    ``timedelta``: ``weeks``, ``days``, ``hours``, ``minutes``, ``seconds``,
+    ``milliseconds``, ``microseconds``, singular or plural).
 
     :raises ValueError: with a message saying what is wrong and what is expected.
     """
@@ -97,8 +109,7 @@ def parse_duration(text: str) -> float:
         if not sep or singular not in _DURATION_UNITS or not _NUMBER.fullmatch(number):
             raise ValueError(
                 f"{part.strip()!r} is not a duration part: write seconds (3600) or "
-                "unit=number parts such as minutes=30,hours=1 (units: seconds, minutes, "
-                "hours, days, weeks)"
+                f"unit=number parts such as minutes=30,hours=1 (units: {_UNIT_NAMES})"
             )
         if singular in seen:
             raise ValueError(f"the duration {text!r} gives {unit!r} twice")
