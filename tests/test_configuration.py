@@ -111,6 +111,26 @@ def test_unstable_keys_are_dumped_on_request_and_yaml_is_offered(client: Interac
     assert set(dump["app.experimental"]) == FIELDS
 
 
+@pytest.mark.parametrize("word", ["YAML", "Yaml", "JSON"])
+def test_format_is_read_in_any_case_as_clonesquad_reads_it(
+    client: InteractClient, table: RawTable, word: str
+) -> None:
+    answer = client.get("configuration", {"format": word})
+    assert answer.status_code == 200, answer.text
+    expected = "application/json" if word == "JSON" else "application/yaml"
+    assert answer.content_type == expected
+    posted = client.post("configuration", "app.disable: 1\n", {"format": word})
+    assert posted.status_code == 200, posted.text
+    assert table_content(table) == {"app.disable": "1"}
+
+
+@pytest.mark.parametrize("word", ["xml", "txt", ""])
+def test_a_format_that_is_neither_json_nor_yaml_is_a_400(client: InteractClient, word: str) -> None:
+    answer = client.get("configuration", {"format": word})
+    assert answer.status_code == 400
+    assert "params.format" in answer.json()["error"]["message"]
+
+
 def test_a_key_in_the_table_that_no_plugin_declares_is_dumped_with_a_warning(
     client: InteractClient, table: RawTable
 ) -> None:

@@ -34,6 +34,17 @@ def test_the_dump_is_the_flat_mapping_clonesquad_answers_without_expired_entries
     assert deployed_client.get("scheduler", {"raw": "true", "format": "yaml"}).yaml() == expected
 
 
+@pytest.mark.parametrize("word", ["YAML", "Yaml"])
+def test_format_is_read_in_any_case_as_clonesquad_reads_it(
+    deployed_client: InteractClient, table: RawTable, word: str
+) -> None:
+    table.put_item(Item={"Key": "morning", "Value": CRON})
+    answer = deployed_client.get("scheduler", {"format": word})
+    assert answer.status_code == 200, answer.text
+    assert answer.content_type == "application/yaml"
+    assert answer.yaml() == {"morning": CRON}
+
+
 def test_parameter_set_items_nest_under_their_set_and_post_takes_them_back(
     deployed_client: InteractClient, table: RawTable
 ) -> None:

@@ -146,9 +146,10 @@ def test_required_parameters_are_named_when_missing() -> None:
     assert details == [{"where": "params.b", "what": "missing; this parameter is required"}]
 
 
-@pytest.mark.parametrize("fmt", ["xml", "JSON"])
+@pytest.mark.parametrize("fmt", ["xml", "yml", "Text"])
 def test_format_is_accepted_by_every_operation_and_checked(client: Any, fmt: str) -> None:
-    assert client.get("/typed", params={"format": "yaml"}).status_code == 200
+    for accepted in ("yaml", "YAML", "Json"):
+        assert client.get("/typed", params={"format": accepted}).status_code == 200
     assert "params.format" in problems(client.get("/typed", params={"format": fmt}))
 
 

@@ -23,7 +23,7 @@ from .local.copy import DeploymentCopy
 from .manager import PluginInfo
 from .operation import Operation
 from .rendering import render_body
-from .request import Interface
+from .request import Interface, format_word
 
 __all__ = [
     "DEMO_INSTANCE",
@@ -215,7 +215,9 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             identity=identity,
             interface=Interface(args.interface),
         )
-    fmt = "yaml" if params.get("format") == "yaml" and response.status < 400 else "json"
+    fmt = (
+        "yaml" if format_word(params.get("format")) == "yaml" and response.status < 400 else "json"
+    )
     text, content_type = render_body(response.body, fmt)
     if args.include:
         print(f"{response.status}")

@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Interface", "Request", "freeze", "thaw"]
+__all__ = ["Interface", "Request", "format_word", "freeze", "thaw"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def format_word(value: Any) -> Any:
+    """A ``format`` parameter as it is checked and used: text in lower case
+    (CloneSquad compares ``format`` case-insensitively: ``YAML`` is ``yaml``), any
+    other value as it is."""
+    return value.lower() if type(value) is str else value
 
 
 class Interface(enum.StrEnum):
@@ -111,6 +118,6 @@ class Request:
 
     @property
     def format(self) -> str:
-        """The requested output format: ``json`` (default) or ``yaml``."""
-        value = self.params.get("format")
+        """The requested output format: ``json`` (default) or ``yaml``, in any case."""
+        value = format_word(self.params.get("format"))
         return value if value in ("json", "yaml") else "json"

@@ -38,7 +38,7 @@ from .compiled import fast_validator
 from .errors import EXCERPT_LENGTH, InteractError, PluginError, ValidationFailed, excerpt
 from .formats import FORMATS, parse_document
 from .operation import Body, Operation
-from .request import Interface, Request, freeze, thaw
+from .request import Interface, Request, format_word, freeze, thaw
 
 if TYPE_CHECKING:
     import jsonschema
@@ -71,8 +71,8 @@ def _format_param() -> dict[str, Any]:
     return {
         "enum": list(FORMATS),
         "description": (
-            "How the answer is written (default json). A document body is read as JSON "
-            "or YAML whatever this says."
+            "How the answer is written (default json), in any case (YAML is yaml). A "
+            "document body is read as JSON or YAML whatever this says."
         ),
     }
 
@@ -265,6 +265,8 @@ class InputSchema:
         query = interface is Interface.APIGW
         converted = {}
         for name, value in params.items():
+            if name == "format":
+                value = format_word(value)
             schema = self._param_schemas.get(name)
             if type(schema) is dict or isinstance(schema, Mapping):
                 value = self._value(value, schema, f"params.{name}", query, problems)
