@@ -61,6 +61,7 @@ INSTANCE_ROLES = ConfigurationKey(
     "by ;). Empty: any role session named like an instance id. Set it to the fleet's "
     "instance roles so that a principal that can assume some other role cannot pose as an "
     "instance by naming its session after it.",
+    stable=False,
 )
 SHAPES = ConfigurationKey(
     SHAPES_KEY,
@@ -70,6 +71,7 @@ SHAPES = ConfigurationKey(
     f"the Interact API's specification) or {V0_27_1!r} (those of CloneSquad v0.27.1: "
     "metadata a flat record with a top-level State, fleet/status wrapped in EC2), for "
     "clients written against that release.",
+    stable=False,
 )
 #: How an instance calls: the caller of an instance role session is ``<role-id>:<instance-id>``.
 HOW_TO_CALL = (

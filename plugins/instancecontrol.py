@@ -73,6 +73,7 @@ def register_configuration_keys() -> list[ConfigurationKey]:
             "Duration",
             "How long an instance stays unstoppable or unstartable when control/instances "
             "adds it without a ttl.",
+            stable=False,  # as CloneSquad declares it
         )
     ]
 

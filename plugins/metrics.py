@@ -118,6 +118,7 @@ def register_configuration_keys() -> list[ConfigurationKey]:
             "Bool",
             "Whether the producer puts the fleet metrics to CloudWatch (namespace "
             "CloneSquad, dimension GroupName) each time it computes them.",
+            stable=False,
         ),
         ConfigurationKey(
             CACHE_TTL_KEY,
@@ -125,6 +126,7 @@ def register_configuration_keys() -> list[ConfigurationKey]:
             "Duration",
             "How long a warm Interact function serves the CPU metrics it read from "
             "CloudWatch before reading them again (cloudwatch/metriccache).",
+            stable=False,
         ),
     ]
 

@@ -122,3 +122,32 @@ def test_string_lists_split_on_semicolons_only() -> None:
 )
 def test_formats(fmt: str, text: str, ok: bool) -> None:
     assert (check_value(fmt, text) is None) is ok
+
+
+@pytest.mark.skipif(not SPEC_KEYS.exists(), reason="the facts sheet is not beside the repository")
+def test_the_effective_keys_keep_the_stable_flag_the_original_registers(
+    deployed: Dispatcher,
+) -> None:
+    # every plugin loaded: one that declares a key of the catalogue again replaces it
+    effective = deployed.deployment.configuration.keys
+    for entry in json.loads(SPEC_KEYS.read_text())["keys"]:
+        key = effective[entry["key"]]
+        assert key.stable is entry["stable"], entry["key"]
+
+
+@pytest.mark.skipif(not SPEC_KEYS.exists(), reason="the facts sheet is not beside the repository")
+def test_the_default_dump_lists_exactly_the_stable_keys_of_the_original(
+    deployed_client: InteractClient,
+) -> None:
+    original = json.loads(SPEC_KEYS.read_text())["keys"]
+    stable = {entry["key"] for entry in original if entry["stable"]} | set(ALARMS)
+    assert set(deployed_client.get("configuration").json()) == stable
+    unstable = deployed_client.get("configuration", {"unstable": "true"}).json()
+    for name in (
+        "ec2.instance.control.ttl",
+        "cloudwatch.metriccache.ttl",
+        "cloudwatch.sentmetrics.publish",
+        "interact.answer_shapes",
+        "metadata.instance_role_names",
+    ):
+        assert unstable[name]["Stable"] is False, name
