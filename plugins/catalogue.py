@@ -2,7 +2,11 @@
 reads (scaling, scheduler, notifications, SSM...), each with its default,
 format, stable flag and a one-line description.
 
-The keys are data (``catalogue.json`` beside this module). The per-subfleet keys
+The keys are data (``catalogue.json`` beside this module). An entry's ``format`` is
+the name CloneSquad gives the format, which dumps show; ``accepts``, when present,
+is the format values are checked against, where CloneSquad's name is not one (``""``,
+``List of String``) or does not say what it reads (``ec2.schedule.min_instance_count``
+is named ``PositiveInteger`` and read as a count or a percentage). The per-subfleet keys
 are declared as templates (``subfleet.{SubfleetName}.state``), as CloneSquad
 lists them. A plugin that declares one of these keys replaces its entry here.
 """
@@ -27,10 +31,11 @@ def catalogue() -> tuple[ConfigurationKey, ...]:
         ConfigurationKey(
             key=entry["key"],
             default=to_text(entry["default"]),
-            format=entry["format"],
+            format=entry.get("accepts", entry["format"]),
             description=entry["description"],
             stable=bool(entry["stable"]),
             default_value=entry["default"],
+            label=entry["format"] if "accepts" in entry else None,
             catalogued=True,
         )
         for entry in data["keys"]

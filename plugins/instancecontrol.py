@@ -73,7 +73,9 @@ def register_configuration_keys() -> list[ConfigurationKey]:
             "Duration",
             "How long an instance stays unstoppable or unstartable when control/instances "
             "adds it without a ttl.",
-            stable=False,  # as CloneSquad declares it
+            # as CloneSquad declares it: not stable, no format named (checked as a Duration)
+            stable=False,
+            label="",
         )
     ]
 

@@ -47,8 +47,7 @@ def test_the_catalogue_matches_the_keys_the_original_registers() -> None:
         key = declared[entry["key"]]
         assert key.stable is entry["stable"], entry["key"]
         assert key.default == str(entry["default"]), entry["key"]
-        if entry["format"] in ("Bool", "Duration", "IntegerOrPercentage", "PositiveInteger"):
-            assert key.format == entry["format"]
+        assert key.shown_format == entry["format"], entry["key"]
 
 
 def test_min_instance_count_is_a_positive_integer_and_checked_on_write(
@@ -133,6 +132,22 @@ def test_the_effective_keys_keep_the_stable_flag_the_original_registers(
     for entry in json.loads(SPEC_KEYS.read_text())["keys"]:
         key = effective[entry["key"]]
         assert key.stable is entry["stable"], entry["key"]
+        assert key.shown_format == entry["format"], entry["key"]
+        assert key.check(key.default) is None, entry["key"]
+
+
+@pytest.mark.skipif(not SPEC_KEYS.exists(), reason="the facts sheet is not beside the repository")
+def test_the_dump_shows_the_format_the_original_names_for_every_key(
+    deployed_client: InteractClient,
+) -> None:
+    dump = deployed_client.get("configuration", {"unstable": "true"}).json()
+    for entry in json.loads(SPEC_KEYS.read_text())["keys"]:
+        shown = dump[entry["key"]]
+        # a key the original registers without a format has no Format in its dumps
+        assert shown.get("Format", "") == entry["format"], entry["key"]
+        assert ("Format" in shown) is bool(entry["format"]), entry["key"]
+    assert dump["ec2.state.excluded_instance_ids"]["Format"] == "List of String"
+    assert dump["ec2.schedule.min_instance_count"]["Format"] == "PositiveInteger"
 
 
 @pytest.mark.skipif(not SPEC_KEYS.exists(), reason="the facts sheet is not beside the repository")

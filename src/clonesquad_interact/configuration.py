@@ -266,8 +266,9 @@ class ConfigurationKey:
 
     :param key: the key's name (``ec2.schedule.min_instance_count``); case is kept.
     :param default: the value when no layer sets it, as text (``""`` for none).
-    :param format: how values are written, one of :data:`FORMATS`: ``Bool``,
-        ``Integer``, ``PositiveInteger``, ``IntegerOrPercentage``, ``Float``,
+    :param format: how values are written, and checked on write, one of
+        :data:`FORMATS`: ``Bool``, ``Integer``, ``PositiveInteger``,
+        ``IntegerOrPercentage``, ``Float``,
         ``Duration``, ``String``, ``StringList``, ``MetaString``, ``MetaStringList``.
     :param description: what the key does, for the configuration dump.
     :param stable: ``False`` for keys that may change between releases (dumped
@@ -275,6 +276,10 @@ class ConfigurationKey:
     :param default_value: the default as dumps show it (``DefaultValue``), when it is
         not the text ``default``: CloneSquad registers some as numbers (``0``), and its
         dumps keep that type.
+    :param label: the format as dumps show it (``Format``), when it is not
+        :attr:`format`: the name CloneSquad gives it (``List of String``; a key it
+        declares ``PositiveInteger`` but reads as a count or a percentage), ``""`` for
+        a key CloneSquad registers without a format (dumps then have no ``Format``).
     """
 
     key: str
@@ -283,6 +288,7 @@ class ConfigurationKey:
     description: str
     stable: bool = True
     default_value: Any = field(default=None, compare=False)
+    label: str | None = field(default=None, compare=False)
     #: The name of the plugin that declared it (filled in by the dispatcher).
     plugin: str = field(default="", compare=False)
     #: A key of CloneSquad's catalogue: a plugin that declares the same key replaces
@@ -307,6 +313,11 @@ class ConfigurationKey:
                 f"configuration key {self.key!r}: default {self.default!r} is not a "
                 f"{self.format}: {problem}"
             )
+
+    @property
+    def shown_format(self) -> str:
+        """``Format`` as dumps show it (``""``: none): :attr:`label`, else :attr:`format`."""
+        return self.format if self.label is None else self.label
 
     @property
     def dumped_default(self) -> Any:

@@ -194,7 +194,8 @@ class Entry:
         if registration is not None:
             shown["DefaultValue"] = registration.dumped_default
             shown["Description"] = registration.description
-            shown["Format"] = registration.format
+            if registration.shown_format:
+                shown["Format"] = registration.shown_format
         return dict(sorted(shown.items()))
 
 
