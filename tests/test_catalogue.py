@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from clonesquad_interact import AWS, ConfigurationKey, Dispatcher
-from clonesquad_interact.configuration import check_value
+from clonesquad_interact.configuration import base_key, check_value, to_text
 from clonesquad_interact.metastrings import join_list, parse_list, parse_meta_string
 from clonesquad_interact.testing import InteractClient
 
@@ -50,14 +52,25 @@ def test_the_catalogue_matches_the_keys_the_original_registers() -> None:
         assert key.shown_format == entry["format"], entry["key"]
 
 
-def test_min_instance_count_is_a_positive_integer_and_checked_on_write(
+def test_min_instance_count_is_a_count_or_a_percentage_and_checked_on_write(
     deployment: dict[str, str], aws_clients: AWS
 ) -> None:
     client = InteractClient(Dispatcher(raise_unexpected=True, aws=aws_clients))
-    refused = client.post("configuration/ec2.schedule.min_instance_count", "-1")
-    assert refused.status_code == 400
-    assert "PositiveInteger" in refused.json()["error"]["message"]
+    for refused_value in ("-1", "-5%", "many", "undefined"):
+        refused = client.post("configuration/ec2.schedule.min_instance_count", refused_value)
+        assert refused.status_code == 400, refused_value
+        assert "percentage" in refused.json()["error"]["message"]
     assert client.post("configuration/ec2.schedule.min_instance_count", "3").status_code == 200
+    # CloneSquad's parameter sets hold 0% to 100%, and a maintenance window writes 100%
+    for name in ("ec2.schedule.min_instance_count", "override:ec2.schedule.min_instance_count"):
+        assert client.post(f"configuration/{name}", "50%").status_code == 200, name
+    imported = client.post("configuration", "night:\n  ec2.schedule.min_instance_count: 100%\n")
+    assert imported.status_code == 200, imported.text
+    entry = "cron(0 8 * * ? *),ec2.schedule.min_instance_count=100%"
+    scheduled = client.post("scheduler", f"morning: '{entry}'\n")
+    assert scheduled.status_code == 200, scheduled.text
+    shown = client.get("configuration").json()["ec2.schedule.min_instance_count"]
+    assert (shown["Format"], shown["Value"]) == ("PositiveInteger", "50%")
     refused = client.post("configuration/ec2.schedule.desired_instance_count", "half")
     assert refused.status_code == 400
     ok = client.post("configuration/ec2.schedule.desired_instance_count", "50%")
@@ -110,6 +123,10 @@ def test_string_lists_split_on_semicolons_only() -> None:
         ("PositiveInteger", "0", True),
         ("PositiveInteger", "-2", False),
         ("PositiveInteger", "2%", False),
+        ("PositiveIntegerOrPercentage", "0%", True),
+        ("PositiveIntegerOrPercentage", "7", True),
+        ("PositiveIntegerOrPercentage", "-1", False),
+        ("PositiveIntegerOrPercentage", "undefined", False),
         ("IntegerOrPercentage", "100%", True),
         ("IntegerOrPercentage", "undefined", True),
         ("IntegerOrPercentage", "lots", False),
@@ -166,3 +183,25 @@ def test_the_default_dump_lists_exactly_the_stable_keys_of_the_original(
         "metadata.instance_role_names",
     ):
         assert unstable[name]["Stable"] is False, name
+
+
+def _values(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``(key, value)`` of a CloneSquad document, its parameter sets' included."""
+    found: list[tuple[str, Any]] = []
+    for name, value in document.items():
+        if isinstance(value, dict):
+            found.extend(_values(value))
+        else:
+            found.append((name, value))
+    return found
+
+
+@pytest.mark.parametrize("document", ["predefined.config.yaml", "custom.config.yaml"])
+def test_every_value_of_the_shipped_documents_is_accepted_by_its_key(
+    deployed: Dispatcher, document: str
+) -> None:
+    text = (files("clonesquad_interact.resources") / document).read_text("utf-8")
+    effective = deployed.deployment.configuration.keys
+    for name, value in _values(yaml.safe_load(text) or {}):
+        key = effective[base_key(name)]
+        assert key.check(to_text(value, key.format)) is None, (name, value)

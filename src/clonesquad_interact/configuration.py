@@ -149,6 +149,18 @@ def _integer_or_percentage(text: str) -> None:
         raise ValueError("expected an integer or a percentage such as 50%") from None
 
 
+def _positive_integer_or_percentage(text: str) -> None:
+    stripped = text.strip()
+    try:
+        number = int(stripped.removesuffix("%"))
+    except ValueError:
+        raise ValueError(
+            "expected a whole number, 0 or more, or a percentage such as 50%"
+        ) from None
+    if number < 0:
+        raise ValueError("expected a whole number, 0 or more, or a percentage such as 50%")
+
+
 def _float(text: str) -> None:
     try:
         number = float(text.strip())
@@ -199,6 +211,7 @@ FORMATS: Mapping[str, Callable[[str], None]] = MappingProxyType(
         "MetaString": _meta_string,
         "MetaStringList": _meta_string,
         "PositiveInteger": _positive_integer,
+        "PositiveIntegerOrPercentage": _positive_integer_or_percentage,
         "String": _any,
         "StringList": _any,
     }
@@ -268,7 +281,7 @@ class ConfigurationKey:
     :param default: the value when no layer sets it, as text (``""`` for none).
     :param format: how values are written, and checked on write, one of
         :data:`FORMATS`: ``Bool``, ``Integer``, ``PositiveInteger``,
-        ``IntegerOrPercentage``, ``Float``,
+        ``IntegerOrPercentage``, ``PositiveIntegerOrPercentage``, ``Float``,
         ``Duration``, ``String``, ``StringList``, ``MetaString``, ``MetaStringList``.
     :param description: what the key does, for the configuration dump.
     :param stable: ``False`` for keys that may change between releases (dumped
