@@ -645,3 +645,52 @@ def test_an_operator_replaces_the_custom_layer(
     entry = fresh.get("configuration").json()["ec2.schedule.min_instance_count"]
     assert entry["Value"] == 4
     assert entry["ConfigurationOrigin"] == "internal:custom.config.yaml"
+
+
+def test_an_http_document_is_fetched_signed_as_clonesquad_fetches_it(
+    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
+) -> None:
+    import http.server
+    import threading
+
+    from clonesquad_interact.local.sigv4 import Principal, SignedRequest, verify
+
+    received: list[SignedRequest] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append(SignedRequest("GET", self.path, list(self.headers.items())))
+            body = b"ec2.schedule.min_instance_count: 7\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/site/config.yaml"
+        monkeypatch.setenv("ConfigurationURLs", url)
+        client = InteractClient(
+            Dispatcher(
+                [OperationsPlugin(keys=KEYS)],
+                entry_points=False,
+                raise_unexpected=True,
+                aws=aws_clients,
+            )
+        )
+        entry = client.get("configuration").json()["ec2.schedule.min_instance_count"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (entry["Value"], entry["ConfigurationOrigin"]) == (7, url)
+    (request,) = received
+    # Signed with the function's credentials, for execute-api in the region.
+    mine = aws_clients.credentials().get_frozen_credentials()
+    principal = Principal("tests", mine.access_key, mine.secret_key, {}, mine.token)
+    signed = {mine.access_key: principal}
+    assert verify(request, signed, region="eu-west-3", service="execute-api") == principal

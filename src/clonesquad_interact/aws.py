@@ -130,6 +130,20 @@ class AWS:
                     self._clients[service] = client
         return client
 
+    def credentials(self) -> Any:
+        """The credentials the clients sign with (botocore's), or ``None`` when none
+        are found."""
+        return self._boto3_session().get_credentials()
+
+    def _boto3_session(self) -> Any:
+        import boto3.session
+
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = boto3.session.Session(region_name=self.region)
+        return self._session
+
     def _create(self, service: str) -> Any:
         import boto3.session
         from botocore.config import Config

@@ -71,7 +71,7 @@ logger = structlog.get_logger(__name__)
 
 #: Seconds a warm container keeps the documents it read.
 URL_CACHE_SECONDS = 60.0
-#: Seconds to wait for an ``https://`` document.
+#: Seconds to wait for an ``https://`` or ``http://`` document.
 URL_TIMEOUT = 5.0
 #: Largest document read from a URL.
 URL_MAX_BYTES = 1 << 20
@@ -316,7 +316,8 @@ def document_layer(source: str, document: Any) -> Layer:
 
 
 def fetch_url(url: str, aws: AWS) -> str:
-    """The text of the document at ``url`` (``s3://``, ``https://`` or ``file://``).
+    """The text of the document at ``url`` (``s3://``, ``https://``, ``http://`` or
+    ``file://``; an HTTP one is fetched signed, as CloneSquad fetches it).
 
     :raises ValueError: the URL's scheme is not one of those.
     """
@@ -328,18 +329,39 @@ def fetch_url(url: str, aws: AWS) -> str:
         path = Path(urllib.parse.unquote(parts.path))
         with path.open("rb") as stream:
             data = stream.read(URL_MAX_BYTES + 1)
-    elif parts.scheme == "https":
-        from urllib.request import urlopen  # here: importing it slows a cold start
-
-        with urlopen(url, timeout=URL_TIMEOUT) as stream:  # noqa: S310 (https only)
-            data = stream.read(URL_MAX_BYTES + 1)
+    elif parts.scheme in ("https", "http"):
+        data = _signed_get(url, parts.hostname or "", aws)
     else:
         raise ValueError(
-            f"configuration URL {url!r}: use an internal:, s3://, https:// or file:// URL"
+            f"configuration URL {url!r}: use an internal:, s3://, https://, http:// or file:// URL"
         )
     if len(data) > URL_MAX_BYTES:
         raise ValueError(f"configuration URL {url!r}: the document exceeds {URL_MAX_BYTES} bytes")
     return data.decode("utf-8")
+
+
+def _signed_get(url: str, host: str, aws: AWS) -> bytes:
+    """``GET url``, signed with Signature Version 4 for the service its host names
+    (``execute-api`` for an API Gateway or any other host) with the function's
+    credentials, as CloneSquad fetches such a URL; unsigned when there are none."""
+    # Imported here: they slow a cold start, and few deployments read such a URL.
+    from urllib.request import Request, urlopen
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    labels = host.split(".")
+    on_aws = len(labels) >= 5 and host.endswith(".amazonaws.com")  # <id>.<service>.<region>...
+    service = labels[1] if on_aws else "execute-api"
+    region = labels[2] if on_aws else (aws.region or "us-east-1")
+    request = AWSRequest(method="GET", url=url)
+    credentials = aws.credentials()
+    if credentials is not None:
+        SigV4Auth(credentials.get_frozen_credentials(), service, region).add_auth(request)
+    sent = Request(url, headers=dict(request.headers.items()), method="GET")  # noqa: S310
+    with urlopen(sent, timeout=URL_TIMEOUT) as stream:  # noqa: S310 (http(s) only)
+        data: bytes = stream.read(URL_MAX_BYTES + 1)
+    return data
 
 
 def internal_directories(environ: Mapping[str, str] | None = None) -> list[str]:
