@@ -641,3 +641,15 @@ def test_a_bool_written_as_a_word_is_stored_as_the_1_or_0_the_main_function_read
         "[night]app.disable": stored,
     }
     assert read(client, "app.disable") == stored
+
+
+def test_an_s3_url_is_read_with_its_empty_path_segments_dropped(
+    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
+) -> None:
+    s3 = aws_clients.client("s3")
+    s3.create_bucket(
+        Bucket="cs-config", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"}
+    )
+    s3.put_object(Bucket="cs-config", Key="a/x.yaml", Body=f"{KEY}: 9\n".encode())
+    monkeypatch.setenv("ConfigurationURLs", "s3://cs-config//a//x.yaml")
+    assert read(client_of(aws_clients)) == "9"

@@ -405,3 +405,19 @@ def test_a_deployment_that_sets_no_zone_is_in_its_regions_as_clonesquads(
     assert deployed.handle(event_of(rule_of(*SCALE_UP)))["outcome"] == "no entry"
     assert deployed.handle(event_of(paris))["outcome"] == "done"
     assert configuration.content() == {"ec2.schedule.min_instance_count": "3"}
+
+
+def test_an_entry_that_sets_the_minimum_as_a_percentage_runs_whole(
+    deployed: Dispatcher, scheduler: RawTable, configuration: RawTable
+) -> None:
+    value = (
+        "cron(0 8 * * ? *),ec2.schedule.min_instance_count=100%,"
+        "ec2.schedule.desired_instance_count=100%"
+    )
+    scheduler.put_item(Item={"Key": "full", "Value": value})
+    done = deployed.handle(event_of(rule_of("full", value)))
+    assert done["outcome"] == "done", done
+    assert configuration.content() == {
+        "ec2.schedule.min_instance_count": "100%",
+        "ec2.schedule.desired_instance_count": "100%",
+    }

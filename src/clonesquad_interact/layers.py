@@ -323,7 +323,8 @@ def fetch_url(url: str, aws: AWS) -> str:
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "s3":
-        answer = aws.client("s3").get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))
+        key = "/".join(part for part in parts.path.split("/") if part)  # as CloneSquad reads it
+        answer = aws.client("s3").get_object(Bucket=parts.netloc, Key=key)
         data: bytes = answer["Body"].read(URL_MAX_BYTES + 1)
     elif parts.scheme == "file":
         path = Path(urllib.parse.unquote(parts.path))
