@@ -26,7 +26,10 @@ STALE = {**SCHEDULED, "resources": ["arn:aws:events:eu-west-1:111122223333:rule/
 
 
 @pytest.fixture
-def events(deployment: dict[str, str], aws_clients: AWS) -> RawTable:
+def events(
+    deployment: dict[str, str], aws_clients: AWS, monkeypatch: pytest.MonkeyPatch
+) -> RawTable:
+    monkeypatch.setenv("TimeZone", "UTC")  # the zone the sample events' rules were named in
     table = RawTable(aws_clients.client("dynamodb"), deployment["EventTable"], "EventDate")
     for date in DATES:
         table.put_item(Item={"EventDate": date, "EventType": "scale_out", "Metadata": "{}"})
