@@ -28,7 +28,7 @@ from structlog.testing import capture_logs
 import event_strategies as events
 from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher
-from clonesquad_interact.schedules import rule_names
+from clonesquad_interact.schedules import rule_names, time_zone
 from clonesquad_interact.testing import apigw_rest_event
 from hypothesis_profiles import examples
 from seeded import seeded_deployment
@@ -88,10 +88,12 @@ def _rules(seeded: Any) -> list[str]:
     )
     group = seeded.settings["GroupName"]
     now = [datetime.datetime.now(datetime.UTC)]
+    # The deployment's zone: its TimeZone, else its region's (as CloneSquad names rules).
+    zone = time_zone(seeded.settings.get("TimeZone"), seeded.dispatcher.aws.region)
     return sorted(
         rule
         for key, value in scheduler.content().items()
-        for rule in rule_names(group, key, value, datetime.UTC, now)
+        for rule in rule_names(group, key, value, zone, now)
     )
 
 
