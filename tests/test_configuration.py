@@ -524,13 +524,40 @@ def _self_signed(directory: Any) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
+def _served_entry(
+    server: Any, url: str, monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
+) -> dict[str, Any]:
+    """The dump's ``ec2.schedule.min_instance_count`` while ``server`` serves the
+    document of ConfigurationURLs ``url`` (the server is closed after)."""
+    import threading
+
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("ConfigurationURLs", url)
+        client = InteractClient(
+            Dispatcher(
+                [OperationsPlugin(keys=KEYS)],
+                entry_points=False,
+                raise_unexpected=True,
+                aws=aws_clients,
+            )
+        )
+        entry: dict[str, Any] = client.get("configuration").json()[
+            "ec2.schedule.min_instance_count"
+        ]
+    finally:
+        server.shutdown()
+        server.server_close()
+    return entry
+
+
 def test_an_https_document_is_a_layer_too(
     deployment: dict[str, str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
 ) -> None:
     import functools
     import http.server
     import ssl
-    import threading
 
     site = tmp_path / "site"
     site.mkdir()
@@ -541,24 +568,9 @@ def test_an_https_document_is_a_layer_too(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("SSL_CERT_FILE", cert)  # the client trusts this certificate only
-        url = f"https://127.0.0.1:{server.server_address[1]}/config.yaml"
-        monkeypatch.setenv("ConfigurationURLs", url)
-        client = InteractClient(
-            Dispatcher(
-                [OperationsPlugin(keys=KEYS)],
-                entry_points=False,
-                raise_unexpected=True,
-                aws=aws_clients,
-            )
-        )
-        entry = client.get("configuration").json()["ec2.schedule.min_instance_count"]
-    finally:
-        server.shutdown()
-        server.server_close()
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # the client trusts this certificate only
+    url = f"https://127.0.0.1:{server.server_address[1]}/config.yaml"
+    entry = _served_entry(server, url, monkeypatch, aws_clients)
     assert entry["Value"] == 6
     assert entry["ConfigurationOrigin"] == url
 
@@ -651,7 +663,6 @@ def test_an_http_document_is_fetched_signed_as_clonesquad_fetches_it(
     deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, aws_clients: AWS
 ) -> None:
     import http.server
-    import threading
 
     from clonesquad_interact.local.sigv4 import Principal, SignedRequest, verify
 
@@ -670,23 +681,8 @@ def test_an_http_document_is_fetched_signed_as_clonesquad_fetches_it(
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/site/config.yaml"
-        monkeypatch.setenv("ConfigurationURLs", url)
-        client = InteractClient(
-            Dispatcher(
-                [OperationsPlugin(keys=KEYS)],
-                entry_points=False,
-                raise_unexpected=True,
-                aws=aws_clients,
-            )
-        )
-        entry = client.get("configuration").json()["ec2.schedule.min_instance_count"]
-    finally:
-        server.shutdown()
-        server.server_close()
+    url = f"http://127.0.0.1:{server.server_address[1]}/site/config.yaml"
+    entry = _served_entry(server, url, monkeypatch, aws_clients)
     assert (entry["Value"], entry["ConfigurationOrigin"]) == (7, url)
     (request,) = received
     # Signed with the function's credentials, for execute-api in the region.
