@@ -11,6 +11,7 @@ looked up live: only an instance EC2 does not show as managed is a 404.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
@@ -47,7 +48,7 @@ SCALING_STATES = frozenset({"draining", "error", "bounced"})
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
 #: The ARN of an assumed-role session: ``arn:aws:sts::<account>:assumed-role/<role>/<session>``.
 ASSUMED_ROLE = re.compile(
-    r"arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/(?P<role>[^/]+)/(?P<session>.+)"
+    r"arn:aws[a-z-]*:sts::(?P<account>[0-9]{12}):assumed-role/(?P<role>[^/]+)/(?P<session>.+)"
 )
 #: The principal id of a role session: ``<role id>:<session name>`` (a role's unique id
 #: starts with ``AROA``; a federated user's ``<account>:<name>`` is not one).
@@ -149,18 +150,36 @@ def caller_instance(request: Request) -> str | None:
     The caller (``requestContext.identity.caller``) is exactly ``<role id>:<instance id>``;
     where the identity also has a ``userArn``, it is the ARN of that same session
     (``arn:aws:sts::<account>:assumed-role/<role>/<instance id>``), so that the
-    instance, and the per-caller cache key made of both, stand for one identity.
+    instance, and the per-caller cache key made of both, stand for one identity; and
+    the caller's account (``accountId``, the ARN's) is the called API's, as the
+    deployment's instances are: a session named after an instance in another account
+    is no instance of this deployment.
     """
     caller = request.caller
     match = ROLE_SESSION.fullmatch(caller) if caller is not None else None
     if match is None or not INSTANCE_ID.fullmatch(match["session"]):
         return None
-    arn = (request.identity or {}).get("userArn")
+    identity = request.identity or {}
+    arn = identity.get("userArn")
+    accounts = {identity.get("accountId")}
     if arn is not None:
         session = ASSUMED_ROLE.fullmatch(arn) if isinstance(arn, str) else None
         if session is None or session["session"] != match["session"]:
             return None
+        accounts.add(session["account"])
+    own = api_account(request)
+    if own is not None and not accounts <= {own, None}:
+        return None
     return match["session"]
+
+
+def api_account(request: Request) -> str | None:
+    """The account of the API that was called (``requestContext.accountId``), where the
+    event says it: the account whose instances this deployment manages."""
+    event = request.raw_event
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    account = context.get("accountId") if isinstance(context, Mapping) else None
+    return account if isinstance(account, str) and account else None
 
 
 def _check_instance_role(request: Request, instance_id: str) -> None:

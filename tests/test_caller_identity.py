@@ -3,13 +3,14 @@ instance role session is no instance, and cached answers are per (userArn, calle
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from clonesquad_interact import Dispatcher
-from clonesquad_interact.testing import InteractClient, instance_identity
+from clonesquad_interact.testing import InteractClient, apigw_rest_event, instance_identity
 from demo_fleet import Demo, running_demo
 
 
@@ -81,3 +82,43 @@ def test_an_instance_session_without_an_arn_is_still_an_instance(
     web = demo.fleet["web"]
     identity = {**instance_identity(web), "userArn": None}
     assert client.get("/metadata", identity=identity).json()["InstanceId"] == web
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        pytest.param({"accountId": "222222222222"}, id="caller account"),
+        pytest.param(
+            {"userArn": "arn:aws:sts::222222222222:assumed-role/R/{id}"}, id="arn account"
+        ),
+        pytest.param(
+            {
+                "accountId": "222222222222",
+                "userArn": "arn:aws:sts::222222222222:assumed-role/R/{id}",
+            },
+            id="both",
+        ),
+    ],
+)
+def test_an_instance_session_of_another_account_is_no_instance_of_this_deployment(
+    demo: Demo, client: InteractClient, account: dict[str, str]
+) -> None:
+    web = demo.fleet["web"]
+    identity = {**instance_identity(web), **{k: v.format(id=web) for k, v in account.items()}}
+    answer = client.get("/metadata", identity=identity)
+    assert answer.status_code == 403, answer.text
+    assert "is not an EC2 instance" in answer.text, answer.text
+    # The same session in the API's own account (requestContext.accountId) is the instance.
+    assert client.get("/metadata", identity=instance_identity(web)).json()["InstanceId"] == web
+
+
+def test_an_instance_session_is_compared_with_the_account_of_the_api_called(
+    demo: Demo, client: InteractClient
+) -> None:
+    web = demo.fleet["web"]
+    identity = instance_identity(web, account_id="222222222222")
+    event = apigw_rest_event("GET", "metadata", identity=identity)
+    assert client.dispatcher.handle(event)["statusCode"] == 403
+    event["requestContext"]["accountId"] = "222222222222"
+    answer = client.dispatcher.handle(event)
+    assert json.loads(answer["body"])["InstanceId"] == web, answer

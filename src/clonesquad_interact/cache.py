@@ -3,8 +3,9 @@
 An operation declared with ``cache="shared"`` or ``cache="per-caller"``
 (:class:`~clonesquad_interact.CachePolicy`) may have its successful ``GET``
 answers served again. The key is made of the method, the operation, the name as
-called, the sorted parameters and, for ``per-caller``, the caller's ARN and principal
-id (``userArn`` and ``caller``: an answer is for that identity alone).
+called, the sorted parameters and, for ``per-caller``, the caller's ARN, principal id
+and account (``userArn``, ``caller`` and ``accountId``: an answer is for that
+identity alone).
 
 An answer is served again only while:
 
@@ -135,18 +136,20 @@ class ResponseCache:
     @staticmethod
     def key(request: Request, operation: Operation) -> Hashable | None:
         """The cache key of ``request``; ``None`` for a per-caller one with no caller."""
-        caller: tuple[str, str] | None = None
+        caller: tuple[str, ...] | None = None
         if operation.cache is CachePolicy.PER_CALLER:
-            # Both names of the caller: an operation may read either (metadata reads
-            # the instance from ``caller``), and an answer is for that identity alone.
+            # Every name of the caller: an operation may read any of them (metadata
+            # reads the instance from ``caller`` and checks the account), and an answer
+            # is for that identity alone.
             identity = request.identity or {}
             arn, principal = identity.get("userArn"), identity.get("caller")
-            caller = (
-                arn if isinstance(arn, str) else "",
-                principal if isinstance(principal, str) else "",
-            )
-            if not any(caller):
+            named = [name for name in (arn, principal) if isinstance(name, str) and name]
+            if not named:
                 return None
+            caller = tuple(
+                value if isinstance(value, str) else ""
+                for value in (arn, principal, identity.get("accountId"))
+            )
         params = tuple(sorted((name, repr(value)) for name, value in request.params.items()))
         return (request.method, operation.name, request.op, params, caller)
 
