@@ -9,12 +9,16 @@ deployment's tables, scanned with the plain client, are as they were.
 
 One deployment (tables, queues, bucket, the demo fleet, the precomputed blob) is set
 up for the module; the numbers of examples are the profile's (``tests/conftest.py``).
+The ``hardened`` tests serve the same kinds of events with every opt-in setting on
+(an access policy, an SQS sender allowlist, lenient names): the same properties hold,
+and what the policy or the allowlist refuses is never run.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +32,20 @@ from structlog.testing import capture_logs
 import event_strategies as events
 from aws_calls import RawTable
 from clonesquad_interact import AWS, Dispatcher
+from clonesquad_interact.routing import LENIENT_SETTING
 from clonesquad_interact.schedules import rule_names, time_zone
-from clonesquad_interact.testing import apigw_rest_event
+from clonesquad_interact.sqs import SENDERS_SETTING
+from clonesquad_interact.testing import (
+    OPERATOR_IDENTITY,
+    apigw_rest_event,
+    instance_identity,
+    sqs_record,
+)
 from hypothesis_profiles import examples
 from seeded import seeded_deployment
+
+#: The setting naming the access policy (the policy plugin's ``POLICY_SETTING``).
+POLICY_SETTING = "CLONESQUAD_INTERACT_ACCESS_POLICY"
 
 #: AWS calls that only read (every other call is a write).
 READS = ("Get", "Describe", "List", "Scan", "Query", "BatchGet", "Head", "Receive")
@@ -118,6 +132,56 @@ def deployment(aws_clients: AWS) -> Iterator[Deployment]:
                 client.meta.events.unregister("after-call", unique_id="record-writes")
 
 
+#: The opt-in access policy of the ``hardened`` tests: anyone may read, the operator
+#: may also write (but not the control operations), and nobody else may write.
+HARDENED_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": "execute-api:Invoke",
+            "Resource": "arn:aws:execute-api:*:*:*/*/GET/*",
+            "Principal": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": "execute-api:Invoke",
+            "Resource": "arn:aws:execute-api:*:*:*/*/POST/*",
+            "Principal": {"AWS": OPERATOR_IDENTITY["userArn"]},
+        },
+        {
+            "Effect": "Deny",
+            "Action": "execute-api:Invoke",
+            "Resource": "arn:aws:execute-api:*:*:*/*/*/control/*",
+            "Principal": "*",
+        },
+    ],
+}
+#: The senders the ``hardened`` tests' queue takes messages from.
+HARDENED_SENDER = "AROA4XZPU6QWEXAMPLE02:i-0aaa"
+
+
+@pytest.fixture(scope="module")
+def hardened(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> Dispatcher:
+    """A dispatcher of the same deployment with every opt-in setting on."""
+    policy = tmp_path_factory.mktemp("policy") / "policy.json"
+    policy.write_text(json.dumps(HARDENED_POLICY), "utf-8")
+    environ = {
+        **os.environ,
+        **deployment.settings,
+        POLICY_SETTING: policy.as_uri(),
+        SENDERS_SETTING: HARDENED_SENDER,
+        LENIENT_SETTING: "true",
+    }
+    dispatcher = Dispatcher(
+        entry_points=False, raise_unexpected=False, aws=deployment.dispatcher.aws, environ=environ
+    )
+    assert dispatcher.lenient
+    assert dispatcher.sqs_senders is not None
+    assert "clonesquad_interact.plugins.policy" in [i.name for i in dispatcher.plugins.describe()]
+    return dispatcher
+
+
 def sendable(answer: Any) -> None:
     """What the Lambda runtime does with an answer: JSON, then UTF-8."""
     json.dumps(answer, ensure_ascii=False).encode("utf-8")
@@ -142,12 +206,13 @@ def check_direct_answer(answer: Mapping[str, Any]) -> None:
 
 
 def serve(
-    deployment: Deployment, event: Any
+    deployment: Deployment, event: Any, dispatcher: Dispatcher | None = None
 ) -> tuple[dict[str, Any], list[MutableMapping[str, Any]]]:
-    """Serve ``event`` and check what holds for every event; the answer and the log."""
+    """Serve ``event`` (with the deployment's dispatcher, or ``dispatcher`` on the same
+    deployment) and check what holds for every event; the answer and the log."""
     deployment.writes.clear()
     with capture_logs() as logs:
-        answer = deployment.dispatcher.handle(event)
+        answer = (dispatcher or deployment.dispatcher).handle(event)
     assert isinstance(answer, dict)
     sendable(answer)
     unexpected = [line for line in logs if "exc_info" in line]
@@ -262,6 +327,99 @@ def test_scheduled_events(deployment: Deployment, data: st.DataObject) -> None:
     else:
         check_proxy_answer(answer)
     check_status(answer, event)
+
+
+@examples(800)
+@given(data=st.data())
+def test_hardened_api_gateway_events(
+    deployment: Deployment, hardened: Dispatcher, data: st.DataObject
+) -> None:
+    http_api = data.draw(st.booleans())
+    event = data.draw(events.apigw_events(deployment.world, http_api=http_api))
+    answer, logs = serve(deployment, event, hardened)
+    if "batchItemFailures" in answer:
+        return
+    check_proxy_answer(answer)
+    check_status(answer, event)
+    lines = [line for line in logs if line["event"] == "request"]
+    for line in lines:
+        if str(line.get("op", "")).lower().startswith("control/") and line["status"] < 400:
+            raise AssertionError(f"the policy denies control operations: {line}")
+
+
+@examples(600)
+@given(data=st.data())
+def test_hardened_sqs_batches(
+    deployment: Deployment, hardened: Dispatcher, data: st.DataObject
+) -> None:
+    event = data.draw(events.sqs_events(deployment.world))
+    answer, logs = serve(deployment, event, hardened)
+    if "batchItemFailures" not in answer:
+        check_proxy_answer(answer)
+        check_status(answer, event)
+        return
+    assert answer["batchItemFailures"] == [], [line for line in logs if line.get("outcome")]
+    records = [line for line in logs if line["event"] == "sqs.record"]
+    assert len(records) == len(event["Records"])
+    ran = {line["request_id"] for line in logs if line["event"] == "request"}
+    for line in records:
+        record = line.get("record")
+        attributes = record.get("attributes") if isinstance(record, dict) else None
+        sender = attributes.get("SenderId") if isinstance(attributes, dict) else None
+        if sender != HARDENED_SENDER:
+            # Refused before its body is read: never run, logged whole, not retried.
+            assert line["outcome"] in ("refused", "failed"), line
+            assert line.get("message_id") not in ran, line
+    refused = [line for line in records if line["outcome"] == "refused"]
+    for line in refused:
+        assert line["status"] == 403, line
+
+
+@examples(400)
+@given(data=st.data())
+def test_hardened_direct_and_scheduled_events(
+    deployment: Deployment, hardened: Dispatcher, data: st.DataObject
+) -> None:
+    event = data.draw(
+        st.one_of(events.direct_events(deployment.world), events.scheduled_events(deployment.world))
+    )
+    answer, logs = serve(deployment, event, hardened)
+    if "rules" in answer:
+        assert answer["outcome"] != "retry", answer
+        actions = [line for line in logs if line["event"] == "scheduled.action"]
+        assert all(line["status"] < 500 for line in actions), actions
+        return
+    if "batchItemFailures" in answer:
+        return
+    if isinstance(event, dict) and "OpType" in event and "Records" not in event:
+        check_direct_answer(answer)
+    else:
+        check_proxy_answer(answer)
+    check_status(answer, event)
+
+
+def test_the_hardened_settings_refuse_what_they_should(
+    deployment: Deployment, hardened: Dispatcher
+) -> None:
+    """The generated runs above are only worth something if the settings bite."""
+    instance = deployment.world.instance_ids[0]
+    write = apigw_rest_event(
+        "POST", "configuration/app.disable", body="0", identity=instance_identity(instance)
+    )
+    answer, _ = serve(deployment, write, hardened)
+    assert answer["statusCode"] == 403, answer
+    # Lenient names route the spelling IAM saw as ``CONTROL//RESCHEDULENOW``; the policy,
+    # evaluated on the routed name, denies it.
+    control = apigw_rest_event("POST", "CONTROL//RESCHEDULENOW")
+    answer, _ = serve(deployment, control, hardened)
+    assert answer["statusCode"] == 403, answer
+    assert "control/reschedulenow" in answer["body"], answer
+    answer, _ = serve(deployment, apigw_rest_event("GET", "Configuration//app.disable"), hardened)
+    assert answer["statusCode"] == 200, answer
+    stranger = sqs_record({"OpType": "notify/ackevent"}, sender_id="AROAOTHER:i-0bbb")
+    answer, logs = serve(deployment, {"Records": [stranger]}, hardened)
+    assert answer == {"batchItemFailures": []}
+    assert [line["outcome"] for line in logs if line["event"] == "sqs.record"] == ["refused"]
 
 
 def _content(table: RawTable) -> dict[str, str]:
