@@ -113,6 +113,24 @@ ok = answer["statusCode"] == 200 and sys.argv[2] in answer["body"]
 }
 
 
+#: What the pipeline's own required dependencies cost before it does anything: the
+#: modules a cold request imports (structlog, pluggy, orjson, fastjsonschema) and the
+#: scan of the installed distributions' entry points that finds third-party plugins.
+DEPENDENCIES = """
+import importlib.metadata, sys
+import fastjsonschema, orjson, pluggy, structlog
+importlib.metadata.entry_points(group="clonesquad_interact")
+"""
+#: The floors, counted with ``--instructions``: no peer can be beaten by less than
+#: what the dependencies cost on top of what the peer does. ``floor-root`` imports
+#: the dependencies and serves nothing (against the Powertools app's ``GET /``);
+#: ``floor-config`` is the hand-written handler with the dependencies imported too.
+FLOORS: dict[str, str] = {
+    "floor-root": DEPENDENCIES + "ok = True\n",
+    "floor-config": DEPENDENCIES + CHILDREN["hand-written"],
+}
+
+
 #: Appended to every child: its peak resident memory (VmHWM, this program's own
 #: address space, not the parent's that a fork copied) into the file argv[3].
 FOOTER = """
@@ -321,10 +339,14 @@ def instruction_figures(
     directory: Path,
 ) -> dict[str, Any]:
     """Instructions of each cold child (once each), and of a warm SQS message."""
+    contenders = {
+        "cold_config": ("interact", "powertools", "hand-written", "floor-config"),
+        "cold_root": ("interact", "powertools", "floor-root"),
+    }
     cold_jobs = [
         (figure, name, event, expected)
         for figure, (event, expected) in events.items()
-        for name in (scripts if figure == "cold_config" else ("interact", "powertools"))
+        for name in contenders[figure]
     ]
     sqs_child = directory / "sqs_child.py"
     sqs_child.write_text(SQS_CHILD)
@@ -379,6 +401,32 @@ def instruction_table(figures: dict[str, Any]) -> str:
         lines.append(
             f"| {figure} | {ours / scale:,.1f} {unit} | {name} {peer / scale:,.1f} {unit} "
             f"| {ratio:.2f}x | {target} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def floor_table(figures: dict[str, Any]) -> str:
+    """For each cold target in instructions: what the dependencies alone cost, and so
+    what the target leaves for the package's own code, next to what that code takes."""
+    config, root = figures["cold_config"], figures["cold_root"]
+    rows = [
+        ("cold GET configuration/<key>", "Powertools app", config["powertools"], 1.0, config,
+         "floor-config"),
+        ("cold GET configuration/<key>", "boto3 + json", config["hand-written"], 1.15, config,
+         "floor-config"),
+        ("cold GET /", "Powertools app", root["powertools"], 1.0, root, "floor-root"),
+    ]  # fmt: skip
+    lines = [
+        "| figure (instructions) | target | dependencies' floor | left for the package "
+        "| the package takes |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for figure, peer, count, bound, counts, floor in rows:
+        target = count * bound
+        left, taken = target - counts[floor], counts["interact"] - counts[floor]
+        lines.append(
+            f"| {figure} | {bound:g}x {peer} = {target / 1e6:,.1f} M "
+            f"| {counts[floor] / 1e6:,.1f} M | {left / 1e6:,.1f} M | {taken / 1e6:,.1f} M |"
         )
     return "\n".join(lines)
 
@@ -475,10 +523,12 @@ def main(argv: list[str] | None = None) -> int:
         provision_configuration(environ)
         with tempfile.TemporaryDirectory() as scratch:
             directory = Path(scratch)
-            scripts = {}
-            for name, source in CHILDREN.items():
-                scripts[name] = directory / f"{name.replace('-', '_')}.py"
-                scripts[name].write_text(source + FOOTER)
+            scripts: dict[str, Path] = {}
+            floors: dict[str, Path] = {}
+            for children, sources in ((scripts, CHILDREN), (floors, FLOORS)):
+                for name, source in sources.items():
+                    children[name] = directory / f"{name.replace('-', '_')}.py"
+                    children[name].write_text(source + FOOTER)
             config_event = directory / "config.json"
             config_event.write_text(
                 json.dumps(apigw_rest_event("GET", f"/configuration/{CONFIG_KEY}"))
@@ -501,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.instructions:
                 results["instructions"] = instruction_figures(
                     python,
-                    scripts,
+                    {**scripts, **floors},
                     {
                         "cold_config": (config_event, CONFIG_VALUE),
                         "cold_root": (root_event, "configuration/"),
@@ -530,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     report = table(results)
     if "instructions" in results:
         report += "\n\n" + instruction_table(results["instructions"])
+        report += "\n\n" + floor_table(results["instructions"])
     results["table"] = report
     print(report)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
