@@ -55,6 +55,74 @@ def test_builtins_are_plugins_like_any_other() -> None:
     assert root.plugin == "clonesquad_interact.plugins.root"
 
 
+_MODULE_WITH_EVERY_KIND = """
+import functools, json, math
+from dataclasses import dataclass
+from clonesquad_interact import hookimpl
+
+class Holder:
+    @hookimpl
+    def register_operations(self):
+        return []
+
+    @staticmethod
+    @hookimpl
+    def register_configuration_keys():
+        return []
+
+@hookimpl
+def register_operations():
+    return []
+
+@hookimpl(tryfirst=True)
+def authorize_request(request, operation):
+    return None
+
+def helper():
+    return None
+
+bound = Holder().register_operations
+static_in_module = staticmethod(register_operations)
+partial = functools.partial(helper)
+nothing = None
+number = 3
+"""
+
+
+def test_module_plugins_are_read_as_pluggy_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manager skips a module's names that cannot be hooks without asking pluggy;
+    for every name of every built-in plugin, and of a module holding every kind of
+    value, it answers what pluggy answers."""
+    import importlib
+
+    import pluggy
+
+    from clonesquad_interact.manager import _PluginManager
+
+    (tmp_path / "every_kind_plugin.py").write_text(_MODULE_WITH_EVERY_KIND, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "every_kind_plugin", raising=False)
+    crafted = importlib.import_module("every_kind_plugin")
+    ours, pluggys = (
+        _PluginManager(hookspecs.PROJECT_NAME),
+        pluggy.PluginManager(hookspecs.PROJECT_NAME),
+    )
+    modules = [crafted, *(importlib.import_module(name) for name in BUILTIN_PLUGINS)]
+    found = 0
+    for module in modules:
+        for name in dir(module):
+            expected = pluggys.parse_hookimpl_opts(module, name)
+            assert ours.parse_hookimpl_opts(module, name) == expected, (module, name)
+            found += expected is not None
+    options = ours.parse_hookimpl_opts(crafted, "authorize_request")
+    assert options is not None
+    assert options["tryfirst"] is True
+    assert ours.parse_hookimpl_opts(crafted, "helper") is None
+    assert found >= len(BUILTIN_PLUGINS) + 2
+
+
 def test_plugins_named_in_the_environment_are_loaded(plugin_module: str) -> None:
     dispatcher = build(environ={ENV_PLUGINS: f" {plugin_module}, "})
     assert "from/env" in names(dispatcher)
