@@ -3,13 +3,15 @@ library holds stops growing after warm-up, and every cache stays within its boun
 
 ``test_soak_in_ci`` serves about 2,000 requests; ``test_soak`` (marker ``soak``,
 deselected by default: ``pytest -m soak tests/test_soak.py -s``) serves 100,000 (or
-``CLONESQUAD_INTERACT_SOAK_REQUESTS``) and prints its figures. Memory is traced with
-:mod:`tracemalloc` once the warm-up is over, in windows that start at the same point
-of the request mix, each measured after ``gc.collect()``: :func:`library_growth`
-counts what is held more at the end of a window than at its start of what was
-allocated in the library's own code (``clonesquad_interact``, its plugins), so that
-what other tests of the session allocate meanwhile is not counted, and
-:func:`over_bound` names the windows that grew by more than a bound per request.
+``CLONESQUAD_INTERACT_SOAK_REQUESTS``) and prints its figures, the growth of the
+resident set over a third of its requests served untraced among them. Memory is
+traced with :mod:`tracemalloc` after the warm-up (and the untraced requests), in
+windows that start at the same point of the request mix, each measured after
+``gc.collect()``: :func:`library_growth` counts what is held more at the end of a
+window than at its start of what was allocated in the library's own code
+(``clonesquad_interact``, its plugins), so that what other tests of the session
+allocate meanwhile is not counted, and :func:`over_bound` names the windows that
+grew by more than a bound per request.
 ``test_the_detector_finds_a_plugin_that_keeps_requests`` shows it failing on a
 deliberate leak.
 
@@ -235,9 +237,13 @@ def check_bounds(dispatcher: Dispatcher) -> None:
 class Figures:
     requests: int
     warm_up: int
-    #: The two halves of the requests after warm-up.
+    #: The two halves of the traced requests after warm-up.
     halves: tuple[Growth, ...]
-    #: The process's resident set after warm-up and at the end, when known (Linux).
+    #: The requests served after warm-up with memory not traced, and what the
+    #: process's resident set grew by over them (``None`` where unknown: not Linux,
+    #: or no such requests); ``tracemalloc`` keeps a record of every block it traces,
+    #: so the resident set is measured only while it is off.
+    untraced: int
     rss_growth: int | None
     caches: dict[str, int]
     statuses: dict[int, int]
@@ -259,13 +265,17 @@ def soak(
     dispatcher: Dispatcher,
     requests: int,
     progress: int = 0,
+    untraced: int = 0,
 ) -> Figures:
     """Serve ``requests`` events in turn from :data:`MIX` with ``dispatcher``, its
-    caches checked after each one; measure the two halves after warm-up (a tenth of
-    the requests, at least twenty rounds of the mix) with :func:`library_growth`."""
+    caches checked after each one: a warm-up (a tenth of the requests, at least twenty
+    rounds of the mix), then ``untraced`` more (rounded down to whole rounds) over
+    which the resident set is measured, then two halves of what is left, measured
+    with :func:`library_growth`."""
     rounds = max(20, requests // 10 // len(MIX))
     warm_up = rounds * len(MIX)
-    half = (requests - warm_up) // 2 // len(MIX) * len(MIX)  # both start at MIX[0]
+    untraced = untraced // len(MIX) * len(MIX)
+    half = (requests - warm_up - untraced) // 2 // len(MIX) * len(MIX)  # all start at MIX[0]
     statuses: dict[int, int] = {}
     null = open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:
@@ -281,17 +291,22 @@ def soak(
 
         for i in range(warm_up):
             serve(i)
+        _settle()
         rss = _rss()
-        halves = library_growth(serve, warm_up, half)
+        for i in range(warm_up, warm_up + untraced):
+            serve(i)
+        _settle()
         end_rss = _rss()
+        halves = library_growth(serve, warm_up + untraced, half)
     finally:
         structlog.reset_defaults()
         null.close()
     return Figures(
-        requests=warm_up + 2 * half,
+        requests=warm_up + untraced + 2 * half,
         warm_up=warm_up,
         halves=tuple(halves),
-        rss_growth=None if rss is None or end_rss is None else end_rss - rss,
+        untraced=untraced,
+        rss_growth=None if rss is None or end_rss is None or not untraced else end_rss - rss,
         caches=cache_sizes(dispatcher),
         statuses=dict(sorted(statuses.items())),
     )
@@ -359,7 +374,8 @@ def test_the_detector_finds_a_plugin_that_keeps_requests(
 @pytest.mark.soak
 def test_soak(seeded: Seeded) -> None:
     requests = int(os.environ.get(SOAK_REQUESTS, "100000"))
-    figures = soak(seeded, _dispatcher(), requests, progress=5_000)
+    # A third of what follows the warm-up untraced, the rest in two traced halves.
+    figures = soak(seeded, _dispatcher(), requests, progress=5_000, untraced=requests * 3 // 10)
     print(f"\nsoak: {figures}")
     for n, growth in enumerate(figures.halves, 1):
         print(
@@ -368,7 +384,10 @@ def test_soak(seeded: Seeded) -> None:
             f"{growth.traced_blocks:+}, gc-tracked objects {growth.gc_objects:+}"
         )
     rss = "unknown" if figures.rss_growth is None else f"{figures.rss_growth:+} B"
-    print(f"soak: RSS {rss} after warm-up, caches {figures.caches}")
+    print(
+        f"soak: RSS {rss} over {figures.untraced} untraced requests after warm-up, "
+        f"caches {figures.caches}"
+    )
     assert not [status for status in figures.statuses if status >= 500], figures.statuses
     # The caches at their real bounds (256 answers, matches and parameter sets): what
     # they hold varies by a few hundred entries, spread over 45,000 requests a half.
