@@ -3,8 +3,8 @@ library holds stops growing after warm-up, and every cache stays within its boun
 
 ``test_soak_in_ci`` serves about 2,000 requests; ``test_soak`` (marker ``soak``,
 deselected by default: ``pytest -m soak tests/test_soak.py -s``) serves 100,000 (or
-``CLONESQUAD_INTERACT_SOAK_REQUESTS``) and prints its figures, the growth of the
-resident set over a third of its requests served untraced among them. Memory is
+``CLONESQUAD_INTERACT_SOAK_REQUESTS``) and prints its figures, among them the growth
+of the resident set over three tenths of its requests, served untraced. Memory is
 traced with :mod:`tracemalloc` after the warm-up (and the untraced requests), in
 windows that start at the same point of the request mix, each measured after
 ``gc.collect()``: :func:`library_growth` counts what is held more at the end of a
@@ -276,6 +276,11 @@ def soak(
     warm_up = rounds * len(MIX)
     untraced = untraced // len(MIX) * len(MIX)
     half = (requests - warm_up - untraced) // 2 // len(MIX) * len(MIX)  # all start at MIX[0]
+    if half <= 0:
+        raise ValueError(
+            f"{requests} requests leave no traced halves after a warm-up of {warm_up} and "
+            f"{untraced} untraced: ask for more (each half is whole rounds of {len(MIX)})"
+        )
     statuses: dict[int, int] = {}
     null = open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:
@@ -374,7 +379,7 @@ def test_the_detector_finds_a_plugin_that_keeps_requests(
 @pytest.mark.soak
 def test_soak(seeded: Seeded) -> None:
     requests = int(os.environ.get(SOAK_REQUESTS, "100000"))
-    # A third of what follows the warm-up untraced, the rest in two traced halves.
+    # Three tenths untraced after the warm-up, the rest in two traced halves.
     figures = soak(seeded, _dispatcher(), requests, progress=5_000, untraced=requests * 3 // 10)
     print(f"\nsoak: {figures}")
     for n, growth in enumerate(figures.halves, 1):
@@ -390,5 +395,5 @@ def test_soak(seeded: Seeded) -> None:
     )
     assert not [status for status in figures.statuses if status >= 500], figures.statuses
     # The caches at their real bounds (256 answers, matches and parameter sets): what
-    # they hold varies by a few hundred entries, spread over 45,000 requests a half.
+    # they hold varies by a few hundred entries, spread over 30,000 requests a half.
     assert not over_bound(figures.halves, GROWTH_PER_REQUEST), figures
