@@ -116,19 +116,40 @@ ok = answer["statusCode"] == 200 and sys.argv[2] in answer["body"]
 #: What the pipeline's own required dependencies cost before it does anything: the
 #: modules a cold request imports (structlog, pluggy, orjson, fastjsonschema) and the
 #: scan of the installed distributions' entry points that finds third-party plugins.
-DEPENDENCIES = """
-import importlib.metadata, sys
-import fastjsonschema, orjson, pluggy, structlog
-importlib.metadata.entry_points(group="clonesquad_interact")
-"""
-#: The floors, counted with ``--instructions``: no peer can be beaten by less than
-#: what the dependencies cost on top of what the peer does. ``floor-root`` imports
-#: the dependencies and serves nothing (against the Powertools app's ``GET /``);
-#: ``floor-config`` is the hand-written handler with the dependencies imported too.
-FLOORS: dict[str, str] = {
-    "floor-root": DEPENDENCIES + "ok = True\n",
-    "floor-config": DEPENDENCIES + CHILDREN["hand-written"],
+DEPENDENCY_PARTS: dict[str, str] = {
+    "structlog": "import structlog\n",
+    "pluggy": "import pluggy\n",
+    "orjson": "import orjson\n",
+    "fastjsonschema": "import fastjsonschema\n",
+    "entry-points": (
+        'import importlib.metadata\nimportlib.metadata.entry_points(group="clonesquad_interact")\n'
+    ),
 }
+
+
+def dependencies(*, without: str | None = None) -> str:
+    """The source that imports the dependencies (all of them, or all but ``without``)."""
+    parts = (source for name, source in DEPENDENCY_PARTS.items() if name != without)
+    return "import sys\n" + "".join(parts)
+
+
+def floors() -> dict[str, str]:
+    """The floors, counted with ``--instructions``: no peer can be beaten by less than
+    what the dependencies cost on top of what the peer does. ``floor-root`` imports the
+    dependencies and serves nothing (against the Powertools app's ``GET /``);
+    ``floor-config`` is the hand-written handler with the dependencies imported too.
+    Each ``floor-<figure>-without-<dependency>`` leaves one dependency out, so that the
+    difference is what that one dependency adds to the floor."""
+    bodies = {"root": "ok = True\n", "config": CHILDREN["hand-written"]}
+    found: dict[str, str] = {}
+    for figure, body in bodies.items():
+        found[f"floor-{figure}"] = dependencies() + body
+        for part in DEPENDENCY_PARTS:
+            found[f"floor-{figure}-without-{part}"] = dependencies(without=part) + body
+    return found
+
+
+FLOORS = floors()
 
 
 #: Appended to every child: its peak resident memory (VmHWM, this program's own
@@ -343,6 +364,8 @@ def instruction_figures(
         "cold_config": ("interact", "powertools", "hand-written", "floor-config"),
         "cold_root": ("interact", "powertools", "floor-root"),
     }
+    for figure, short in (("cold_config", "config"), ("cold_root", "root")):
+        contenders[figure] += tuple(f"floor-{short}-without-{part}" for part in DEPENDENCY_PARTS)
     cold_jobs = [
         (figure, name, event, expected)
         for figure, (event, expected) in events.items()
@@ -428,6 +451,40 @@ def floor_table(figures: dict[str, Any]) -> str:
             f"| {figure} | {bound:g}x {peer} = {target / 1e6:,.1f} M "
             f"| {counts[floor] / 1e6:,.1f} M | {left / 1e6:,.1f} M | {taken / 1e6:,.1f} M |"
         )
+    return "\n".join(lines)
+
+
+def dependency_table(figures: dict[str, Any]) -> str:
+    """What each dependency adds to each floor (the floor less the floor without it),
+    and what the target would leave for the package without that dependency."""
+    config, root = figures["cold_config"], figures["cold_root"]
+    targets = (
+        ("cold GET /, 1.0x Powertools", root, "root", root["powertools"]),
+        ("cold GET configuration/<key>, 1.0x Powertools", config, "config", config["powertools"]),
+        ("cold GET configuration/<key>, 1.15x boto3 + json", config, "config",
+         config["hand-written"] * 1.15),
+    )  # fmt: skip
+    lines = [
+        "| dependency | adds to the GET / floor | adds to the configuration floor "
+        + "".join(f"| left without it: {name} " for name, *_ in targets)
+        + "|",
+        "| --- | --- | --- " + "| --- " * len(targets) + "|",
+    ]
+    for part in DEPENDENCY_PARTS:
+        added = [counts[f"floor-{short}"] - counts[f"floor-{short}-without-{part}"]
+                 for counts, short in ((root, "root"), (config, "config"))]  # fmt: skip
+        left = [
+            target - counts[f"floor-{short}-without-{part}"] for _, counts, short, target in targets
+        ]
+        lines.append(
+            f"| {part} | {added[0] / 1e6:,.1f} M | {added[1] / 1e6:,.1f} M "
+            + "".join(f"| {value / 1e6:,.1f} M " for value in left)
+            + "|"
+        )
+    taken = [counts["interact"] - counts[f"floor-{short}"] for _, counts, short, _ in targets]
+    lines.append(
+        "| (the package takes) | | " + "".join(f"| {value / 1e6:,.1f} M " for value in taken) + "|"
+    )
     return "\n".join(lines)
 
 
@@ -581,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     if "instructions" in results:
         report += "\n\n" + instruction_table(results["instructions"])
         report += "\n\n" + floor_table(results["instructions"])
+        report += "\n\n" + dependency_table(results["instructions"])
     results["table"] = report
     print(report)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
