@@ -7,11 +7,13 @@ server, which plays DynamoDB)::
     python bench/coldstart.py --pairs 5     # shorter
     python bench/coldstart.py --venv DIR    # where the benchmark environment lives
     python bench/coldstart.py --instructions    # also count instructions (valgrind)
+    python bench/coldstart.py --python python3.12 --venv DIR    # another interpreter
 
 The benchmark environment is a virtual environment made from this project's own
 files (``pip install '.[bench]'``: the runtime dependencies, Powertools and
 fastjsonschema, nothing of the development tools), created when missing or when
-``setup.cfg`` changed, as a Lambda package would hold them. Every cold figure is
+``setup.cfg`` or the interpreter (``--python``) changed, as a Lambda package would
+hold them. Every cold figure is
 one fresh interpreter serving one event, its wall time from spawn to exit and its
 peak resident memory (VmHWM of its own address space); the contenders of a
 figure run one after the other, in a changing order, and each ratio is the
@@ -163,16 +165,28 @@ sys.exit(0 if ok else 1)
 """
 
 
-def benchmark_venv(path: Path) -> Path:
-    """The benchmark environment's interpreter, the environment made when needed."""
-    stamp = hashlib.sha256((ROOT / "setup.cfg").read_bytes()).hexdigest()
+def benchmark_venv(path: Path, interpreter: Path | None = None) -> Path:
+    """The benchmark environment's interpreter, the environment made when needed.
+
+    :param interpreter: the Python that makes the environment (default: this one); a
+        different one than the environment was made with makes it again.
+    """
+    base = str(interpreter) if interpreter is not None else sys.executable
+    version = subprocess.run(
+        [base, "-c", "import sys; print(sys.version)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    setup = (ROOT / "setup.cfg").read_bytes()
+    stamp = hashlib.sha256(setup + version.encode()).hexdigest()
     python = path / "bin" / "python"
     marker = path / ".setup-cfg-sha256"
     if python.exists() and marker.exists() and marker.read_text() == stamp:
         # The project's own code may have changed: reinstall it alone, quickly.
         _pip(python, "install", "-q", "--no-deps", "--force-reinstall", str(ROOT))
         return python
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
+    subprocess.run([base, "-m", "venv", "--clear", str(path)], check=True)
     _pip(python, "install", "-q", f"{ROOT}[bench]")
     marker.write_text(stamp)
     return python
@@ -565,6 +579,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, default=BENCH / ".venv", help="benchmark env")
     parser.add_argument("--output", type=Path, default=BENCH / "results.json")
     parser.add_argument(
+        "--python",
+        type=Path,
+        help="the interpreter of the benchmark environment (default: this one)",
+    )
+    parser.add_argument(
         "--instructions", action="store_true", help="also count instructions (valgrind)"
     )
     args = parser.parse_args(argv)
@@ -573,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.instructions and shutil.which("valgrind") is None:
         print("error: --instructions needs valgrind (apt-get install valgrind)", file=sys.stderr)
         return 2
-    python = benchmark_venv(args.venv)
+    python = benchmark_venv(args.venv, args.python)
     server, endpoint = start_moto()
     try:
         environ = deployment_environ(endpoint)
@@ -628,7 +647,12 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait()
     results["machine"] = {
-        "python": platform.python_version(),
+        "python": subprocess.run(
+            [str(python), "-c", "import platform; print(platform.python_version())"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "pairs": args.pairs,
