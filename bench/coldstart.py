@@ -13,20 +13,20 @@ The benchmark environment is a virtual environment made from this project's own
 files (``pip install '.[bench]'``: the runtime dependencies, Powertools and
 fastjsonschema, nothing of the development tools), created when missing or when
 ``setup.cfg`` or the interpreter (``--python``) changed, as a Lambda package would
-hold them. Every cold figure is
-one fresh interpreter serving one event, its wall time from spawn to exit and its
-peak resident memory (VmHWM of its own address space); the contenders of a
-figure run one after the other, in a changing order, and each ratio is the
-median over the pairs. The warm figures come from ``bench/warm.py``, run in the
-same environment. It prints one table and
-writes ``bench/results.json``; nothing is compared with a fixed time.
+hold them. Every cold figure is one fresh interpreter serving one event, its wall
+time from spawn to exit and its peak resident memory (VmHWM of its own address
+space); the contenders of a figure run one after the other, in a changing order,
+and each ratio is the median over the pairs. The warm figures come from
+``bench/warm.py``, run in the same environment. It prints its tables and writes
+``bench/results.json``; nothing is compared with a fixed time.
 
 Wall times move with whatever else the machine runs. With ``--instructions`` (and
 valgrind installed), each cold child is also run once under ``valgrind
 --tool=cachegrind`` and the warm SQS batch is counted per message (a child serving
 300 batches less one serving none), so that a second table gives the same ratios in
 machine instructions, which do not move with the load (instructions are not time:
-a cache miss costs many; this is a second view, not the verdict).
+a cache miss costs many; this is a second view, not the verdict). The floors are
+counted too: the dependencies alone, and the dependencies less each one in turn.
 """
 
 from __future__ import annotations
