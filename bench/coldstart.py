@@ -172,14 +172,8 @@ def benchmark_venv(path: Path, interpreter: Path | None = None) -> Path:
         different one than the environment was made with makes it again.
     """
     base = str(interpreter) if interpreter is not None else sys.executable
-    version = subprocess.run(
-        [base, "-c", "import sys; print(sys.version)"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
     setup = (ROOT / "setup.cfg").read_bytes()
-    stamp = hashlib.sha256(setup + version.encode()).hexdigest()
+    stamp = hashlib.sha256(setup + python_version(base).encode()).hexdigest()
     python = path / "bin" / "python"
     marker = path / ".setup-cfg-sha256"
     if python.exists() and marker.exists() and marker.read_text() == stamp:
@@ -190,6 +184,16 @@ def benchmark_venv(path: Path, interpreter: Path | None = None) -> Path:
     _pip(python, "install", "-q", f"{ROOT}[bench]")
     marker.write_text(stamp)
     return python
+
+
+def python_version(python: Path | str) -> str:
+    """The full version of the interpreter ``python`` (``sys.version``)."""
+    return subprocess.run(
+        [str(python), "-c", "import sys; print(sys.version)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def _pip(python: Path, *args: str) -> None:
@@ -647,12 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait()
     results["machine"] = {
-        "python": subprocess.run(
-            [str(python), "-c", "import platform; print(platform.python_version())"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip(),
+        "python": python_version(python).split()[0],
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "pairs": args.pairs,

@@ -17,10 +17,11 @@ not a test.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
-from coldstart import ROOT, VALGRIND
+from coldstart import ROOT, count_instructions
 
 #: A cold ``GET /`` as API Gateway sends it.
 ROOT_EVENT = ROOT / "tests" / "events" / "apigw_rest_root.json"
@@ -53,15 +54,9 @@ for index, count in enumerate(map(int, sys.argv[2:])):
 
 
 def instructions(python: str, *args: str) -> int:
-    done = subprocess.run(
-        [*VALGRIND, python, "-I", "-c", MAKE, *args],
-        env={"PYTHONHASHSEED": "0"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    line = next(line for line in done.stderr.splitlines() if "I   refs:" in line)
-    return int(line.split()[-1].replace(",", ""))
+    """Instructions of the child that makes the classes (``dataclass`` or ``plain``)."""
+    command = [python, "-I", "-c", MAKE, *args]
+    return count_instructions(command, {"PATH": os.environ.get("PATH", os.defpath)})
 
 
 def main(argv: list[str]) -> int:
